@@ -1,0 +1,154 @@
+/**
+ * The model card: everything a runtime needs to turn an image into a verdict with one
+ * Residuum model. The trainer writes it (run folder, `model-card.json`), the converter
+ * embeds it in the ONNX file's metadata_props (keys under `residuum.`), and both runtimes
+ * read it back through `parseModelCard` / `modelCardFromMetadata`.
+ *
+ * Defined once, here, because the scoring package is the one module every other package
+ * (trainer, converter, edge, browser) already depends on.
+ */
+
+export const MODEL_CARD_SCHEMA_VERSION = 1;
+
+export type ModelFamily = 'cae' | 'ncae' | 'vae' | 'aesc' | 'fanogan' | 'dfr';
+
+/** How the decoded 8-bit image becomes the model's float input. */
+export interface PreprocessingSpec {
+  /** Model input size in pixels. */
+  width: number;
+  height: number;
+  /** 1 = grayscale (ITU-R BT.601 luma of RGB), 3 = RGB. */
+  channels: 1 | 3;
+  /**
+   * Resize of the decoded image to width x height, done by the isomorphic resampler of
+   * this package so that Node and browsers produce the same tensor:
+   * - 'fill': stretch to the exact size (aspect ratio not kept);
+   * - 'center-crop': scale the short side to fit, then crop the centre.
+   */
+  resize: 'fill' | 'center-crop';
+  /** Resampling filter (separable, antialiased when downscaling). */
+  interpolation: 'bilinear' | 'nearest';
+  /** value = (pixel / 255 - mean[c]) / std[c]; one entry per model channel. */
+  mean: number[];
+  std: number[];
+}
+
+/** Graph input: always named `input`, NCHW float32, dynamic batch dimension. */
+export interface InputSpec {
+  name: string;
+  layout: 'NCHW';
+  /** [batch, channels, height, width]; batch is the string 'N' (dynamic). */
+  shape: ['N', number, number, number];
+}
+
+export type OutputMeaning =
+  | 'reconstruction' // same shape as input, in the model's normalized input space
+  | 'latent-mean'
+  | 'latent-log-variance'
+  | 'feature-error-map' // DFR: per-position squared feature error, [N,1,h,w]
+  | 'discriminator-feature-residual' // f-AnoGAN: per-image feature residual, [N,1]
+  | 'dropout-mask'; // MC-Dropout mask input/output placeholder
+
+export interface OutputSpec {
+  name: string;
+  meaning: OutputMeaning;
+  /** Dimensions; 'N' for the dynamic batch. */
+  shape: Array<number | 'N'>;
+  description?: string;
+}
+
+/** Pixel-level anomaly map from input and reconstruction. */
+export interface AnomalyMapSpec {
+  /** 'squared' | 'absolute' residual, '1-ssim' (Bergmann et al.), or a map the model outputs itself. */
+  kind: 'squared' | 'absolute' | 'ssim' | 'model-output';
+  /** How channels combine into one map. */
+  channelReduction: 'mean' | 'max' | 'sum';
+  /** Gaussian smoothing sigma in pixels; 0 = none. */
+  smoothingSigma: number;
+  /** SSIM window (Gaussian) size and sigma, when kind = 'ssim'. */
+  ssimWindowSize?: number;
+  ssimSigma?: number;
+}
+
+/** Image score from the anomaly map. */
+export interface ImageScoreSpec {
+  kind: 'mean' | 'max' | 'top-k-mean';
+  /** For 'top-k-mean': k as a fraction of the map's pixels (0..1]. */
+  topKFraction?: number;
+  /** f-AnoGAN: score = map score + kappa * discriminator feature residual. */
+  kappa?: number;
+}
+
+export interface ScoreSpec {
+  map: AnomalyMapSpec;
+  image: ImageScoreSpec;
+}
+
+export type ThresholdMethod = 'quantile' | 'mean-std' | 'target-fpr' | 'f1-optimal' | 'manual';
+
+export interface ThresholdSpec {
+  value: number;
+  method: ThresholdMethod;
+  /** Method parameters, e.g. { q: 0.99 }, { k: 3 }, { fpr: 0.01, level: 'image' }. */
+  params: Record<string, number | string>;
+  /** What it was fitted on: how many scores, normal/anomalous counts, and where they came from. */
+  fittedOn: { count: number; normal: number; anomalous: number; source: string };
+  /** Set when the fit met a degenerate case (all scores equal, no anomalies, ...). */
+  note?: string;
+}
+
+/** Score statistics of the calibration (validation, normal-only) set. */
+export interface CalibrationStats {
+  count: number;
+  min: number;
+  max: number;
+  mean: number;
+  std: number;
+  /** Quantiles of the normal scores, keyed by probability as a string, e.g. "0.99". */
+  quantiles: Record<string, number>;
+  /** Pixel-level segmentation threshold (e.g. DFR: target FPR on good pixels), when fitted. */
+  pixelThreshold?: number;
+}
+
+export interface McDropoutSpec {
+  /** Number of stochastic passes the runtimes run (default 30). */
+  samples: number;
+  /** Graph inputs carrying the dropout masks (one per Dropout layer), fed by the runtime. */
+  maskInputs: Array<{ name: string; shape: Array<number | 'N'>; rate: number }>;
+}
+
+export interface TrainingProvenance {
+  /** sha256 over the sorted list of (relative path, byte size, content sha256) of training files. */
+  dataFingerprint: string;
+  dataDescription: string;
+  imageCount: number;
+  epochs: number;
+  seed: number;
+  backend: string;
+  loss: string;
+  /** The exact command that produced the model, when known. */
+  command?: string;
+}
+
+export interface ModelCard {
+  schemaVersion: typeof MODEL_CARD_SCHEMA_VERSION;
+  family: ModelFamily;
+  name: string;
+  description?: string;
+  preprocessing: PreprocessingSpec;
+  input: InputSpec;
+  outputs: OutputSpec[];
+  score: ScoreSpec;
+  threshold: ThresholdSpec;
+  calibration: CalibrationStats;
+  mcDropout?: McDropoutSpec;
+  training: TrainingProvenance;
+  /** ISO 8601. */
+  createdAt: string;
+  producer: { trainer?: string; converter?: string };
+  /** Family-specific extras (e.g. DFR backbone and taps); must be JSON. */
+  extras?: Record<string, unknown>;
+}
+
+/** Keys used in ONNX metadata_props. Every value is a JSON string. */
+export const METADATA_PREFIX = 'residuum.';

@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// Enforces the dependency direction of the monorepo:
+//   apps -> runtimes / train / tools -> imaging -> scoring, and nothing imports an app.
+// Also keeps @residuum/scoring isomorphic: no Node built-ins, no native modules.
+import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { builtinModules } from 'node:module';
+
+const root = new URL('..', import.meta.url).pathname;
+const layers = {
+  '@residuum/scoring': 0,
+  '@residuum/imaging': 1,
+  '@residuum/train': 2,
+  '@residuum/onnx-converter': 2,
+  '@residuum/runtime-node': 3,
+  '@residuum/runtime-web': 3,
+  '@residuum/cli': 4,
+  '@residuum/dashboard': 4,
+};
+// Which workspace packages each package may import (besides lower layers in general).
+const forbidden = {
+  '@residuum/scoring': /^(node:|sharp$|onnxruntime|@tensorflow)/,
+  '@residuum/runtime-web': /^(node:|sharp$|onnxruntime-node|@residuum\/imaging)/,
+};
+const problems = [];
+const packageDirs = ['packages', 'tools', 'apps'].flatMap((top) =>
+  readdirSync(join(root, top)).map((d) => join(root, top, d)).filter((d) => existsSync(join(d, 'package.json'))),
+);
+const nodeBuiltins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+
+function* sourceFiles(dir) {
+  for (const entry of readdirSync(dir)) {
+    const full = join(dir, entry);
+    if (statSync(full).isDirectory()) yield* sourceFiles(full);
+    else if (/\.(ts|tsx|mts)$/.test(entry) && !/\.test\.ts$/.test(entry)) yield full;
+  }
+}
+
+for (const dir of packageDirs) {
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  const myLayer = layers[pkg.name];
+  if (myLayer === undefined) { problems.push(`${pkg.name}: not in the layer table of scripts/check-architecture.mjs`); continue; }
+  const src = join(dir, 'src');
+  if (!existsSync(src)) continue;
+  for (const file of sourceFiles(src)) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:import|export)[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+      const spec = m[1] ?? m[2];
+      const where = relative(root, file);
+      const target = spec.startsWith('@residuum/') ? spec.split('/').slice(0, 2).join('/') : null;
+      if (target && target !== pkg.name) {
+        const theirLayer = layers[target];
+        if (theirLayer === undefined) problems.push(`${where}: imports unknown package ${target}`);
+        else if (theirLayer >= myLayer) problems.push(`${where}: ${pkg.name} (layer ${myLayer}) must not import ${target} (layer ${theirLayer})`);
+        if (!(pkg.dependencies ?? {})[target]) problems.push(`${where}: imports ${target} but ${pkg.name}/package.json does not depend on it`);
+      }
+      const rule = forbidden[pkg.name];
+      if (rule && (rule.test(spec) || (pkg.name === '@residuum/scoring' && nodeBuiltins.has(spec)))) {
+        problems.push(`${where}: ${pkg.name} must stay isomorphic but imports '${spec}'`);
+      }
+    }
+  }
+}
+if (problems.length) {
+  console.error(`Architecture check failed (${problems.length}):\n  ` + problems.join('\n  '));
+  process.exit(1);
+}
+console.log(`Architecture check passed: ${packageDirs.length} packages, dependencies point one way.`);
