@@ -10,6 +10,7 @@ const root = new URL('..', import.meta.url).pathname;
 const layers = {
   '@residuum/scoring': 0,
   '@residuum/imaging': 1,
+  '@residuum/inspection': 1,
   '@residuum/train': 2,
   '@residuum/onnx-converter': 2,
   '@residuum/runtime-node': 3,
@@ -21,6 +22,7 @@ const layers = {
 const forbidden = {
   '@residuum/scoring': /^(node:|sharp$|onnxruntime|@tensorflow)/,
   '@residuum/runtime-web': /^(node:|sharp$|onnxruntime-node|@residuum\/imaging)/,
+  '@residuum/inspection': /^(node:|sharp$|onnxruntime|@tensorflow|@residuum\/imaging)/,
 };
 const problems = [];
 const packageDirs = ['packages', 'tools', 'apps'].flatMap((top) =>
@@ -55,7 +57,7 @@ for (const dir of packageDirs) {
         if (!(pkg.dependencies ?? {})[target]) problems.push(`${where}: imports ${target} but ${pkg.name}/package.json does not depend on it`);
       }
       const rule = forbidden[pkg.name];
-      if (rule && (rule.test(spec) || (pkg.name === '@residuum/scoring' && nodeBuiltins.has(spec)))) {
+      if (rule && (rule.test(spec) || (['@residuum/scoring', '@residuum/inspection', '@residuum/runtime-web'].includes(pkg.name) && nodeBuiltins.has(spec)))) {
         problems.push(`${where}: ${pkg.name} must stay isomorphic but imports '${spec}'`);
       }
     }
