@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ModelCardError,
+  modelCardFromMetadata,
+  modelCardToMetadata,
+  parseModelCard,
+  validateModelCard,
+  type ModelCard,
+} from '../src/index.js';
+
+// Same card as packages/inspection/test/fixtures/make_tiny_ae.py writes into tiny-ae.onnx.
+function tinyCard(): ModelCard {
+  return {
+    schemaVersion: 1,
+    family: 'cae',
+    name: 'tiny-ae-fixture',
+    preprocessing: { width: 16, height: 16, channels: 1, resize: 'fill', interpolation: 'bilinear', mean: [0], std: [1] },
+    input: { name: 'input', layout: 'NCHW', shape: ['N', 1, 16, 16] },
+    outputs: [{ name: 'reconstruction', meaning: 'reconstruction', shape: ['N', 1, 16, 16] }],
+    score: { map: { kind: 'squared', channelReduction: 'mean', smoothingSigma: 0 }, image: { kind: 'mean' } },
+    threshold: { value: 0.05, method: 'manual', params: {}, fittedOn: { count: 0, normal: 0, anomalous: 0, source: 'manual (fixture)' } },
+    calibration: { count: 10, min: 0.01, max: 0.06, mean: 0.03, std: 0.01, quantiles: { '0.5': 0.03, '0.99': 0.055 } },
+    training: { dataFingerprint: '0'.repeat(64), dataDescription: 'none', imageCount: 0, epochs: 0, seed: 7, backend: 'none', loss: 'none' },
+    createdAt: '2026-11-23T00:00:00.000Z',
+    producer: { converter: 'make_tiny_ae.py' },
+  };
+}
+
+function problemsOf(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ModelCardError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ModelCardError');
+}
+
+describe('model card', () => {
+  it('accepts a valid card and round-trips it through ONNX metadata', () => {
+    const card = tinyCard();
+    expect(validateModelCard(card)).toBe(card);
+    const meta = modelCardToMetadata(card);
+    expect(meta['residuum.schema_version']).toBe('1');
+    expect(meta['residuum.family']).toBe('cae');
+    expect(modelCardFromMetadata(meta)).toEqual(card);
+    expect(parseModelCard(JSON.stringify(card))).toEqual(card);
+  });
+
+  it('lists every problem at once', () => {
+    const bad = { ...tinyCard(), family: 'gan', preprocessing: { ...tinyCard().preprocessing, std: [0], mean: [0, 1] }, createdAt: 'yesterday' };
+    const problems = problemsOf(() => validateModelCard(bad));
+    expect(problems.some((p) => p.startsWith('family: must be one of'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('preprocessing.mean: must have one entry per channel'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('preprocessing.std: must not contain 0'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('createdAt'))).toBe(true);
+    expect(problems.length).toBe(4);
+  });
+
+  it('reports missing sections and shape disagreements', () => {
+    const { threshold: _t, ...noThreshold } = tinyCard();
+    expect(problemsOf(() => validateModelCard(noThreshold))).toEqual(['threshold: must be an object, got nothing (missing)']);
+    const wrongShape = { ...tinyCard(), input: { name: 'input', layout: 'NCHW', shape: ['N', 3, 16, 16] } };
+    expect(problemsOf(() => validateModelCard(wrongShape))[0]).toMatch(/input.shape: .* disagrees with preprocessing/);
+    expect(problemsOf(() => validateModelCard('card'))).toEqual(['card: must be an object, got "card"']);
+  });
+
+  it('explains newer and older schema versions', () => {
+    expect(problemsOf(() => validateModelCard({ ...tinyCard(), schemaVersion: 2 }))[0]).toMatch(/newer than this Residuum supports \(1\): upgrade/);
+    expect(problemsOf(() => validateModelCard({ ...tinyCard(), schemaVersion: 0 }))[0]).toMatch(/older than this Residuum supports/);
+    const meta = { ...modelCardToMetadata(tinyCard()), 'residuum.schema_version': '3' };
+    expect(() => modelCardFromMetadata(meta)).toThrow(/unsupported Residuum model[\s\S]*newer/);
+  });
+
+  it('says "not a Residuum model" without residuum.* keys, and catches bad JSON and family mismatch', () => {
+    expect(() => modelCardFromMetadata({ author: 'x' })).toThrow(/not a Residuum model[\s\S]*found: author/);
+    expect(() => modelCardFromMetadata({ 'residuum.card': '{oops' })).toThrow(/not valid JSON/);
+    expect(() => modelCardFromMetadata({ 'residuum.family': 'cae' })).toThrow(/"residuum.card" is missing/);
+    const meta = { ...modelCardToMetadata(tinyCard()), 'residuum.family': 'vae' };
+    expect(() => modelCardFromMetadata(meta)).toThrow(/"vae" but the card says "cae"/);
+  });
+});
