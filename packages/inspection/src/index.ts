@@ -1,1 +1,26 @@
+// The contract both runtimes implement.
 export * from './inspector.js';
+
+// ONNX file -> model card, checked against the graph.
+export { readOnnxMetadata, readOnnxModelInfo, OnnxFileError } from './onnx/onnx-model-info.js';
+export type { OnnxFileProblem, OnnxModelInfo, OnnxValueInfo } from './onnx/onnx-model-info.js';
+export { loadModelCard, describeOnnxModel, checkCardAgainstGraph } from './onnx/load-model-card.js';
+export type { LoadedModelDescription } from './onnx/load-model-card.js';
+
+// Shared post-processing and the runtime-independent inspector core.
+export { scoreImage, resolveThreshold } from './postprocess.js';
+export type { OutputSlice, PassOutputs, ScoreOptions, ScoredImage } from './postprocess.js';
+export { makeDropoutMasks, createSeededRandom } from './dropout-masks.js';
+export type { RandomSource, TensorData } from './dropout-masks.js';
+export { createInspectorCore } from './inspector-impl.js';
+export type {
+  InspectorCore,
+  InspectorCoreOptions,
+  ModelFeeds,
+  ModelOutputs,
+  PreparedImage,
+  RunModel,
+  UnreadableImage,
+} from './inspector-impl.js';
+export { summarize } from './summary.js';
+export type { InspectionSummary } from './summary.js';

@@ -1,0 +1,212 @@
+/**
+ * The runtime-independent half of an Inspector: batching of preprocessed images (and of
+ * MC-Dropout passes), running the model through a runtime-supplied function, and scoring.
+ * runtime-node and runtime-web only decode images and wrap their onnxruntime session.
+ */
+import type { ModelCard } from '@residuum/scoring';
+import type {
+  ExecutionProvider,
+  InspectOptions,
+  InspectionResult,
+  InspectionSuccess,
+  ModelInputImage,
+} from './inspector.js';
+import { createSeededRandom, makeDropoutMasks, type TensorData } from './dropout-masks.js';
+import { resolveThreshold, scoreImage, type PassOutputs } from './postprocess.js';
+
+export type ModelFeeds = Record<string, TensorData>;
+export type ModelOutputs = Record<string, TensorData>;
+/** Runs the model once on a batch; the runtime maps TensorData to and from its own tensors. */
+export type RunModel = (feeds: ModelFeeds) => Promise<ModelOutputs>;
+
+/** An image its runtime decoded and preprocessed (CHW, model space). */
+export interface PreparedImage {
+  source: string;
+  input: ModelInputImage;
+  preprocessMs: number;
+}
+
+/** An image its runtime could not read: it becomes an error entry, the run continues. */
+export interface UnreadableImage {
+  source: string;
+  error: string;
+}
+
+export interface InspectorCoreOptions {
+  card: ModelCard;
+  provider: ExecutionProvider;
+  run: RunModel;
+  /** Rows (images x MC passes) per model run; default 8. */
+  batchSize?: number;
+  /** Seed of the MC-Dropout masks; every image gets the same mask sequence, so a score does not depend on its batch neighbours. */
+  seed?: number;
+}
+
+export interface InspectorCore {
+  readonly card: ModelCard;
+  readonly provider: ExecutionProvider;
+  readonly batchSize: number;
+  inspectPrepared(images: ReadonlyArray<PreparedImage | UnreadableImage>, options?: InspectOptions): Promise<InspectionResult[]>;
+  /** Runs one full batch of zeros so the first real batch does not pay for allocation; returns ms. */
+  warmup(): Promise<number>;
+}
+
+const DEFAULT_BATCH_SIZE = 8;
+const DEFAULT_SEED = 20261123;
+
+interface Row {
+  image: number;
+  pass: number;
+}
+
+export function createInspectorCore(options: InspectorCoreOptions): InspectorCore {
+  const { card, provider, run } = options;
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize <= 0) {
+    throw new RangeError(`batchSize must be a positive integer, got ${String(batchSize)}`);
+  }
+  const [, channels, height, width] = card.input.shape;
+  const inputSize = channels * height * width;
+  const passMasks = createPassMaskCache(card, options.seed ?? DEFAULT_SEED);
+
+  async function runRows(rows: readonly Row[], inputs: readonly ModelInputImage[], stochastic: boolean): Promise<ModelOutputs> {
+    const batch = new Float32Array(rows.length * inputSize);
+    rows.forEach((row, r) => batch.set(inputs[row.image].data, r * inputSize));
+    const feeds: ModelFeeds = { [card.input.name]: { data: batch, dims: [rows.length, channels, height, width] } };
+    const deterministic = stochastic ? null : makeDropoutMasks(card, 1, null);
+    for (const mask of card.mcDropout?.maskInputs ?? []) {
+      const perRow = rows.map((row) => (stochastic ? passMasks(row.pass)[mask.name] : deterministic![mask.name]));
+      const rowSize = perRow[0].data.length;
+      const data = new Float32Array(rows.length * rowSize);
+      perRow.forEach((rowMask, r) => data.set(rowMask.data, r * rowSize));
+      feeds[mask.name] = { data, dims: [rows.length, ...perRow[0].dims.slice(1)] };
+    }
+    const outputs = await run(feeds);
+    for (const [name, tensor] of Object.entries(outputs)) {
+      if (tensor.dims[0] !== rows.length) {
+        throw new RangeError(`output '${name}' has batch dim ${tensor.dims[0]} for a batch of ${rows.length}`);
+      }
+    }
+    return outputs;
+  }
+
+  return {
+    card,
+    provider,
+    batchSize,
+    async warmup() {
+      const started = performance.now();
+      const zeros: ModelInputImage = { data: new Float32Array(inputSize), channels, height, width };
+      const rows = Array.from({ length: batchSize }, () => ({ image: 0, pass: 0 }));
+      await runRows(rows, [zeros], card.mcDropout !== undefined);
+      return performance.now() - started;
+    },
+
+    async inspectPrepared(images, inspectOptions = {}) {
+      resolveThreshold(card, inspectOptions.threshold); // bad override: fail before any work
+      const passes = passCount(card, inspectOptions.mcSamples);
+      const stochastic = passes > 1;
+      const results: InspectionResult[] = new Array(images.length);
+      const inputs: ModelInputImage[] = [];
+      const imageIndexOfInput: number[] = [];
+      images.forEach((image, index) => {
+        if ('error' in image) {
+          results[index] = { ok: false, source: image.source, error: image.error };
+          return;
+        }
+        const problem = checkInput(image.input, channels, height, width);
+        if (problem) results[index] = { ok: false, source: image.source, error: problem };
+        else {
+          imageIndexOfInput.push(index);
+          inputs.push(image.input);
+        }
+      });
+
+      const rows: Row[] = inputs.flatMap((_, image) => Array.from({ length: passes }, (_unused, pass) => ({ image, pass })));
+      const passOutputs: PassOutputs[][] = inputs.map(() => []);
+      const inferenceMs = new Float64Array(inputs.length);
+      for (let start = 0; start < rows.length; start += batchSize) {
+        const chunk = rows.slice(start, start + batchSize);
+        const started = performance.now();
+        const outputs = await runRows(chunk, inputs, stochastic);
+        const perRowMs = (performance.now() - started) / chunk.length;
+        chunk.forEach((row, r) => {
+          inferenceMs[row.image] += perRowMs;
+          passOutputs[row.image][row.pass] = sliceRow(outputs, r);
+        });
+      }
+
+      inputs.forEach((input, i) => {
+        const index = imageIndexOfInput[i];
+        const prepared = images[index] as PreparedImage;
+        const started = performance.now();
+        try {
+          const scored = scoreImage(card, input, passOutputs[i], {
+            threshold: inspectOptions.threshold,
+            returnMaps: inspectOptions.returnMaps,
+          });
+          if (!Number.isFinite(scored.score)) {
+            results[index] = { ok: false, source: prepared.source, error: `the model produced a non-finite score (${scored.score})` };
+            return;
+          }
+          const scoringMs = performance.now() - started;
+          const success: InspectionSuccess = {
+            ok: true,
+            source: prepared.source,
+            ...scored,
+            provider,
+            timings: {
+              preprocessMs: prepared.preprocessMs,
+              inferenceMs: inferenceMs[i],
+              scoringMs,
+              totalMs: prepared.preprocessMs + inferenceMs[i] + scoringMs,
+            },
+          };
+          if (inspectOptions.returnMaps) success.input = input;
+          results[index] = success;
+        } catch (error) {
+          results[index] = { ok: false, source: prepared.source, error: `scoring failed: ${(error as Error).message}` };
+        }
+      });
+      return results;
+    },
+  };
+}
+
+function passCount(card: ModelCard, requested: number | undefined): number {
+  if (!card.mcDropout || card.mcDropout.maskInputs.length === 0) return 1;
+  const passes = requested ?? card.mcDropout.samples;
+  if (!Number.isInteger(passes) || passes <= 0) throw new RangeError(`mcSamples must be a positive integer, got ${String(passes)}`);
+  return passes;
+}
+
+function checkInput(input: ModelInputImage, channels: number, height: number, width: number): string | null {
+  if (!(input?.data instanceof Float32Array)) return 'the preprocessed input is not a Float32Array';
+  if (input.channels !== channels || input.height !== height || input.width !== width) {
+    return `the preprocessed input is ${input.channels}x${input.height}x${input.width}, the model needs ${channels}x${height}x${width}`;
+  }
+  if (input.data.length !== channels * height * width) {
+    return `the preprocessed input has ${input.data.length} values, ${channels}x${height}x${width} needs ${channels * height * width}`;
+  }
+  return null;
+}
+
+function sliceRow(outputs: ModelOutputs, row: number): PassOutputs {
+  const pass: PassOutputs = {};
+  for (const [name, tensor] of Object.entries(outputs)) {
+    const rowDims = tensor.dims.slice(1);
+    const rowSize = rowDims.reduce((product, dim) => product * dim, 1);
+    pass[name] = { data: tensor.data.subarray(row * rowSize, (row + 1) * rowSize), dims: rowDims };
+  }
+  return pass;
+}
+
+/** Pass p's masks (one row each), generated in pass order from one seeded stream and cached. */
+function createPassMaskCache(card: ModelCard, seed: number): (pass: number) => Record<string, TensorData> {
+  const rng = createSeededRandom(seed);
+  const cache: Array<Record<string, TensorData>> = [];
+  return (pass) => {
+    while (cache.length <= pass) cache.push(makeDropoutMasks(card, 1, rng));
+    return cache[pass];
+  };
+}
