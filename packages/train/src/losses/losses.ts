@@ -1,0 +1,79 @@
+import * as tf from '@tensorflow/tfjs';
+
+export type ReconstructionLoss = 'mse' | 'l1' | 'ssim';
+export const RECONSTRUCTION_LOSSES: readonly ReconstructionLoss[] = ['mse', 'l1', 'ssim'];
+
+export interface SsimOptions {
+  windowSize?: number;
+  sigma?: number;
+  /** Dynamic range L of the values (1 for inputs in [0, 1]). */
+  dynamicRange?: number;
+}
+
+function gaussianWindow(size: number, sigma: number, channels: number): tf.Tensor4D {
+  const half = (size - 1) / 2;
+  const weights1d: number[] = [];
+  for (let i = 0; i < size; i++) weights1d.push(Math.exp(-((i - half) ** 2) / (2 * sigma * sigma)));
+  const total = weights1d.reduce((a, b) => a + b, 0);
+  const values: number[] = [];
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const w = (weights1d[y] * weights1d[x]) / (total * total);
+      for (let c = 0; c < channels; c++) values.push(w);
+    }
+  }
+  return tf.tensor4d(values, [size, size, channels, 1]);
+}
+
+/**
+ * Per-position SSIM map (NHWC, 'valid' Gaussian window as in Wang et al. / Bergmann et al.'s
+ * AE-SSIM: window 11, sigma 1.5, c1 = (0.01 L)^2, c2 = (0.03 L)^2), per channel.
+ */
+export function ssimMap(a: tf.Tensor4D, b: tf.Tensor4D, options: SsimOptions = {}): tf.Tensor4D {
+  const windowSize = options.windowSize ?? 11;
+  const sigma = options.sigma ?? 1.5;
+  const range = options.dynamicRange ?? 1;
+  return tf.tidy(() => {
+    const [, height, width, channels] = a.shape;
+    // Small images (unit tests) cannot hold an 11-px window: shrink it to fit, odd size.
+    const size = Math.max(1, Math.min(windowSize, height - ((height + 1) % 2), width - ((width + 1) % 2)));
+    const window = gaussianWindow(size, sigma, channels);
+    const blur = (x: tf.Tensor4D): tf.Tensor4D => tf.depthwiseConv2d(x, window, 1, 'valid');
+    const c1 = (0.01 * range) ** 2;
+    const c2 = (0.03 * range) ** 2;
+    const muA = blur(a);
+    const muB = blur(b);
+    const muA2 = tf.square(muA);
+    const muB2 = tf.square(muB);
+    const muAB = tf.mul(muA, muB);
+    const varA = tf.sub(blur(tf.square(a)), muA2);
+    const varB = tf.sub(blur(tf.square(b)), muB2);
+    const covAB = tf.sub(blur(tf.mul(a, b)), muAB);
+    const numerator = tf.mul(tf.add(tf.mul(muAB, 2), c1), tf.add(tf.mul(covAB, 2), c2));
+    const denominator = tf.mul(tf.add(tf.add(muA2, muB2), c1), tf.add(tf.add(varA, varB), c2));
+    return tf.div(numerator, denominator) as tf.Tensor4D;
+  });
+}
+
+export function reconstructionLoss(kind: ReconstructionLoss, reconstruction: tf.Tensor4D, target: tf.Tensor4D): tf.Scalar {
+  return tf.tidy(() => {
+    switch (kind) {
+      case 'mse':
+        return tf.mean(tf.squaredDifference(reconstruction, target)) as tf.Scalar;
+      case 'l1':
+        return tf.mean(tf.abs(tf.sub(reconstruction, target))) as tf.Scalar;
+      case 'ssim':
+        return tf.sub(1, tf.mean(ssimMap(reconstruction, target))) as tf.Scalar;
+      default:
+        throw new Error(`unknown loss '${String(kind)}' (expected one of ${RECONSTRUCTION_LOSSES.join(', ')})`);
+    }
+  });
+}
+
+/** KL(q(z|x) || N(0, I)), summed over latent dimensions, averaged over the batch. */
+export function gaussianKl(mean: tf.Tensor, logVar: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const perDim = tf.sub(tf.add(tf.square(mean), tf.exp(logVar)), tf.add(logVar, 1));
+    return tf.mul(tf.mean(tf.sum(perDim, -1)), 0.5) as tf.Scalar;
+  });
+}

@@ -1,0 +1,41 @@
+/** Small seeded PRNG (mulberry32): deterministic across platforms, enough for noise and shuffles. */
+export interface SeededRandom {
+  /** Uniform in [0, 1). */
+  next(): number;
+  /** Uniform in [min, max). */
+  uniform(min: number, max: number): number;
+  /** Integer in [0, n). */
+  int(n: number): number;
+  /** A fresh 32-bit seed for a derived generator or a tf op. */
+  seed(): number;
+}
+
+export function createRandom(seed: number): SeededRandom {
+  if (!Number.isFinite(seed)) throw new Error(`seed must be a finite number, got ${seed}`);
+  let state = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
+  const next = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    uniform: (min, max) => min + (max - min) * next(),
+    int: (n) => Math.floor(next() * n),
+    seed: () => Math.floor(next() * 2147483647),
+  };
+}
+
+/** Fisher-Yates shuffle of a copy, driven by the seeded generator. */
+export function shuffled<T>(items: readonly T[], random: SeededRandom): T[] {
+  const copy = items.slice();
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = random.int(i + 1);
+    const tmp = copy[i];
+    copy[i] = copy[j];
+    copy[j] = tmp;
+  }
+  return copy;
+}
