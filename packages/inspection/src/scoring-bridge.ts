@@ -3,51 +3,9 @@
  * being written in parallel; the functions below that it does not export yet are minimal
  * local stand-ins with the agreed names and signatures, to be replaced by re-exports.
  */
-import type {
-  AnomalyMapSpec,
-  CalibrationStats,
-  ImageScoreSpec,
-  ModelCard,
-} from '@residuum/scoring';
+import type { AnomalyMapSpec, CalibrationStats, ImageScoreSpec } from '@residuum/scoring';
 
-export { preprocessImage, resizeMap } from '@residuum/scoring';
-
-/** INTERIM stand-in for scoring's ModelCardError (every problem of a card, listed). */
-export class ModelCardError extends Error {
-  constructor(
-    message: string,
-    readonly problems: string[] = [message],
-  ) {
-    super(message);
-    this.name = 'ModelCardError';
-  }
-}
-
-/** INTERIM stand-in for scoring's modelCardFromMetadata. */
-export function modelCardFromMetadata(entries: Record<string, string>): ModelCard {
-  if (!Object.keys(entries).some((key) => key.startsWith('residuum.'))) {
-    throw new ModelCardError('not a Residuum model: no residuum.* metadata');
-  }
-  const json = entries['residuum.card'];
-  if (json === undefined) throw new ModelCardError('invalid model card: residuum.card is missing');
-  let card: unknown;
-  try {
-    card = JSON.parse(json);
-  } catch (error) {
-    throw new ModelCardError(`invalid model card: residuum.card is not JSON (${(error as Error).message})`);
-  }
-  const problems: string[] = [];
-  const value = card as Partial<ModelCard> | null;
-  if (value === null || typeof value !== 'object') problems.push('the card is not an object');
-  else {
-    if (value.schemaVersion !== 1) problems.push(`schemaVersion must be 1, got ${String(value.schemaVersion)}`);
-    for (const key of ['preprocessing', 'input', 'outputs', 'score', 'threshold', 'calibration'] as const) {
-      if (value[key] === undefined) problems.push(`${key} is missing`);
-    }
-  }
-  if (problems.length > 0) throw new ModelCardError(`invalid model card: ${problems.join('; ')}`, problems);
-  return card as ModelCard;
-}
+export { preprocessImage, resizeMap, ModelCardError, modelCardFromMetadata } from '@residuum/scoring';
 
 /** INTERIM stand-in for scoring's anomalyMap (squared / absolute, channel reduction, no smoothing/SSIM). */
 export function anomalyMap(

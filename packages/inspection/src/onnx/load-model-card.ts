@@ -27,17 +27,14 @@ export function describeOnnxModel(bytes: Uint8Array): LoadedModelDescription {
   const onnx = readOnnxModelInfo(bytes);
   if (!Object.keys(onnx.metadata).some((key) => key.startsWith('residuum.'))) {
     throw new ModelCardError(
-      'this ONNX file has no Residuum model card: export it with `residuum export`' +
-        (onnx.producerName ? ` (producer: ${onnx.producerName})` : ''),
+      [`no residuum.* metadata${onnx.producerName ? ` (producer: ${onnx.producerName})` : ''}`],
+      'this ONNX file has no Residuum model card: export it with `residuum export`',
     );
   }
   const card = modelCardFromMetadata(onnx.metadata);
   const problems = checkCardAgainstGraph(card, onnx);
   if (problems.length > 0) {
-    throw new ModelCardError(
-      `the model card does not match the ONNX graph: ${problems.join('; ')}`,
-      problems,
-    );
+    throw new ModelCardError(problems, 'the model card does not match the ONNX graph');
   }
   return { card, onnx };
 }
