@@ -1,3 +1,4 @@
+// Decoding: sharp (BMP: bmp-ts) to a native-size RawImage; all resizing is @residuum/scoring's.
 export { ImageDecodeError, DatasetError, type ImageDecodeFailure } from './errors.js';
 export { IMAGE_EXTENSIONS } from './format.js';
 export {
@@ -10,3 +11,30 @@ export {
   type ModelInput,
   type TensorLayout,
 } from './decode.js';
+
+// Datasets: readers, split, streaming batches, fingerprint.
+export type {
+  Dataset,
+  DatasetItem,
+  DatasetReport,
+  FileDatasetItem,
+  IdxDatasetItem,
+  IdxImages,
+  Label,
+  Split,
+} from './datasets/types.js';
+export { isFileItem } from './datasets/types.js';
+export { readMvtec, type MvtecOptions } from './datasets/mvtec.js';
+export { readFolderDataset, type FolderDatasetOptions } from './datasets/folder.js';
+export { readMnist, type MnistOptions } from './datasets/mnist.js';
+export { readExclusionList } from './datasets/exclusions.js';
+export { splitTrainValidation, type TrainValidationSplit } from './datasets/split.js';
+export {
+  batches,
+  ImageBatchStream,
+  type BatchOptions,
+  type BatchRunReport,
+  type ImageBatch,
+  type SkippedItem,
+} from './datasets/batches.js';
+export { fingerprintFiles, type FileRef } from './datasets/fingerprint.js';
