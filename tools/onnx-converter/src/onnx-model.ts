@@ -1,0 +1,124 @@
+/**
+ * The subset of the ONNX ModelProto this converter writes, as plain objects with the
+ * camelCase field names protobufjs uses, and the encoder that turns them into bytes.
+ */
+import protobuf from 'protobufjs';
+import { onnxProtoDescriptor } from './proto/onnx-descriptor.js';
+
+/** IR version 8 with opset 17: the newest pair Debian's onnx 1.12 checker can validate, run by onnxruntime 1.30 (node, web WASM and WebGPU). */
+export const ONNX_IR_VERSION = 8;
+export const ONNX_OPSET_VERSION = 17;
+
+export const TensorDataType = { FLOAT: 1, INT64: 7, FLOAT16: 10 } as const;
+export type TensorDataTypeCode = (typeof TensorDataType)[keyof typeof TensorDataType];
+
+export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
+
+export interface AttributeSpec {
+  name: string;
+  type: number;
+  f?: number;
+  i?: number;
+  s?: Uint8Array;
+  floats?: number[];
+  ints?: number[];
+}
+
+export interface NodeSpec {
+  name: string;
+  opType: string;
+  input: string[];
+  output: string[];
+  attribute: AttributeSpec[];
+}
+
+export interface TensorSpec {
+  name: string;
+  dims: number[];
+  dataType: TensorDataTypeCode;
+  rawData: Uint8Array;
+}
+
+export type Dim = number | string;
+
+export interface ValueInfoSpec {
+  name: string;
+  elemType: TensorDataTypeCode;
+  shape: Dim[];
+}
+
+export interface GraphSpec {
+  name: string;
+  nodes: NodeSpec[];
+  initializers: TensorSpec[];
+  inputs: ValueInfoSpec[];
+  outputs: ValueInfoSpec[];
+}
+
+export interface ModelSpec {
+  graph: GraphSpec;
+  producerName: string;
+  producerVersion: string;
+  docString?: string;
+  metadata: Record<string, string>;
+}
+
+export const attr = {
+  int: (name: string, value: number): AttributeSpec => ({ name, type: AttributeType.INT, i: value }),
+  float: (name: string, value: number): AttributeSpec => ({ name, type: AttributeType.FLOAT, f: value }),
+  ints: (name: string, values: number[]): AttributeSpec => ({ name, type: AttributeType.INTS, ints: values }),
+  string: (name: string, value: string): AttributeSpec => ({
+    name,
+    type: AttributeType.STRING,
+    s: new TextEncoder().encode(value),
+  }),
+};
+
+let modelProtoType: protobuf.Type | undefined;
+
+function modelProto(): protobuf.Type {
+  modelProtoType ??= protobuf.Root.fromJSON(onnxProtoDescriptor).lookupType('onnx.ModelProto');
+  return modelProtoType;
+}
+
+function valueInfoObject(info: ValueInfoSpec): object {
+  return {
+    name: info.name,
+    type: {
+      tensorType: {
+        elemType: info.elemType,
+        shape: { dim: info.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+/** Serializes a model to ONNX protobuf bytes. */
+export function encodeModel(model: ModelSpec): Uint8Array {
+  const type = modelProto();
+  const { graph } = model;
+  const object = {
+    irVersion: ONNX_IR_VERSION,
+    opsetImport: [{ domain: '', version: ONNX_OPSET_VERSION }],
+    producerName: model.producerName,
+    producerVersion: model.producerVersion,
+    docString: model.docString ?? '',
+    graph: {
+      name: graph.name,
+      node: graph.nodes,
+      initializer: graph.initializers,
+      input: graph.inputs.map(valueInfoObject),
+      output: graph.outputs.map(valueInfoObject),
+    },
+    metadataProps: Object.entries(model.metadata).map(([key, value]) => ({ key, value })),
+  };
+  const problem = type.verify(object);
+  if (problem) throw new Error(`internal error: ONNX model object does not match onnx.proto: ${problem}`);
+  return type.encode(type.fromObject(object)).finish();
+}
+
+/** Decodes ONNX bytes into a plain object (tests and tooling; not a validating reader). */
+export function decodeModelObject(bytes: Uint8Array): Record<string, unknown> {
+  const type = modelProto();
+  return type.toObject(type.decode(bytes), { longs: Number, bytes: Array, defaults: false }) as Record<string, unknown>;
+}
