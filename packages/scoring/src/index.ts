@@ -13,3 +13,32 @@ export { validateModelCard, parseModelCard, modelCardToMetadata, modelCardFromMe
 // Colour: viridis heatmaps and overlays (RGBA, isomorphic).
 export { colorizeMap, overlayHeatmap, type ColorRange } from './color/colormap.js';
 export { VIRIDIS_RGB } from './color/viridis.js';
+
+// Anomaly maps.
+export { anomalyMap, reduceChannels, ssimMap, mcDropoutStatistics, type SsimOptions, type McDropoutStatistics } from './maps/anomaly-map.js';
+export { gaussianSmooth } from './maps/gaussian.js';
+
+// Image scores, NCAE residual statistics, calibration and normalization.
+export { imageScore, residualStatistics, RESIDUAL_ENTROPY_BINS, type ImageScoreExtras, type ResidualStatistics } from './scores/image-score.js';
+export { normalizeScore, normalizationUpperAnchor, calibrationStats, DEFAULT_CALIBRATION_QUANTILES } from './scores/normalize.js';
+
+// Thresholds (score >= threshold is anomalous).
+export { quantileThreshold, meanStdThreshold, targetFprThreshold, f1OptimalThreshold, manualThreshold } from './thresholds/thresholds.js';
+
+// Metrics.
+export {
+  rocCurve,
+  auroc,
+  prCurve,
+  averagePrecision,
+  confusionAtThreshold,
+  f1Max,
+  thresholdCounts,
+  type BinaryLabels,
+  type RocCurve,
+  type PrCurve,
+  type ConfusionAtThreshold,
+  type F1Max,
+  type ThresholdCounts,
+} from './metrics/binary.js';
+export { pixelAuroc, proCurve, aupro, labelConnectedComponents, type SegmentationSample, type ProCurve } from './metrics/pixel.js';

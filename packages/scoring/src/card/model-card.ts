@@ -68,6 +68,8 @@ export interface AnomalyMapSpec {
   /** SSIM window (Gaussian) size and sigma, when kind = 'ssim'. */
   ssimWindowSize?: number;
   ssimSigma?: number;
+  /** SSIM dynamic range L of the model's input space (c1 = (0.01 L)^2, c2 = (0.03 L)^2); default 1. */
+  ssimDynamicRange?: number;
 }
 
 /** Image score from the anomaly map. */

@@ -161,6 +161,7 @@ export function validateModelCard(value: unknown): ModelCard {
       c.number(map.smoothingSigma, 'score.map.smoothingSigma', { min: 0 });
       c.number(map.ssimWindowSize, 'score.map.ssimWindowSize', { optional: true, integer: true, min: 1 });
       c.number(map.ssimSigma, 'score.map.ssimSigma', { optional: true, min: 0 });
+      c.number(map.ssimDynamicRange, 'score.map.ssimDynamicRange', { optional: true, min: Number.MIN_VALUE });
     }
     const image = c.object(score.image, 'score.image');
     if (image) {

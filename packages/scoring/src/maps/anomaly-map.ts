@@ -1,0 +1,171 @@
+import type { AnomalyMapSpec } from '../card/model-card.js';
+import { gaussianKernel, gaussianSmooth, separableFilter } from './gaussian.js';
+
+export type ChannelReduction = AnomalyMapSpec['channelReduction'];
+
+export interface SsimOptions {
+  /** Gaussian window size (odd), default 11. */
+  windowSize?: number;
+  /** Gaussian window sigma, default 1.5. */
+  sigma?: number;
+  /** Dynamic range L of the values; c1 = (0.01 L)^2, c2 = (0.03 L)^2. Default 1. */
+  dynamicRange?: number;
+}
+
+function assertShape(name: string, data: ArrayLike<number>, channels: number, height: number, width: number): void {
+  for (const [label, v] of [['channels', channels], ['height', height], ['width', width]] as const) {
+    if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${name}: ${label} must be a positive integer, got ${v}`);
+  }
+  if (data.length !== channels * height * width) {
+    throw new RangeError(`${name}: has ${data.length} values but ${channels}x${height}x${width} (CHW) needs ${channels * height * width}`);
+  }
+}
+
+/** One map (height x width) from a CHW array by mean, max or sum over channels. */
+export function reduceChannels(chw: ArrayLike<number>, channels: number, height: number, width: number, reduction: ChannelReduction): Float32Array {
+  assertShape('reduceChannels', chw, channels, height, width);
+  const plane = height * width;
+  const out = new Float32Array(plane);
+  if (reduction !== 'mean' && reduction !== 'max' && reduction !== 'sum') {
+    throw new RangeError(`channelReduction must be 'mean', 'max' or 'sum', got ${String(reduction)}`);
+  }
+  for (let i = 0; i < plane; i++) {
+    let acc = reduction === 'max' ? -Infinity : 0;
+    for (let c = 0; c < channels; c++) {
+      const v = chw[c * plane + i];
+      acc = reduction === 'max' ? (v > acc ? v : acc) : acc + v;
+    }
+    out[i] = reduction === 'mean' ? acc / channels : acc;
+  }
+  return out;
+}
+
+/**
+ * Per-pixel SSIM of two single-channel planes with a Gaussian window (Wang et al. 2004, as used
+ * by Bergmann et al.'s AE-SSIM): local means, variances and covariance are Gaussian-weighted
+ * (population form, no N/(N-1) correction), borders reflect (scipy 'reflect').
+ */
+export function ssimMap(a: ArrayLike<number>, b: ArrayLike<number>, height: number, width: number, options: SsimOptions = {}): Float32Array {
+  assertShape('ssimMap(a)', a, 1, height, width);
+  assertShape('ssimMap(b)', b, 1, height, width);
+  const windowSize = options.windowSize ?? 11;
+  const sigma = options.sigma ?? 1.5;
+  const range = options.dynamicRange ?? 1;
+  if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize % 2 === 0) throw new RangeError(`ssim window size must be an odd positive integer, got ${windowSize}`);
+  if (!(range > 0)) throw new RangeError(`ssim dynamic range must be > 0, got ${range}`);
+  const kernel = gaussianKernel(sigma, (windowSize - 1) / 2);
+  const n = height * width;
+  const aa = new Float64Array(n);
+  const bb = new Float64Array(n);
+  const ab = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    aa[i] = a[i] * a[i];
+    bb[i] = b[i] * b[i];
+    ab[i] = a[i] * b[i];
+  }
+  const muA = separableFilter(a, height, width, kernel);
+  const muB = separableFilter(b, height, width, kernel);
+  const eAA = separableFilter(aa, height, width, kernel);
+  const eBB = separableFilter(bb, height, width, kernel);
+  const eAB = separableFilter(ab, height, width, kernel);
+  const c1 = (0.01 * range) ** 2;
+  const c2 = (0.03 * range) ** 2;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const ma = muA[i];
+    const mb = muB[i];
+    const varA = eAA[i] - ma * ma;
+    const varB = eBB[i] - mb * mb;
+    const cov = eAB[i] - ma * mb;
+    out[i] = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (varA + varB + c2));
+  }
+  return out;
+}
+
+/**
+ * The pixel anomaly map (height x width) the card's AnomalyMapSpec describes:
+ * - 'squared' / 'absolute': (x - r)^2 or |x - r| per channel, then channel reduction;
+ * - 'ssim': 1 - SSIM per channel (window ssimWindowSize/ssimSigma, dynamic range ssimDynamicRange), then reduction;
+ * - 'model-output': `reconstruction` is the model's own map (CHW), `input` is ignored; only reduction.
+ * Then Gaussian smoothing with spec.smoothingSigma (0 = none).
+ * input and reconstruction are CHW float32 in the model's normalized space.
+ */
+export function anomalyMap(
+  input: Float32Array,
+  reconstruction: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  spec: AnomalyMapSpec,
+): Float32Array {
+  assertShape('anomalyMap(reconstruction)', reconstruction, channels, height, width);
+  const plane = height * width;
+  let perChannel: Float32Array;
+  switch (spec.kind) {
+    case 'squared':
+    case 'absolute': {
+      assertShape('anomalyMap(input)', input, channels, height, width);
+      perChannel = new Float32Array(channels * plane);
+      for (let i = 0; i < perChannel.length; i++) {
+        const d = input[i] - reconstruction[i];
+        perChannel[i] = spec.kind === 'squared' ? d * d : Math.abs(d);
+      }
+      break;
+    }
+    case 'ssim': {
+      assertShape('anomalyMap(input)', input, channels, height, width);
+      perChannel = new Float32Array(channels * plane);
+      for (let c = 0; c < channels; c++) {
+        const s = ssimMap(input.subarray(c * plane, (c + 1) * plane), reconstruction.subarray(c * plane, (c + 1) * plane), height, width, {
+          windowSize: spec.ssimWindowSize,
+          sigma: spec.ssimSigma,
+          dynamicRange: spec.ssimDynamicRange,
+        });
+        for (let i = 0; i < plane; i++) perChannel[c * plane + i] = 1 - s[i];
+      }
+      break;
+    }
+    case 'model-output':
+      perChannel = reconstruction;
+      break;
+    default:
+      throw new RangeError(`anomaly map kind must be 'squared', 'absolute', 'ssim' or 'model-output', got ${String((spec as { kind: unknown }).kind)}`);
+  }
+  const reduced = reduceChannels(perChannel, channels, height, width, spec.channelReduction);
+  return spec.smoothingSigma > 0 ? gaussianSmooth(reduced, height, width, spec.smoothingSigma) : reduced;
+}
+
+export interface McDropoutStatistics {
+  /** Mean of the N reconstructions, CHW. */
+  meanReconstruction: Float32Array;
+  /** Per-pixel variance over the N passes (population, divide by N), reduced over channels: height x width. */
+  variance: Float32Array;
+}
+
+/** Per-pixel mean and variance of N stochastic reconstructions (MC-Dropout), each CHW. */
+export function mcDropoutStatistics(
+  reconstructions: readonly Float32Array[],
+  channels: number,
+  height: number,
+  width: number,
+  reduction: ChannelReduction = 'mean',
+): McDropoutStatistics {
+  if (!Array.isArray(reconstructions) || reconstructions.length === 0) throw new RangeError('mcDropoutStatistics: needs at least one reconstruction');
+  reconstructions.forEach((r, k) => assertShape(`mcDropoutStatistics(reconstructions[${k}])`, r, channels, height, width));
+  const size = channels * height * width;
+  const mean = new Float64Array(size);
+  const m2 = new Float64Array(size);
+  // Welford's update: stable for many passes with a small spread.
+  reconstructions.forEach((r, k) => {
+    const count = k + 1;
+    for (let i = 0; i < size; i++) {
+      const delta = r[i] - mean[i];
+      mean[i] += delta / count;
+      m2[i] += delta * (r[i] - mean[i]);
+    }
+  });
+  const n = reconstructions.length;
+  const variance = new Float32Array(size);
+  for (let i = 0; i < size; i++) variance[i] = m2[i] / n;
+  return { meanReconstruction: Float32Array.from(mean), variance: reduceChannels(variance, channels, height, width, reduction) };
+}
