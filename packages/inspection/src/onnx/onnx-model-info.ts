@@ -6,7 +6,7 @@
  */
 import { ProtobufReader, WireFormatError, WireType } from './protobuf-reader.js';
 
-export type OnnxFileProblem = 'empty' | 'truncated' | 'not-onnx' | 'missing-graph';
+export type OnnxFileProblem = 'unreadable' | 'empty' | 'truncated' | 'not-onnx' | 'missing-graph';
 
 /** The bytes given as a model are not a usable ONNX file. */
 export class OnnxFileError extends Error {

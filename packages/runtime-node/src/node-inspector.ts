@@ -1,0 +1,215 @@
+/**
+ * The edge Inspector: one Residuum ONNX model on onnxruntime-node. Images are decoded with
+ * @residuum/imaging (sharp) at native size and preprocessed by @residuum/scoring exactly as
+ * the card says; batches are decoded ahead through a bounded queue while the previous batch
+ * runs; scoring is the shared @residuum/inspection core, identical to the browser's.
+ */
+import { readFile } from 'node:fs/promises';
+import * as ort from 'onnxruntime-node';
+import { decodeImage } from '@residuum/imaging';
+import {
+  OnnxFileError,
+  createInspectorCore,
+  describeOnnxModel,
+  resolveThreshold,
+  type InspectOptions,
+  type InspectionResult,
+  type Inspector,
+  type InspectorCore,
+  type ModelFeeds,
+  type ModelInputImage,
+  type ModelOutputs,
+  type OnnxModelInfo,
+  type PreparedImage,
+  type ProviderAttempt,
+  type UnreadableImage,
+} from '@residuum/inspection';
+import { ModelCardError, preprocessImage, type ModelCard } from '@residuum/scoring';
+import { assertProviderRequest, createSession, type NodeExecutionProvider, type NodeProviderRequest } from './session.js';
+
+export type NodeImageSource = string | Uint8Array;
+
+export interface NodeInspectorOptions {
+  /** 'auto' (default) tries CUDA, then CPU; a named provider is used or the call fails. */
+  provider?: NodeProviderRequest;
+  /** Intra-op threads for onnxruntime (default: onnxruntime's choice). */
+  threads?: number;
+  /** Rows per inference call (images, or images x MC passes); default 8. */
+  batchSize?: number;
+  /** Batches decoded ahead of inference (the bounded queue); default 2. */
+  queueDepth?: number;
+  /** Run one full batch at load so the first images are not slowed by allocation; default true. */
+  warmup?: boolean;
+  /** Seed of the MC-Dropout masks (default fixed, so the same image gets the same score). */
+  seed?: number;
+}
+
+/** A preprocessed image (CHW, model space), e.g. from the trainer or a test. */
+export interface TensorImage {
+  source: string;
+  input: ModelInputImage;
+}
+
+export interface NodeInspector extends Inspector<NodeImageSource> {
+  readonly provider: NodeExecutionProvider;
+  /** What the ONNX file declares (versions, producer, inputs, outputs). */
+  readonly onnx: OnnxModelInfo;
+  /** Duration of the warm-up run in ms, or null when warm-up was off. */
+  readonly warmupMs: number | null;
+  readonly batchSize: number;
+  /** Scores images that are already preprocessed (skips decoding). */
+  inspectTensors(images: readonly TensorImage[], options?: InspectOptions): Promise<InspectionResult[]>;
+}
+
+/**
+ * Loads a Residuum ONNX model (a path or its bytes), checks its card against the graph and
+ * creates the session on the requested provider. Throws OnnxFileError, ModelCardError or
+ * ExecutionProviderError with the reason.
+ */
+export async function createNodeInspector(
+  model: string | Uint8Array,
+  options: NodeInspectorOptions = {},
+): Promise<NodeInspector> {
+  const request = options.provider ?? 'auto';
+  assertProviderRequest(request);
+  const batchSize = positiveInteger(options.batchSize ?? 8, 'batchSize');
+  const queueDepth = positiveInteger(options.queueDepth ?? 2, 'queueDepth');
+  if (options.threads !== undefined) positiveInteger(options.threads, 'threads');
+  const modelName = typeof model === 'string' ? model : 'model bytes';
+  const bytes = await readModelBytes(model);
+  const { card, onnx } = describeWithSource(bytes, modelName);
+
+  const { session, provider, attempts } = await createSession(bytes, request, { threads: options.threads });
+  const core = createInspectorCore({ card, provider, batchSize, seed: options.seed, run: (feeds) => runSession(session, feeds) });
+  let warmupMs: number | null = null;
+  if (options.warmup ?? true) warmupMs = await core.warmup();
+
+  let disposed = false;
+  const assertOpen = () => {
+    if (disposed) throw new Error(`the inspector for ${modelName} was disposed`);
+  };
+
+  return {
+    card,
+    onnx,
+    provider,
+    attempts: Object.freeze([...attempts]) as readonly ProviderAttempt[],
+    warmupMs,
+    batchSize,
+    async inspect(images, inspectOptions = {}) {
+      assertOpen();
+      if (!Array.isArray(images)) throw new TypeError('inspect: images must be an array of paths or Buffers');
+      resolveThreshold(card, inspectOptions.threshold);
+      return inspectPipelined(core, card, images, inspectOptions, batchSize, queueDepth);
+    },
+    async inspectTensors(images, inspectOptions = {}) {
+      assertOpen();
+      return core.inspectPrepared(
+        images.map((image) => ({ source: image.source, input: image.input, preprocessMs: 0 })),
+        inspectOptions,
+      );
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await session.release();
+    },
+  };
+}
+
+async function inspectPipelined(
+  core: InspectorCore,
+  card: ModelCard,
+  images: readonly NodeImageSource[],
+  options: InspectOptions,
+  batchSize: number,
+  queueDepth: number,
+): Promise<InspectionResult[]> {
+  const batches: Array<Array<{ image: NodeImageSource; index: number }>> = [];
+  images.forEach((image, index) => {
+    if (index % batchSize === 0) batches.push([]);
+    batches[batches.length - 1].push({ image, index });
+  });
+  // Bounded queue: at most queueDepth decoded batches wait for inference at any time.
+  const queue: Array<Promise<Array<PreparedImage | UnreadableImage>>> = [];
+  let nextBatch = 0;
+  const refill = () => {
+    while (nextBatch < batches.length && queue.length < queueDepth) {
+      queue.push(Promise.all(batches[nextBatch++].map(({ image, index }) => prepareImage(image, index, card))));
+    }
+  };
+  refill();
+  const results: InspectionResult[] = [];
+  while (queue.length > 0) {
+    const prepared = await queue.shift()!;
+    refill();
+    results.push(...(await core.inspectPrepared(prepared, options)));
+  }
+  return results;
+}
+
+/** Decode + preprocess one image; a failure is an entry for that image, never a throw. */
+async function prepareImage(image: NodeImageSource, index: number, card: ModelCard): Promise<PreparedImage | UnreadableImage> {
+  const source = typeof image === 'string' ? image : `buffer[${index}]`;
+  const started = performance.now();
+  try {
+    if (typeof image !== 'string' && !(image instanceof Uint8Array)) {
+      throw new TypeError(`expected a file path or a Buffer, got ${image === null ? 'null' : typeof image}`);
+    }
+    const raw = await decodeImage(image, { source });
+    const { channels, height, width } = card.preprocessing;
+    const data = preprocessImage(raw, card.preprocessing);
+    return { source, input: { data, channels, height, width }, preprocessMs: performance.now() - started };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    // ImageDecodeError messages already start with the source.
+    return { source, error: message.startsWith(source) ? message.slice(source.length).replace(/^:\s*/, '') : message };
+  }
+}
+
+async function runSession(session: ort.InferenceSession, feeds: ModelFeeds): Promise<ModelOutputs> {
+  const ortFeeds: Record<string, ort.Tensor> = {};
+  for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', tensor.data, tensor.dims);
+  const results = await session.run(ortFeeds);
+  const outputs: ModelOutputs = {};
+  for (const [name, tensor] of Object.entries(results)) {
+    if (tensor.type !== 'float32') throw new TypeError(`output '${name}' is ${tensor.type}, expected float32`);
+    outputs[name] = { data: tensor.data as Float32Array, dims: tensor.dims };
+  }
+  return outputs;
+}
+
+async function readModelBytes(model: string | Uint8Array): Promise<Uint8Array> {
+  if (model instanceof Uint8Array) return model;
+  if (typeof model !== 'string' || model.length === 0) {
+    throw new TypeError('createNodeInspector: model must be a path to a .onnx file or its bytes (Uint8Array/Buffer)');
+  }
+  try {
+    return new Uint8Array(await readFile(model));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not an ONNX file' : (error as Error).message;
+    throw new OnnxFileError('unreadable', `cannot read model ${model}: ${reason}`);
+  }
+}
+
+/** describeOnnxModel, with the model's path in the message. */
+function describeWithSource(bytes: Uint8Array, modelName: string): { card: ModelCard; onnx: OnnxModelInfo } {
+  try {
+    return describeOnnxModel(bytes);
+  } catch (error) {
+    if (error instanceof OnnxFileError) throw new OnnxFileError(error.problem, `${modelName}: ${error.message}`);
+    if (error instanceof ModelCardError) {
+      const context = error.message.split(':\n')[0];
+      throw new ModelCardError(error.problems, `${modelName}: ${context}`);
+    }
+    throw error;
+  }
+}
+
+function positiveInteger(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}

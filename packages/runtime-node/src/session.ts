@@ -1,0 +1,111 @@
+/**
+ * onnxruntime-node session creation with an explicit execution provider. `auto` tries CUDA,
+ * then CPU; every attempt is recorded with its reason. A provider that was asked for by
+ * name and fails is an error: there is no silent switch to another provider.
+ */
+import * as ort from 'onnxruntime-node';
+import type { ExecutionProvider, ProviderAttempt, ProviderRequest } from '@residuum/inspection';
+
+export type NodeProviderRequest = Exclude<ProviderRequest, 'wasm'>;
+export type NodeExecutionProvider = Exclude<ExecutionProvider, 'wasm'>;
+
+const NODE_PROVIDERS: readonly NodeProviderRequest[] = ['auto', 'cuda', 'cpu', 'webgpu'];
+const AUTO_ORDER: readonly NodeExecutionProvider[] = ['cuda', 'cpu'];
+
+/** The requested execution provider(s) could not be used; `attempts` says why, per provider. */
+export class ExecutionProviderError extends Error {
+  override readonly name = 'ExecutionProviderError';
+  constructor(
+    message: string,
+    readonly attempts: readonly ProviderAttempt[],
+  ) {
+    super(message);
+  }
+}
+
+export interface SessionSettings {
+  /** Intra-op threads of the CPU provider (onnxruntime's default: one per physical core). */
+  threads?: number;
+}
+
+export interface CreatedSession {
+  session: ort.InferenceSession;
+  provider: NodeExecutionProvider;
+  attempts: ProviderAttempt[];
+}
+
+export function assertProviderRequest(value: unknown): asserts value is NodeProviderRequest {
+  if (!NODE_PROVIDERS.includes(value as NodeProviderRequest)) {
+    throw new RangeError(
+      `provider must be one of ${NODE_PROVIDERS.join(', ')}, got ${JSON.stringify(value)}` +
+        (value === 'wasm' ? " ('wasm' is the browser runtime's provider)" : ''),
+    );
+  }
+}
+
+/** Creates the session on the requested provider, or throws ExecutionProviderError. */
+export async function createSession(
+  model: Uint8Array,
+  request: NodeProviderRequest,
+  settings: SessionSettings,
+): Promise<CreatedSession> {
+  assertProviderRequest(request);
+  const order = request === 'auto' ? AUTO_ORDER : [request];
+  const attempts: ProviderAttempt[] = [];
+  for (const provider of order) {
+    try {
+      const session = await ort.InferenceSession.create(model, sessionOptions(provider, settings, request === 'auto'));
+      attempts.push({ provider, ok: true });
+      return { session, provider, attempts };
+    } catch (error) {
+      attempts.push({ provider, ok: false, reason: explainFailure(provider, error) });
+    }
+  }
+  const failures = attempts.map((attempt) => attempt.reason).join('; ');
+  throw new ExecutionProviderError(
+    request === 'auto' ? `no execution provider could run the model: ${failures}` : failures,
+    attempts,
+  );
+}
+
+function sessionOptions(
+  provider: NodeExecutionProvider,
+  settings: SessionSettings,
+  quietFailures: boolean,
+): ort.InferenceSession.SessionOptions {
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    // In auto mode a missing CUDA library is expected and reported in `attempts`;
+    // keep onnxruntime's own error print off the console (level 4 = fatal only).
+    logSeverityLevel: quietFailures && provider !== 'cpu' ? 4 : 3,
+  };
+  if (settings.threads !== undefined) {
+    options.intraOpNumThreads = settings.threads;
+    options.interOpNumThreads = 1;
+  }
+  return options;
+}
+
+/** The first line of onnxruntime's message, with the remedy for the common cases. */
+export function explainFailure(provider: NodeExecutionProvider, error: unknown): string {
+  const raw = error instanceof Error ? error.message : String(error);
+  const firstLine = raw.split('\n')[0].trim();
+  switch (provider) {
+    case 'cuda':
+      return (
+        `CUDA execution provider unavailable: ${firstLine}; install onnxruntime-node with the CUDA binaries ` +
+        '(npm install onnxruntime-node --onnxruntime-node-install=cuda12; needs CUDA 12 and cuDNN 9, see README)'
+      );
+    case 'webgpu':
+      return (
+        `WebGPU execution provider unavailable: ${firstLine.replace(/^.*?(Failed to get a WebGPU adapter)/, '$1')}` +
+        (/adapter/i.test(firstLine)
+          ? ' (no GPU adapter: install a Vulkan driver, or for a correctness check run with ' +
+            'LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json, see README)'
+          : '')
+      );
+    default:
+      return `${provider.toUpperCase()} execution provider failed: ${firstLine}`;
+  }
+}
