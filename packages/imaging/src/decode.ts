@@ -15,7 +15,7 @@ import {
 } from '@residuum/scoring';
 import { decodeBmp } from './bmp.js';
 import { ImageDecodeError } from './errors.js';
-import { SUPPORTED_FORMATS, sniffFormat } from './format.js';
+import { FORMAT_NAMES, SUPPORTED_FORMATS, looksTruncated, sniffFormat } from './format.js';
 
 export type ImageInput = string | Uint8Array;
 
@@ -72,7 +72,7 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions = {}
     throw new ImageDecodeError(source, 'not-an-image', 'not an image (content is not PNG, JPEG, BMP, TIFF or WebP)');
   }
   if (!SUPPORTED_FORMATS.has(format)) {
-    throw new ImageDecodeError(source, 'unsupported-format', `unsupported image format ${format.toUpperCase()} (supported: PNG, JPEG, BMP, TIFF, WebP)`);
+    throw new ImageDecodeError(source, 'unsupported-format', `unsupported image format ${FORMAT_NAMES[format]} (supported: PNG, JPEG, BMP, TIFF, WebP)`);
   }
   if (format === 'bmp') return decodeBmp(bytes, source);
   try {
@@ -93,8 +93,11 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions = {}
   } catch (error) {
     if (error instanceof ImageDecodeError) throw error;
     const message = (error as Error).message.split('\n')[0];
-    const name = format.toUpperCase();
-    if (TRUNCATION_MESSAGE.test(message)) {
+    const name = FORMAT_NAMES[format];
+    // The file's own structure decides where it can be checked; libjpeg also says "premature end"
+    // for corrupt scan data in a complete file.
+    const truncated = format === 'tiff' ? TRUNCATION_MESSAGE.test(message) : looksTruncated(bytes, format);
+    if (truncated) {
       throw new ImageDecodeError(source, 'truncated', `truncated ${name}: ${message}`);
     }
     throw new ImageDecodeError(source, 'corrupt', `corrupt ${name} (or truncated): ${message}`);

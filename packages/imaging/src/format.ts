@@ -1,6 +1,17 @@
 /** Image formats recognised from their first bytes (the file extension is never trusted). */
 export type SniffedFormat = 'jpeg' | 'png' | 'bmp' | 'tiff' | 'webp' | 'gif' | 'heif' | 'svg';
 
+export const FORMAT_NAMES: Readonly<Record<SniffedFormat, string>> = {
+  jpeg: 'JPEG',
+  png: 'PNG',
+  bmp: 'BMP',
+  tiff: 'TIFF',
+  webp: 'WebP',
+  gif: 'GIF',
+  heif: 'HEIF/AVIF',
+  svg: 'SVG',
+};
+
 /** Formats this package decodes; the others are recognised only to say "unsupported". */
 export const SUPPORTED_FORMATS: ReadonlySet<SniffedFormat> = new Set(['jpeg', 'png', 'bmp', 'tiff', 'webp']);
 
@@ -26,4 +37,57 @@ export function sniffFormat(bytes: Uint8Array): SniffedFormat | undefined {
   const head = new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(0, 256)).trimStart().toLowerCase();
   if (head.startsWith('<svg') || (head.startsWith('<?xml') && head.includes('<svg'))) return 'svg';
   return undefined;
+}
+
+function pngIsTruncated(bytes: Uint8Array): boolean {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 8;
+  while (offset + 8 <= bytes.length) {
+    const length = view.getUint32(offset, false);
+    const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
+    offset += 12 + length;
+    if (offset > bytes.length) return true;
+    if (type === 'IEND') return false;
+  }
+  return true;
+}
+
+function jpegIsTruncated(bytes: Uint8Array): boolean {
+  // Walk the marker segments to the first scan, then look for the end-of-image marker after it
+  // (an EXIF thumbnail has its own EOI earlier in the file).
+  let offset = 2;
+  while (offset + 4 <= bytes.length) {
+    if (bytes[offset] !== 0xff) return false; // malformed rather than truncated
+    const marker = bytes[offset + 1];
+    if (marker === 0xff) {
+      offset += 1;
+      continue;
+    }
+    const length = (bytes[offset + 2] << 8) | bytes[offset + 3];
+    offset += 2 + length;
+    if (offset > bytes.length) return true;
+    if (marker === 0xda) {
+      for (let i = bytes.length - 2; i >= offset; i--) {
+        if (bytes[i] === 0xff && bytes[i + 1] === 0xd9) return false;
+      }
+      return true;
+    }
+  }
+  return true;
+}
+
+/**
+ * Whether the file ends before its own structure says it should (PNG chunks, JPEG segments and
+ * end-of-image marker, WebP RIFF size). Decoder messages alone are not reliable for this: under
+ * concurrency libvips may report only "warning treated as error".
+ */
+export function looksTruncated(bytes: Uint8Array, format: SniffedFormat): boolean {
+  if (format === 'png') return pngIsTruncated(bytes);
+  if (format === 'jpeg') return jpegIsTruncated(bytes);
+  if (format === 'webp') {
+    if (bytes.length < 12) return true;
+    const riffSize = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
+    return bytes.length < riffSize + 8;
+  }
+  return false;
 }

@@ -162,6 +162,17 @@ describe('decodeImage errors name the file and the reason', () => {
     await expectFailure(bmpPath, 'truncated', /truncated BMP/);
   });
 
+  it('a WebP cut in half is truncated; a complete JPEG with a spliced-out middle is corrupt', async () => {
+    const bytes = await readFile(castingImage());
+    const webp = await sharp(bytes).webp().toBuffer();
+    const webpPath = join(dir, 'half.webp');
+    await writeFile(webpPath, webp.subarray(0, webp.length >> 1));
+    await expectFailure(webpPath, 'truncated', /truncated WebP/);
+    const splicedPath = join(dir, 'spliced.jpeg');
+    await writeFile(splicedPath, Buffer.concat([bytes.subarray(0, 3000), bytes.subarray(6000)]));
+    await expectFailure(splicedPath, 'corrupt', /corrupt JPEG/);
+  });
+
   it('a text file renamed .png', async () => {
     const path = join(dir, 'notes.png');
     await writeFile(path, 'these are notes, not pixels\n');
