@@ -1,0 +1,295 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { CommandContext } from './commands/context.js';
+import { describeError } from './util/errors.js';
+import { EXIT_CODES_HELP, ExitCode, type ExitCodeValue } from './util/exit-codes.js';
+import { processIo, type CliIo } from './util/io.js';
+
+/** Read at run time: src/ and dist/ both sit one level below the package root. */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function positiveInteger(name: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed) || parsed < 1) {
+      throw new InvalidArgumentError(`${name} must be a whole number >= 1.`);
+    }
+    return parsed;
+  };
+}
+
+function nonNegativeInteger(name: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed)) {
+      throw new InvalidArgumentError(`${name} must be a whole number >= 0.`);
+    }
+    return parsed;
+  };
+}
+
+function finiteNumber(name: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (value.trim() === '' || !Number.isFinite(parsed)) throw new InvalidArgumentError(`${name} must be a number.`);
+    return parsed;
+  };
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+const EP_CHOICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
+const LAYOUTS = ['folder', 'mvtec', 'mnist'] as const;
+
+/** Builds the program; `setExit` receives each command's exit code (commander drops action results). */
+function buildProgram(io: CliIo, setExit: (code: ExitCodeValue) => void): Command {
+  const version = packageVersion();
+  const program = new Command('residuum');
+  const context = (): CommandContext => ({ io, verbose: Boolean(program.opts<{ verbose?: boolean }>().verbose), generator: `residuum ${version}` });
+
+  program
+    .description('Visual anomaly detection by reconstruction: train on good parts, export one ONNX file, inspect parts with it.')
+    .version(version, '-V, --version', 'print the version')
+    .option('--verbose', 'show stack traces and details on errors')
+    .helpOption('-h, --help', 'show help')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout(text),
+      writeErr: (text) => io.stderr(text),
+      // One line: commander's message plus where to look, never the whole help.
+      outputError: (text, write) => write(`residuum: ${text.trim()} (see --help)\n`),
+    })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ residuum inspect models/default.onnx parts/ --maps heatmaps/
+  $ residuum evaluate models/default.onnx --data ../shared/datasets/casting --layout folder \\
+      --normal-dir test/ok_front --anomaly-dir test/def_front --json eval.json --report eval.html
+  $ residuum train --model cae --data ../shared/datasets/casting --normal-dir train/ok_front \\
+      --size 128 --channels 1 --epochs 20 --out runs/cae-128
+  $ residuum export runs/cae-128 --out models/cae-128.onnx
+  $ residuum model-info models/cae-128.onnx
+
+${EXIT_CODES_HELP}`,
+    );
+
+  program
+    .command('inspect')
+    .description('score images with a model: one line per image (path, score, normalized score, verdict) and a summary')
+    .argument('<model>', 'the model (.onnx with a Residuum model card)')
+    .argument('<paths...>', 'image files or folders (searched recursively; non-image files are listed as skipped)')
+    .option('--json <out>', 'write every result and the summary as JSON to this file')
+    .option('--maps <dir>', 'write input | reconstruction | heatmap PNGs into this folder')
+    .option('--threshold <t>', "verdict threshold (overrides the model card's)", finiteNumber('--threshold'))
+    .addOption(new Option('--ep <provider>', 'execution provider: auto tries CUDA, then CPU').choices(EP_CHOICES).default('auto'))
+    .option('--batch <n>', 'images per inference batch', positiveInteger('--batch'), 8)
+    .option('--force', 'replace output files that residuum did not write')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ residuum inspect model.onnx part-0001.png part-0002.png
+  $ residuum inspect model.onnx line3/today/ --json today.json --maps today-heatmaps/
+  $ residuum inspect model.onnx parts/ --threshold 0.012 --ep cpu
+
+A score >= threshold is anomalous. The normalized score maps the threshold to 0.5.
+
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (model: string, paths: string[], options: InspectCliOptions) => {
+      const { runInspect } = await import('./commands/inspect.js');
+      setExit(await runInspect(model, paths, options, context()));
+    });
+
+  program
+    .command('evaluate')
+    .description('score a labelled dataset and report image (and pixel) metrics as JSON and an HTML report')
+    .argument('<model>', 'the model (.onnx with a Residuum model card)')
+    .requiredOption('--data <dir>', 'dataset root folder')
+    .addOption(new Option('--layout <layout>', 'dataset layout').choices(LAYOUTS).default('folder'))
+    .option('--normal-dir <sub>', 'folder layout: a folder of good images, relative to --data (repeatable)', collect)
+    .option('--anomaly-dir <sub>', 'folder layout: a folder of defective images, relative to --data (repeatable)', collect)
+    .option('--exclude <file>', 'file listing image paths (relative to --data) to leave out, one per line')
+    .option('--digit <d>', 'mnist layout: the digit that counts as normal', nonNegativeInteger('--digit'))
+    .requiredOption('--json <out>', 'write the metrics and per-image scores as JSON to this file')
+    .option('--report <out.html>', 'also write a self-contained HTML report')
+    .option('--threshold <t>', "threshold for F1/accuracy/confusion (default: the model card's)", finiteNumber('--threshold'))
+    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES).default('auto'))
+    .option('--batch <n>', 'images per inference batch', positiveInteger('--batch'), 8)
+    .option('--gallery <n>', 'worst false positives / false negatives shown in the report', nonNegativeInteger('--gallery'), 6)
+    .option('--force', 'replace output files that residuum did not write')
+    .addHelpText(
+      'after',
+      `
+Layouts:
+  folder  --normal-dir and --anomaly-dir name the good and defective folders (default: test/good
+          and every other folder under test/ is not guessed: name them)
+  mvtec   MVTec AD: test/good vs test/<defect>, masks in ground_truth/<defect>/<name>_mask.png
+          (pixel AUROC and AUPRO are computed when masks exist)
+  mnist   MNIST IDX files; --digit is normal, every other digit anomalous
+
+Examples:
+  $ residuum evaluate model.onnx --data ../shared/datasets/casting --normal-dir test/ok_front \\
+      --anomaly-dir test/def_front --exclude ../shared/datasets/casting/EXCLUDE_test.txt \\
+      --json eval.json --report eval.html
+  $ residuum evaluate tile.onnx --data ../shared/datasets/magnetic_tile --layout mvtec --json tile.json
+
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (model: string, options: EvaluateCliOptions) => {
+      const { runEvaluate } = await import('./commands/evaluate.js');
+      setExit(await runEvaluate(model, options, context()));
+    });
+
+  program
+    .command('model-info')
+    .description("print a model's card: family, input, preprocessing, outputs, score, threshold, calibration, provenance")
+    .argument('<model>', 'an .onnx file, a training run folder (model-card.json) or a model-card.json')
+    .option('--json', 'print the card as JSON')
+    .addHelpText('after', '\nExamples:\n  $ residuum model-info model.onnx\n  $ residuum model-info runs/cae-128 --json\n')
+    .action(async (model: string, options: { json?: boolean }) => {
+      const { runModelInfo } = await import('./commands/model-info.js');
+      setExit(await runModelInfo(model, { json: Boolean(options.json) }, context()));
+    });
+
+  program
+    .command('train')
+    .description('train a model on good images and write a run folder (model, card with threshold, history)')
+    .addOption(new Option('--model <family>', 'model family').choices(['cae', 'ncae', 'aesc', 'vae']).makeOptionMandatory())
+    .requiredOption('--data <dir>', 'dataset root folder')
+    .addOption(new Option('--layout <layout>', 'dataset layout').choices(LAYOUTS).default('folder'))
+    .option('--normal-dir <sub>', 'folder layout: a folder of good training images, relative to --data (repeatable)', collect)
+    .option('--digit <d>', 'mnist layout: the digit to train on', nonNegativeInteger('--digit'))
+    .requiredOption('--size <px>', 'model input size (square)', positiveInteger('--size'))
+    .addOption(new Option('--channels <c>', '1 = grey, 3 = RGB').choices(['1', '3']).makeOptionMandatory())
+    .requiredOption('--epochs <n>', 'training epochs', positiveInteger('--epochs'))
+    .requiredOption('--out <run-dir>', 'run folder to write (model.json, weights.bin, model-card.json, history.json)')
+    .addOption(new Option('--backend <name>', 'TF.js backend: auto picks the fastest that loads').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .option('--batch <n>', 'batch size', positiveInteger('--batch'))
+    .option('--seed <n>', 'random seed', nonNegativeInteger('--seed'))
+    .addOption(new Option('--loss <loss>', 'reconstruction loss').choices(['mse', 'l1', 'ssim']))
+    .option('--resume', 'continue from the run folder checkpoint')
+    .option('--workers <n>', 'data-parallel worker threads', positiveInteger('--workers'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ residuum train --model cae --data ../shared/datasets/casting --normal-dir train/ok_front \\
+      --size 128 --channels 1 --epochs 20 --out runs/cae-128
+  $ residuum train --model aesc --data ../shared/datasets/magnetic_tile --layout mvtec \\
+      --size 128 --channels 1 --epochs 30 --out runs/aesc --backend wasm --workers 2
+  $ residuum train --model cae --data ../shared/datasets/mnist --layout mnist --digit 3 \\
+      --size 28 --channels 1 --epochs 5 --out runs/mnist-3
+
+Ctrl-C finishes the current step and keeps the last checkpoint; --resume continues from it.`,
+    )
+    .action(async (options: TrainCliOptions) => {
+      const { runTrain } = await import('./commands/train.js');
+      setExit(await runTrain(options, context()));
+    });
+
+  program
+    .command('export')
+    .description('convert a training run folder to one ONNX file with the model card embedded')
+    .argument('<run-dir>', 'training run folder (model.json, weights.bin, model-card.json)')
+    .requiredOption('--out <model.onnx>', 'ONNX file to write')
+    .option('--fp16', 'store weights and compute in float16 (half the size; small accuracy cost)')
+    .option('--force', 'replace an output file that residuum did not write')
+    .addHelpText('after', '\nExamples:\n  $ residuum export runs/cae-128 --out models/cae-128.onnx\n  $ residuum export runs/cae-128 --out models/cae-128-fp16.onnx --fp16\n')
+    .action(async (runDir: string, options: ExportCliOptions) => {
+      const { runExport } = await import('./commands/export.js');
+      setExit(await runExport(runDir, options, context()));
+    });
+
+  return program;
+}
+
+export interface InspectCliOptions {
+  json?: string;
+  maps?: string;
+  threshold?: number;
+  ep: (typeof EP_CHOICES)[number];
+  batch: number;
+  force?: boolean;
+}
+
+export interface EvaluateCliOptions {
+  data: string;
+  layout: (typeof LAYOUTS)[number];
+  normalDir?: string[];
+  anomalyDir?: string[];
+  exclude?: string;
+  digit?: number;
+  json: string;
+  report?: string;
+  threshold?: number;
+  ep: (typeof EP_CHOICES)[number];
+  batch: number;
+  gallery: number;
+  force?: boolean;
+}
+
+export interface TrainCliOptions {
+  model: 'cae' | 'ncae' | 'aesc' | 'vae';
+  data: string;
+  layout: (typeof LAYOUTS)[number];
+  normalDir?: string[];
+  digit?: number;
+  size: number;
+  channels: '1' | '3';
+  epochs: number;
+  out: string;
+  backend: 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+  batch?: number;
+  seed?: number;
+  loss?: 'mse' | 'l1' | 'ssim';
+  resume?: boolean;
+  workers?: number;
+}
+
+export interface ExportCliOptions {
+  out: string;
+  fp16?: boolean;
+  force?: boolean;
+}
+
+/**
+ * Runs the CLI in-process and resolves to its exit code; never calls process.exit and never
+ * throws (errors are printed as one line on stderr, with the stack under --verbose).
+ */
+export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let exitCode: ExitCodeValue = ExitCode.ok;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  if (argv.length === 0) {
+    io.stderr(program.helpInformation());
+    return ExitCode.usage;
+  }
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are successes; every other parse error is a usage error (already printed).
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
+      if (error.code === 'commander.help') return ExitCode.usage;
+      return ExitCode.usage;
+    }
+    const verbose = argv.includes('--verbose');
+    const described = describeError(error);
+    io.stderr(`residuum: error: ${described.line}\n`);
+    if (verbose) io.stderr(`${described.detail}\n`);
+    return described.exitCode;
+  }
+}

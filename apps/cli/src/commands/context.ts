@@ -1,0 +1,9 @@
+import type { CliIo } from '../util/io.js';
+
+/** What every command gets besides its own arguments. */
+export interface CommandContext {
+  io: CliIo;
+  verbose: boolean;
+  /** "residuum <version>", written into JSON/HTML outputs as their generator. */
+  generator: string;
+}

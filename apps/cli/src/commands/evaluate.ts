@@ -1,0 +1,229 @@
+import type { InspectionResult, InspectionSuccess } from '@residuum/inspection';
+import { createNodeInspector } from '@residuum/runtime-node';
+import { isFileItem, loadMask, type DatasetItem } from '@residuum/imaging';
+import type { EvaluateCliOptions } from '../cli.js';
+import type { CommandContext } from './context.js';
+import { inspectorSource, itemPath, readEvaluationSet, type EvaluationSet } from './dataset.js';
+import { renderTriptychPng } from './heatmaps.js';
+import { computeImageMetrics, computePixelMetrics, type ImageMetrics, type PixelMetrics } from './metrics.js';
+import { requireModelFile } from './model-source.js';
+import { renderEvaluationReport, type ReportGalleryItem } from '../report/evaluation-report.js';
+import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
+import { displayPath, formatDuration, formatNumber } from '../util/format.js';
+import { prepareOutputFile, writeFileAtomic } from '../util/output-files.js';
+import { startProgress } from '../util/progress.js';
+
+export interface PerImageResult {
+  path: string;
+  /** 1 defective, 0 good. */
+  label: 0 | 1;
+  score: number;
+  normalizedScore: number;
+  isAnomalous: boolean;
+  defectType?: string;
+}
+
+interface PixelAccumulator {
+  maps: Float32Array[];
+  masks: Uint8Array[];
+}
+
+export async function runEvaluate(model: string, options: EvaluateCliOptions, context: CommandContext): Promise<ExitCodeValue> {
+  const { io } = context;
+  const force = Boolean(options.force);
+  const modelPath = await requireModelFile(model, io.cwd);
+  const jsonPath = await prepareOutputFile(options.json, '--json', { cwd: io.cwd, force });
+  const reportPath = options.report ? await prepareOutputFile(options.report, '--report', { cwd: io.cwd, force }) : undefined;
+  const set = await readEvaluationSet(options, io.cwd);
+  for (const note of set.notes) io.stderr(`note: ${note.path}: ${note.reason}\n`);
+
+  const started = performance.now();
+  const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch });
+  try {
+    return await evaluateWith(inspector, set, options, context, { modelPath, jsonPath, reportPath, started });
+  } finally {
+    await inspector.dispose();
+  }
+}
+
+type NodeInspectorInstance = Awaited<ReturnType<typeof createNodeInspector>>;
+
+async function evaluateWith(
+  inspector: NodeInspectorInstance,
+  set: EvaluationSet,
+  options: EvaluateCliOptions,
+  context: CommandContext,
+  { modelPath, jsonPath, reportPath, started }: { modelPath: string; jsonPath: string; reportPath: string | undefined; started: number },
+): Promise<ExitCodeValue> {
+  const { io } = context;
+  const card = inspector.card;
+  const threshold = options.threshold ?? card.threshold.value;
+  const withPixels = set.items.some((item) => isFileItem(item) && item.maskPath !== undefined);
+  const pixels: PixelAccumulator = { maps: [], masks: [] };
+  const perImage: PerImageResult[] = [];
+  const scoredItems: DatasetItem[] = [];
+  const skipped: Array<{ path: string; reason: string }> = [];
+  let inferenceMs = 0;
+
+  const progress = startProgress(io, set.items.length, 'evaluate');
+  try {
+    const chunk = options.batch * 4;
+    for (let start = 0; start < set.items.length; start += chunk) {
+      const items = set.items.slice(start, start + chunk);
+      const sources = await Promise.all(items.map(inspectorSource));
+      const chunkStarted = performance.now();
+      const results: InspectionResult[] = await inspector.inspect(sources, { threshold, returnMaps: withPixels });
+      inferenceMs += performance.now() - chunkStarted;
+      for (const [k, result] of results.entries()) {
+        const item = items[k];
+        const path = itemPath(item, set.root);
+        if (!result.ok) {
+          skipped.push({ path, reason: result.error });
+          continue;
+        }
+        scoredItems.push(item);
+        perImage.push({
+          path,
+          label: item.label,
+          score: result.score,
+          normalizedScore: result.normalizedScore,
+          isAnomalous: result.score >= threshold,
+          ...(item.defectType ? { defectType: item.defectType } : {}),
+        });
+        if (withPixels && result.map) {
+          const { width, height } = result.map;
+          pixels.maps.push(result.map.data);
+          pixels.masks.push(
+            isFileItem(item) && item.maskPath
+              ? await loadMask(item.maskPath, width, height, { resize: card.preprocessing.resize })
+              : new Uint8Array(width * height),
+          );
+        }
+      }
+      progress.advance(items.length);
+    }
+  } finally {
+    progress.stop();
+  }
+
+  const scores = Float64Array.from(perImage, (r) => r.score);
+  const labels = Uint8Array.from(perImage, (r) => r.label);
+  const image: ImageMetrics = computeImageMetrics(scores, labels, threshold);
+  const pixel: PixelMetrics | undefined = withPixels ? computePixelMetrics(pixels.maps, pixels.masks) : undefined;
+  pixels.maps.length = 0;
+  pixels.masks.length = 0;
+  const totalMs = performance.now() - started;
+  const imagesPerSecond = perImage.length > 0 ? (perImage.length * 1000) / totalMs : 0;
+  const normal = perImage.filter((r) => r.label === 0).length;
+  const anomalous = perImage.length - normal;
+
+  const result = {
+    generator: context.generator,
+    command: 'evaluate',
+    createdAt: new Date().toISOString(),
+    model: {
+      path: modelPath,
+      name: card.name,
+      family: card.family,
+      input: card.input.shape,
+      cardThreshold: card.threshold.value,
+      thresholdMethod: card.threshold.method,
+      createdAt: card.createdAt,
+      trainingData: card.training.dataDescription,
+    },
+    provider: inspector.provider,
+    attempts: inspector.attempts,
+    dataset: { ...set.description, scored: perImage.length, normal, anomalous, skipped: skipped.length },
+    image: {
+      auroc: image.auroc,
+      ap: image.ap,
+      f1: image.f1,
+      precision: image.precision,
+      recall: image.recall,
+      f1Max: image.f1Max,
+      f1MaxThreshold: image.f1MaxThreshold,
+      accuracy: image.accuracy,
+      threshold,
+      confusion: image.confusion,
+    },
+    ...(pixel ? { pixel: { auroc: pixel.auroc, aupro: pixel.aupro, auproFprLimit: 0.3, resolution: 'model input' } } : {}),
+    perImage,
+    skipped,
+    notes: set.notes,
+    timings: { totalMs, inferenceMs, imagesPerSecond },
+  };
+  await writeFileAtomic(jsonPath, JSON.stringify(result, null, 2) + '\n');
+
+  if (reportPath) {
+    const gallery = async (wanted: 'fp' | 'fn'): Promise<ReportGalleryItem[]> => {
+      const candidates = perImage
+        .map((r, index) => ({ r, index }))
+        .filter(({ r }) => (wanted === 'fp' ? r.label === 0 && r.isAnomalous : r.label === 1 && !r.isAnomalous))
+        .sort((a, b) => (wanted === 'fp' ? b.r.score - a.r.score : a.r.score - b.r.score))
+        .slice(0, options.gallery);
+      if (candidates.length === 0) return [];
+      const sources = await Promise.all(candidates.map(({ index }) => inspectorSource(scoredItems[index])));
+      const rendered = await inspector.inspect(sources, { threshold, returnMaps: true });
+      return Promise.all(
+        candidates.map(async ({ r }, k): Promise<ReportGalleryItem> => {
+          const again = rendered[k];
+          const base = { path: displayPath(r.path, io.cwd), label: r.label, score: r.score };
+          if (!again?.ok) return { ...base, note: `not rendered: ${again?.ok === false ? again.error : 'no result'}` };
+          try {
+            return { ...base, png: await renderTriptychPng(again as InspectionSuccess, card, threshold) };
+          } catch (error) {
+            return { ...base, note: `not rendered: ${(error as Error).message}` };
+          }
+        }),
+      );
+    };
+    const html = renderEvaluationReport({
+      generator: context.generator,
+      generatedAt: result.createdAt,
+      model: {
+        path: displayPath(modelPath, io.cwd),
+        name: card.name,
+        family: card.family,
+        input: `${card.preprocessing.width}x${card.preprocessing.height}x${card.preprocessing.channels}`,
+        thresholdMethod: card.threshold.method,
+        cardThreshold: card.threshold.value,
+      },
+      provider: inspector.provider,
+      dataset: { root: displayPath(set.root, io.cwd), layout: set.layout, normalCount: normal, anomalousCount: anomalous, skipped },
+      threshold,
+      image: {
+        auroc: image.auroc,
+        ap: image.ap,
+        f1: image.f1,
+        precision: image.precision,
+        recall: image.recall,
+        accuracy: image.accuracy,
+        f1Max: image.f1Max,
+        f1MaxThreshold: image.f1MaxThreshold,
+      },
+      ...(pixel ? { pixel } : {}),
+      confusion: image.confusion,
+      scores: {
+        normal: perImage.filter((r) => r.label === 0).map((r) => r.score),
+        anomalous: perImage.filter((r) => r.label === 1).map((r) => r.score),
+      },
+      roc: image.roc,
+      pr: image.pr,
+      gallery: { falsePositives: await gallery('fp'), falseNegatives: await gallery('fn') },
+      timings: { totalMs, imagesPerSecond },
+    });
+    await writeFileAtomic(reportPath, html);
+  }
+
+  const c = image.confusion;
+  io.stdout(
+    `${perImage.length} images scored (${normal} good, ${anomalous} defective)${skipped.length ? `, ${skipped.length} skipped` : ''}${set.excluded ? `, ${set.excluded} excluded` : ''}\n` +
+      `image AUROC ${formatNumber(image.auroc)}  AP ${formatNumber(image.ap)}  F1 ${formatNumber(image.f1)}  F1max ${formatNumber(image.f1Max)}  accuracy ${formatNumber(image.accuracy)}\n` +
+      `threshold ${formatNumber(threshold)}${options.threshold !== undefined ? ' (override)' : ` (model card, ${card.threshold.method})`}: TP ${c.tp}  FP ${c.fp}  TN ${c.tn}  FN ${c.fn}\n` +
+      (pixel ? `pixel AUROC ${formatNumber(pixel.auroc)}  AUPRO(0.3) ${formatNumber(pixel.aupro)}\n` : '') +
+      `provider ${inspector.provider}, ${formatNumber(imagesPerSecond)} images/s, ${formatDuration(totalMs)} in all\n` +
+      `results: ${displayPath(jsonPath, io.cwd)}${reportPath ? `\nreport: ${displayPath(reportPath, io.cwd)}` : ''}\n`,
+  );
+  for (const entry of skipped) io.stderr(`skipped ${displayPath(entry.path, io.cwd)}: ${entry.reason}\n`);
+  return skipped.length > 0 ? ExitCode.unreadableImages : ExitCode.ok;
+}

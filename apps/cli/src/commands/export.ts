@@ -1,0 +1,46 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { readOnnxMetadata } from '@residuum/inspection';
+import { convertRunDir } from '@residuum/onnx-converter';
+import type { ExportCliOptions } from '../cli.js';
+import type { CommandContext } from './context.js';
+import { CliError } from '../util/errors.js';
+import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
+import { displayPath, formatNumber } from '../util/format.js';
+import { prepareOutputFile } from '../util/output-files.js';
+
+/** An existing .onnx may be replaced when it is a Residuum model (it has residuum.* metadata). */
+async function isResiduumOnnx(path: string): Promise<boolean> {
+  try {
+    return Object.keys(readOnnxMetadata(new Uint8Array(await readFile(path)))).some((key) => key.startsWith('residuum.'));
+  } catch {
+    return false;
+  }
+}
+
+export async function runExport(runDir: string, options: ExportCliOptions, context: CommandContext): Promise<ExitCodeValue> {
+  const { io } = context;
+  const dir = resolve(io.cwd, runDir);
+  const info = await stat(dir).catch(() => null);
+  if (!info?.isDirectory()) throw new CliError(`run folder not found: ${runDir} (a folder written by \`residuum train\`)`);
+  for (const required of ['model.json', 'model-card.json']) {
+    if (!(await stat(join(dir, required)).catch(() => null))?.isFile()) {
+      throw new CliError(`${runDir} has no ${required}: is it a finished training run folder?`);
+    }
+  }
+  const outAbsolute = resolve(io.cwd, options.out);
+  const replaceable = options.force || (await isResiduumOnnx(outAbsolute));
+  const outFile = await prepareOutputFile(options.out, '--out', { cwd: io.cwd, force: replaceable });
+  const result = await convertRunDir(dir, { outFile, fp16: Boolean(options.fp16) });
+  const size = (await stat(result.outFile)).size;
+  const r = result.report;
+  io.stdout(
+    `wrote ${displayPath(result.outFile, io.cwd)} (${formatNumber(size / 1024)} KiB, ${r.fp16 ? 'float16' : 'float32'})\n` +
+      `ONNX IR version ${r.irVersion}, opset ${r.opsetVersion}: ${r.nodes} nodes, ${r.initializers} initializers, ${r.foldedBatchNorms} batch norms folded\n` +
+      `input ${r.inputName}; outputs ${r.outputs.map((o) => `${o.name} [${o.shape.join(', ')}]`).join(', ')}\n` +
+      (r.mcMaskInputs.length ? `MC-Dropout mask inputs: ${r.mcMaskInputs.map((m) => m.name).join(', ')}\n` : '') +
+      (result.card ? `model card embedded: ${result.card.name} (${result.card.family}), threshold ${formatNumber(result.card.threshold.value)}\n` : ''),
+  );
+  for (const warning of r.warnings) io.stderr(`warning: ${warning}\n`);
+  return ExitCode.ok;
+}

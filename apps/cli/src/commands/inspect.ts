@@ -1,0 +1,163 @@
+import { basename, extname, join, relative } from 'node:path';
+import type { InspectionFailure, InspectionResult, InspectionSuccess } from '@residuum/inspection';
+import { createNodeInspector } from '@residuum/runtime-node';
+import type { InspectCliOptions } from '../cli.js';
+import type { CommandContext } from './context.js';
+import { requireModelFile } from './model-source.js';
+import { renderTriptychPng } from './heatmaps.js';
+import { collectImages, type CollectedImages } from '../util/collect-images.js';
+import { CliError } from '../util/errors.js';
+import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
+import { displayPath, formatDuration, formatNumber } from '../util/format.js';
+import { prepareOutputDir, prepareOutputFile, writeFileAtomic } from '../util/output-files.js';
+import { startProgress } from '../util/progress.js';
+
+function verdictWord(result: InspectionSuccess): string {
+  return result.isAnomalous ? 'ANOMALY' : 'OK';
+}
+
+/** One line per image: path, score, normalized score, verdict (tab-separated, grep-friendly). */
+export function formatResultLine(result: InspectionResult, cwd: string): string {
+  const path = displayPath(result.source, cwd);
+  if (!result.ok) return `${path}\tERROR\t${result.error}`;
+  return `${path}\tscore=${formatNumber(result.score)}\tnormalized=${result.normalizedScore.toFixed(3)}\t${verdictWord(result)}`;
+}
+
+/** A unique file name per image under the maps folder, mirroring relative folders. */
+function mapFileName(source: string, roots: readonly string[], used: Set<string>): string {
+  const root = roots.find((r) => source.startsWith(r + '/'));
+  const rel = root ? relative(root, source) : basename(source);
+  const stem = rel.slice(0, rel.length - extname(rel).length).replace(/[\\/]/g, '__');
+  let name = `${stem}.png`;
+  for (let k = 2; used.has(name); k += 1) name = `${stem}-${k}.png`;
+  used.add(name);
+  return name;
+}
+
+export async function runInspect(model: string, paths: string[], options: InspectCliOptions, context: CommandContext): Promise<ExitCodeValue> {
+  const { io } = context;
+  const modelPath = await requireModelFile(model, io.cwd);
+  const jsonPath = options.json ? await prepareOutputFile(options.json, '--json', { cwd: io.cwd, force: Boolean(options.force) }) : undefined;
+  const mapsDir = options.maps ? await prepareOutputDir(options.maps, '--maps', { cwd: io.cwd, force: Boolean(options.force) }) : undefined;
+  const collected = await collectImages(paths, io.cwd);
+  for (const skipped of collected.skipped) io.stderr(`skipped ${displayPath(skipped.path, io.cwd)}: ${skipped.reason}\n`);
+  if (collected.images.length === 0 && collected.missing.length === 0) {
+    throw new CliError(`no images found in ${paths.join(', ')} (extensions .png .jpg .jpeg .bmp .tif .tiff .webp)`);
+  }
+
+  const started = performance.now();
+  const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch });
+  try {
+    return await inspectWith(inspector, paths, options, context, { collected, modelPath, jsonPath, mapsDir, started });
+  } finally {
+    await inspector.dispose();
+  }
+}
+
+type NodeInspectorInstance = Awaited<ReturnType<typeof createNodeInspector>>;
+
+async function inspectWith(
+  inspector: NodeInspectorInstance,
+  paths: string[],
+  options: InspectCliOptions,
+  context: CommandContext,
+  { collected, modelPath, jsonPath, mapsDir, started }: { collected: CollectedImages; modelPath: string; jsonPath: string | undefined; mapsDir: string | undefined; started: number },
+): Promise<ExitCodeValue> {
+  const { io } = context;
+  const results: InspectionResult[] = collected.missing.map(
+    (missing): InspectionFailure => ({ ok: false, source: missing.path, error: missing.reason }),
+  );
+  for (const result of results) io.stdout(formatResultLine(result, io.cwd) + '\n');
+  const mapsWritten: Record<string, string> = {};
+  const mapErrors: string[] = [];
+  const usedNames = new Set<string>();
+  const roots = paths.map((p) => join(io.cwd, p).replace(/\/+$/, ''));
+  const progress = startProgress(io, collected.images.length, 'inspect');
+  try {
+    // Chunks of a few batches: results stream out while the runtime still batches inference.
+    const chunk = options.batch * 4;
+    for (let start = 0; start < collected.images.length; start += chunk) {
+      const sources = collected.images.slice(start, start + chunk);
+      const chunkResults = await inspector.inspect(sources, { threshold: options.threshold, returnMaps: Boolean(mapsDir) });
+      for (const result of chunkResults) {
+        results.push(result);
+        io.stdout(formatResultLine(result, io.cwd) + '\n');
+        if (mapsDir && result.ok) {
+          try {
+            const name = mapFileName(result.source, roots, usedNames);
+            await writeFileAtomic(join(mapsDir, name), await renderTriptychPng(result, inspector.card, result.threshold));
+            mapsWritten[result.source] = join(mapsDir, name);
+          } catch (error) {
+            mapErrors.push(`${displayPath(result.source, io.cwd)}: ${(error as Error).message}`);
+          }
+        }
+      }
+      progress.advance(sources.length);
+    }
+  } finally {
+    progress.stop();
+  }
+  const wallMs = performance.now() - started;
+  const provider = inspector.provider;
+  const attempts = [...inspector.attempts];
+  const card = inspector.card;
+
+  const scored = results.filter((r): r is InspectionSuccess => r.ok);
+  const anomalous = scored.filter((r) => r.isAnomalous).length;
+  const errors = results.length - scored.length;
+  const threshold = options.threshold ?? card.threshold.value;
+  const imagesPerSecond = scored.length > 0 ? (scored.length * 1000) / wallMs : 0;
+  const failedAttempts = attempts.filter((a) => !a.ok);
+
+  io.stdout(
+    `\n${results.length} images: ${scored.length - anomalous} ok, ${anomalous} anomalous, ${errors} unreadable` +
+      (collected.skipped.length ? `, ${collected.skipped.length} non-image files skipped` : '') +
+      '\n' +
+      `model ${card.name} (${card.family}), threshold ${formatNumber(threshold)}${options.threshold !== undefined ? ' (override)' : ''}\n` +
+      `provider ${provider}${failedAttempts.map((a) => `; ${a.provider} unavailable: ${a.reason ?? 'unknown reason'}`).join('')}\n` +
+      `${formatNumber(imagesPerSecond)} images/s, ${formatDuration(wallMs)} in all (model load included)\n`,
+  );
+  if (mapsDir) io.stdout(`heatmaps: ${Object.keys(mapsWritten).length} written to ${displayPath(mapsDir, io.cwd)}\n`);
+  for (const problem of mapErrors) io.stderr(`heatmap not written for ${problem}\n`);
+
+  if (jsonPath) {
+    const report = {
+      generator: context.generator,
+      command: 'inspect',
+      createdAt: new Date().toISOString(),
+      model: { path: modelPath, name: card.name, family: card.family, cardThreshold: card.threshold.value },
+      threshold,
+      provider,
+      attempts,
+      summary: {
+        total: results.length,
+        ok: scored.length - anomalous,
+        anomalous,
+        errors,
+        skippedNonImages: collected.skipped.length,
+        imagesPerSecond,
+        wallMs,
+      },
+      results: results.map((r) =>
+        r.ok
+          ? {
+              path: r.source,
+              ok: true,
+              score: r.score,
+              normalizedScore: r.normalizedScore,
+              isAnomalous: r.isAnomalous,
+              threshold: r.threshold,
+              timings: r.timings,
+              ...(mapsWritten[r.source] ? { heatmap: mapsWritten[r.source] } : {}),
+            }
+          : { path: r.source, ok: false, error: r.error },
+      ),
+      skipped: collected.skipped,
+    };
+    await writeFileAtomic(jsonPath, JSON.stringify(report, null, 2) + '\n');
+    io.stdout(`results: ${displayPath(jsonPath, io.cwd)}\n`);
+  }
+  if (anomalous > 0) return ExitCode.anomalous;
+  if (errors > 0) return ExitCode.unreadableImages;
+  return ExitCode.ok;
+}

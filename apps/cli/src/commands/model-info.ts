@@ -1,0 +1,96 @@
+import type { ModelCard } from '@residuum/scoring';
+import type { CommandContext } from './context.js';
+import { loadCardFrom, type LoadedCard } from './model-source.js';
+import { displayPath, formatNumber } from '../util/format.js';
+import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
+
+export interface ModelInfoOptions {
+  json: boolean;
+}
+
+function shape(dims: ReadonlyArray<number | string>): string {
+  return `[${dims.join(', ')}]`;
+}
+
+function list(values: readonly number[]): string {
+  return `[${values.map((v) => formatNumber(v)).join(', ')}]`;
+}
+
+function params(entries: Record<string, number | string>): string {
+  const parts = Object.entries(entries).map(([key, value]) => `${key}=${typeof value === 'number' ? formatNumber(value) : value}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+/** The card as aligned "field  value" lines. */
+export function formatModelCard(card: ModelCard, loaded?: Pick<LoadedCard, 'source' | 'kind' | 'onnx'>, cwd = process.cwd()): string {
+  const p = card.preprocessing;
+  const rows: Array<[string, string]> = [];
+  rows.push(['model', `${card.name} (family ${card.family}, card schema v${card.schemaVersion})`]);
+  if (card.description) rows.push(['description', card.description]);
+  if (loaded) {
+    const from = loaded.kind === 'onnx' ? 'ONNX metadata' : loaded.kind === 'run-folder' ? 'run folder model-card.json' : 'card JSON';
+    rows.push(['source', `${displayPath(loaded.source, cwd)} (${from})`]);
+  }
+  rows.push(['input', `${card.input.name}: ${card.input.layout} float32 ${shape(card.input.shape)}`]);
+  rows.push([
+    'preprocessing',
+    `${p.width}x${p.height}, ${p.channels === 1 ? '1 channel (grey, BT.601 luma)' : '3 channels (RGB)'}, resize ${p.resize} (${p.interpolation}), mean ${list(p.mean)}, std ${list(p.std)}`,
+  ]);
+  for (const [i, output] of card.outputs.entries()) {
+    rows.push([i === 0 ? 'outputs' : '', `${output.name}: ${output.meaning} ${shape(output.shape)}${output.description ? ` - ${output.description}` : ''}`]);
+  }
+  const map = card.score.map;
+  const mapText =
+    `${map.kind}${map.kind === 'ssim' ? ` (window ${map.ssimWindowSize ?? 11}, sigma ${map.ssimSigma ?? 1.5})` : ''}` +
+    `, channels ${map.channelReduction}, smoothing sigma ${formatNumber(map.smoothingSigma)}`;
+  const image = card.score.image;
+  const imageText =
+    image.kind === 'top-k-mean' ? `top-k mean (k = ${formatNumber(image.topKFraction ?? NaN)} of the pixels)` : image.kind;
+  rows.push(['score', `map ${mapText}; image ${imageText}${image.kappa !== undefined ? `, kappa ${formatNumber(image.kappa)}` : ''}`]);
+  const t = card.threshold;
+  rows.push([
+    'threshold',
+    `${formatNumber(t.value)} (${t.method}${params(t.params)}; fitted on ${t.fittedOn.count} scores: ${t.fittedOn.normal} normal, ${t.fittedOn.anomalous} anomalous, from ${t.fittedOn.source})`,
+  ]);
+  if (t.note) rows.push(['', `note: ${t.note}`]);
+  const c = card.calibration;
+  const quantiles = Object.entries(c.quantiles)
+    .sort(([a], [b]) => Number(a) - Number(b))
+    .map(([q, v]) => `q${q} ${formatNumber(v)}`)
+    .join(', ');
+  rows.push([
+    'calibration',
+    `${c.count} normal scores: min ${formatNumber(c.min)}, max ${formatNumber(c.max)}, mean ${formatNumber(c.mean)}, std ${formatNumber(c.std)}${quantiles ? `; ${quantiles}` : ''}${c.pixelThreshold !== undefined ? `; pixel threshold ${formatNumber(c.pixelThreshold)}` : ''}`,
+  ]);
+  if (card.mcDropout) {
+    rows.push([
+      'MC-Dropout',
+      `${card.mcDropout.samples} passes; mask inputs ${card.mcDropout.maskInputs.map((m) => `${m.name} ${shape(m.shape)} rate ${m.rate}`).join(', ') || 'none'}`,
+    ]);
+  }
+  const tr = card.training;
+  rows.push([
+    'training',
+    `${tr.imageCount} images (${tr.dataDescription}), ${tr.epochs} epochs, seed ${tr.seed}, backend ${tr.backend}, loss ${tr.loss}`,
+  ]);
+  rows.push(['data fingerprint', tr.dataFingerprint]);
+  if (tr.command) rows.push(['command', tr.command]);
+  rows.push(['created', card.createdAt]);
+  rows.push(['producer', `trainer ${card.producer.trainer ?? '-'}, converter ${card.producer.converter ?? '-'}`]);
+  if (loaded?.onnx) {
+    const o = loaded.onnx;
+    const opsets = o.opsets.map((s) => `${s.domain || 'ai.onnx'} ${s.version}`).join(', ');
+    rows.push(['onnx', `IR version ${o.irVersion}, opset ${opsets}, producer ${o.producerName || '-'}${o.producerVersion ? ` ${o.producerVersion}` : ''}`]);
+    rows.push(['', `graph inputs ${o.inputs.map((i) => i.name).join(', ')}; outputs ${o.outputs.map((i) => i.name).join(', ')}`]);
+  }
+  if (card.extras && Object.keys(card.extras).length > 0) rows.push(['extras', JSON.stringify(card.extras)]);
+  const width = Math.max(...rows.map(([key]) => key.length));
+  return rows.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n') + '\n';
+}
+
+export async function runModelInfo(model: string, options: ModelInfoOptions, context: CommandContext): Promise<ExitCodeValue> {
+  const loaded = await loadCardFrom(model, context.io.cwd);
+  if (options.json) context.io.stdout(JSON.stringify(loaded.card, null, 2) + '\n');
+  else context.io.stdout(formatModelCard(loaded.card, loaded, context.io.cwd));
+  return ExitCode.ok;
+}
