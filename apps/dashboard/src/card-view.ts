@@ -1,0 +1,63 @@
+/** The model card as the quality engineer needs it: what the model is, what it expects, how it judges, where it runs. */
+import type { WebInspector } from '@residuum/runtime-web';
+
+export interface ModelIndex {
+  default: string;
+  models: string[];
+  samples: string[];
+  /** Set when the app serves the test fixture because models/ has no trained model. */
+  note?: string;
+}
+
+export function describeCard(inspector: WebInspector, label: string, index: ModelIndex): HTMLElement {
+  const card = inspector.card;
+  const prep = card.preprocessing;
+  const section = document.createElement('div');
+  const title = document.createElement('h2');
+  title.textContent = card.name;
+  section.append(title);
+  if (index.note && label === index.default) {
+    const note = document.createElement('p');
+    note.className = 'note';
+    note.dataset.role = 'fixture-note';
+    note.textContent = index.note;
+    section.append(note);
+  }
+  const rows: Array<[string, string, string]> = [
+    ['file', label, 'model-file'],
+    ['family', card.family, 'family'],
+    ['input', `${card.input.name} ${card.input.shape.join('×')} (${prep.channels === 1 ? 'grey' : 'RGB'}, ${prep.resize}, ${prep.interpolation})`, 'input'],
+    ['score', `${card.score.map.kind} residual, ${card.score.map.channelReduction} over channels, image = ${card.score.image.kind}`, 'score'],
+    ['threshold', `${card.threshold.value.toPrecision(4)} (${card.threshold.method}; fitted on ${card.threshold.fittedOn.count} scores: ${card.threshold.fittedOn.source})`, 'threshold'],
+    ['provider', providerText(inspector), 'provider'],
+    ['attempts', inspector.attempts.map((a) => `${a.provider}: ${a.ok ? 'ok' : `failed (${a.reason ?? 'no reason'})`}`).join(' → '), 'attempts'],
+    ['trained', `${card.training.imageCount} images, ${card.training.epochs} epochs, ${card.training.backend} (${card.createdAt.slice(0, 10)})`, 'training'],
+  ];
+  if (card.mcDropout) rows.push(['MC-Dropout', `${card.mcDropout.samples} passes, ${card.mcDropout.maskInputs.length} dropout layer(s)`, 'mc']);
+  const list = document.createElement('dl');
+  for (const [term, value, role] of rows) {
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    dd.textContent = value;
+    dd.dataset.role = `card-${role}`;
+    list.append(dt, dd);
+  }
+  section.append(list);
+  if (card.description) {
+    const description = document.createElement('p');
+    description.className = 'description';
+    description.textContent = card.description;
+    section.append(description);
+  }
+  return section;
+}
+
+function providerText(inspector: WebInspector): string {
+  if (inspector.provider === 'webgpu') {
+    const adapter = inspector.adapter;
+    const name = adapter ? [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' ') : '';
+    return `WebGPU${name ? ` (${name})` : ''}${adapter?.isFallbackAdapter ? ', software fallback adapter' : ''}`;
+  }
+  return `WASM, ${inspector.wasmThreads} thread(s)${globalThis.crossOriginIsolated ? '' : ' (page not cross-origin isolated: no threads)'}`;
+}

@@ -1,0 +1,106 @@
+/**
+ * Session creation, one execution provider per attempt. Listing ['webgpu', 'wasm'] in one
+ * InferenceSession.create lets onnxruntime-web fall back silently, with no way to tell which
+ * provider runs; trying them one by one records what happened and why.
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+import type { ProviderAttempt, ProviderRequest } from '@residuum/inspection';
+import { errorMessage } from './model-source.js';
+
+export type WebProvider = 'webgpu' | 'wasm';
+export type WebProviderRequest = 'auto' | WebProvider;
+
+/** What the WebGPU adapter said about itself (SwiftShader reports isFallbackAdapter: true). */
+export interface WebGpuAdapterSummary {
+  vendor: string;
+  architecture: string;
+  description: string;
+  isFallbackAdapter: boolean;
+}
+
+export interface SelectedSession {
+  session: ort.InferenceSession;
+  provider: WebProvider;
+  attempts: ProviderAttempt[];
+  adapter?: WebGpuAdapterSummary;
+}
+
+interface GpuAdapterLike {
+  info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
+  isFallbackAdapter?: boolean;
+}
+interface GpuLike {
+  requestAdapter(options?: { powerPreference?: string }): Promise<GpuAdapterLike | null>;
+}
+
+/** WebGPU adapter of this page, or the reason there is none. */
+export async function probeWebGpu(): Promise<{ adapter: GpuAdapterLike } | { reason: string }> {
+  const gpu = (globalThis.navigator as (Navigator & { gpu?: GpuLike }) | undefined)?.gpu;
+  if (!gpu) {
+    return { reason: 'navigator.gpu is undefined (this browser or context does not expose WebGPU; it needs a secure context)' };
+  }
+  try {
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) return { reason: 'navigator.gpu.requestAdapter() returned null (no usable GPU adapter)' };
+    return { adapter };
+  } catch (error) {
+    return { reason: `navigator.gpu.requestAdapter() failed: ${errorMessage(error)}` };
+  }
+}
+
+function summarizeAdapter(adapter: GpuAdapterLike): WebGpuAdapterSummary {
+  const info = adapter.info ?? {};
+  return {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    description: info.description ?? '',
+    isFallbackAdapter: Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter),
+  };
+}
+
+export function providerOrder(request: WebProviderRequest): WebProvider[] {
+  if (request === 'auto') return ['webgpu', 'wasm'];
+  if (request === 'webgpu' || request === 'wasm') return [request];
+  throw new RangeError(`provider must be 'auto', 'webgpu' or 'wasm', got '${String(request as ProviderRequest)}'`);
+}
+
+export async function createSessionOnProviders(
+  modelBytes: Uint8Array,
+  request: WebProviderRequest,
+  sessionOptions: (provider: WebProvider) => ort.InferenceSession.SessionOptions,
+): Promise<SelectedSession> {
+  const attempts: ProviderAttempt[] = [];
+  let adapter: WebGpuAdapterSummary | undefined;
+  for (const provider of providerOrder(request)) {
+    if (provider === 'webgpu') {
+      const probe = await probeWebGpu();
+      if ('reason' in probe) {
+        attempts.push({ provider, ok: false, reason: probe.reason });
+        continue;
+      }
+      adapter = summarizeAdapter(probe.adapter);
+    }
+    try {
+      const session = await ort.InferenceSession.create(modelBytes, {
+        ...sessionOptions(provider),
+        executionProviders: [provider],
+      });
+      attempts.push({ provider, ok: true });
+      return { session, provider, attempts, ...(provider === 'webgpu' && adapter ? { adapter } : {}) };
+    } catch (error) {
+      attempts.push({ provider, ok: false, reason: `session creation failed: ${errorMessage(error)}` });
+    }
+  }
+  const tried = attempts.map((a) => `${a.provider}: ${a.reason ?? 'failed'}`).join('; ');
+  throw new ProviderUnavailableError(`no execution provider could run the model (${tried})`, attempts);
+}
+
+export class ProviderUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly attempts: readonly ProviderAttempt[],
+  ) {
+    super(message);
+    this.name = 'ProviderUnavailableError';
+  }
+}
