@@ -4,7 +4,7 @@
  */
 import type { ModelCard, OutputSpec } from '@residuum/scoring';
 import type { ModelInputImage, ScalarMap } from './inspector.js';
-import { anomalyMap, imageScore, normalizeScore, resizeMap, varianceMap } from './scoring-bridge.js';
+import { anomalyMap, imageScore, mcDropoutStatistics, normalizeScore, resizeMap } from '@residuum/scoring';
 
 /** One output of one image (its batch row): values and the dims without the batch axis. */
 export interface OutputSlice {
@@ -66,8 +66,12 @@ export function scoreImage(
       }
       return slice.data;
     });
-    reconstruction = meanOf(reconstructions);
-    if (reconstructions.length > 1) uncertainty = varianceMap(reconstructions, channels, height, width);
+    if (reconstructions.length === 1) reconstruction = reconstructions[0];
+    else {
+      const statistics = mcDropoutStatistics(reconstructions, channels, height, width, card.score.map.channelReduction);
+      reconstruction = statistics.meanReconstruction;
+      uncertainty = statistics.variance;
+    }
   }
 
   let map: Float32Array;
@@ -76,13 +80,14 @@ export function scoreImage(
     if (!mapSpec) throw new RangeError("score.map.kind is 'model-output' but the card has no 'feature-error-map' output");
     const maps = passes.map((pass) => {
       const slice = requireSlice(pass, mapSpec);
-      const [mapHeight, mapWidth] = slice.dims.slice(-2);
-      if (slice.data.length !== mapHeight * mapWidth) {
-        throw new RangeError(`output '${mapSpec.name}' must be one map per image, got dims [${slice.dims.join(', ')}]`);
+      if (slice.dims.length < 2) {
+        throw new RangeError(`output '${mapSpec.name}' must be a [C,] h, w map per image, got dims [${slice.dims.join(', ')}]`);
       }
-      return mapHeight === height && mapWidth === width
-        ? slice.data
-        : resizeMap(slice.data, width, height, mapWidth, mapHeight);
+      const [mapHeight, mapWidth] = slice.dims.slice(-2);
+      const mapChannels = slice.data.length / (mapHeight * mapWidth);
+      // Channel reduction and smoothing at the model's resolution, then up to the input size.
+      const reduced = anomalyMap(new Float32Array(0), slice.data, mapChannels, mapHeight, mapWidth, card.score.map);
+      return mapHeight === height && mapWidth === width ? reduced : resizeMap(reduced, width, height, mapWidth, mapHeight);
     });
     map = meanOf(maps);
   } else {
@@ -90,12 +95,11 @@ export function scoreImage(
     map = anomalyMap(input.data, reconstruction, channels, height, width, card.score.map);
   }
 
-  let score = imageScore(map, card.score.image);
   const residualSpec = findOutput(card, 'discriminator-feature-residual');
-  if (residualSpec && card.score.image.kappa !== undefined) {
-    const residual = passes.reduce((sum, pass) => sum + requireSlice(pass, residualSpec).data[0], 0) / passes.length;
-    score += card.score.image.kappa * residual;
-  }
+  const discriminatorResidual = residualSpec
+    ? passes.reduce((sum, pass) => sum + requireSlice(pass, residualSpec).data[0], 0) / passes.length
+    : undefined;
+  const score = imageScore(map, card.score.image, { discriminatorResidual });
 
   const scored: ScoredImage = {
     score,

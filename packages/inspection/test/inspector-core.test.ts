@@ -194,6 +194,6 @@ describe('createInspectorCore', () => {
     const nanRun: RunModel = async (feeds) => ({ reconstruction: { data: new Float32Array(feeds.input.data.length).fill(Number.NaN), dims: feeds.input.dims } });
     const [result] = await createInspectorCore({ card: tinyAeCard(), provider: 'cpu', run: nanRun }).inspectPrepared([prepared(1)]);
     expect(result.ok).toBe(false);
-    expect(result.ok === false && result.error).toMatch(/non-finite score/);
+    expect(result.ok === false && result.error).toMatch(/finite/);
   });
 });

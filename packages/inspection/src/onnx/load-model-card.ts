@@ -3,7 +3,7 @@
  * so that a runtime fails at load time (with the reason) rather than at the first image.
  */
 import type { ModelCard } from '@residuum/scoring';
-import { ModelCardError, modelCardFromMetadata } from '../scoring-bridge.js';
+import { ModelCardError, modelCardFromMetadata } from '@residuum/scoring';
 import { readOnnxModelInfo, type OnnxModelInfo, type OnnxValueInfo } from './onnx-model-info.js';
 
 export interface LoadedModelDescription {
