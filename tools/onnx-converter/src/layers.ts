@@ -89,7 +89,7 @@ function paddingMode(ctx: LayerContext): 'same' | 'valid' {
 
 function requireChannelsLast(ctx: LayerContext): void {
   const format = configValue(ctx, 'data_format', 'dataFormat');
-  if (format !== undefined && format !== 'channels_last') {
+  if (format !== undefined && format !== 'channels_last' && format !== 'channelsLast') {
     throw layerError(ctx.call, `data_format ${String(format)} is not supported (channels_last only)`);
   }
 }
@@ -152,6 +152,7 @@ export function applyActivation(ctx: LayerContext, input: Value, activation: unk
     case 'sigmoid':
       return out(b.node('Sigmoid', [x], [], base));
     case 'hardSigmoid':
+    case 'hard_sigmoid':
       return out(b.node('HardSigmoid', [x], [attr.float('alpha', 0.2), attr.float('beta', 0.5)], base));
     case 'softplus':
       return out(b.node('Softplus', [x], [], base));
@@ -162,6 +163,7 @@ export function applyActivation(ctx: LayerContext, input: Value, activation: unk
     case 'softmax':
       return out(b.node('Softmax', [x], [attr.int('axis', channelAxis)], base));
     case 'logSoftmax':
+    case 'log_softmax':
       return out(b.node('LogSoftmax', [x], [attr.int('axis', channelAxis)], base));
     case 'swish':
       return out(b.node('Mul', [x, b.node('Sigmoid', [x], [], `${base}/sigmoid`)], [], base));
@@ -174,6 +176,14 @@ export function applyActivation(ctx: LayerContext, input: Value, activation: unk
       const erf = b.node('Erf', [b.node('Div', [x, scalar(ctx, `${base}/sqrt2`, Math.SQRT2)], [], `${base}/scaled`)], [], `${base}/erf`);
       const cdf = b.node('Mul', [b.node('Add', [erf, scalar(ctx, `${base}/one`, 1)], [], `${base}/erf1`), scalar(ctx, `${base}/half`, 0.5)], [], `${base}/cdf`);
       return out(b.node('Mul', [x, cdf], [], base));
+    }
+    case 'gelu_new': {
+      // 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
+      const cube = b.node('Mul', [x, b.node('Mul', [x, x], [], `${base}/square`)], [], `${base}/cube`);
+      const inner = b.node('Add', [x, b.node('Mul', [cube, scalar(ctx, `${base}/c`, 0.044715)], [], `${base}/scaled_cube`)], [], `${base}/inner`);
+      const tanh = b.node('Tanh', [b.node('Mul', [inner, scalar(ctx, `${base}/k`, Math.sqrt(2 / Math.PI))], [], `${base}/arg`)], [], `${base}/tanh`);
+      const half = b.node('Mul', [b.node('Add', [tanh, scalar(ctx, `${base}/one`, 1)], [], `${base}/tanh1`), scalar(ctx, `${base}/half`, 0.5)], [], `${base}/half_sum`);
+      return out(b.node('Mul', [x, half], [], base));
     }
     default:
       throw layerError(ctx.call, `unsupported activation '${String(activation)}'`);
@@ -338,7 +348,10 @@ const separableConv2d: LayerConverter = (ctx) => {
   requireChannelsLast(ctx);
   const input = imageInput(ctx);
   const [h, w, cin] = input.shape;
-  const multiplier = positiveInt(ctx, 'depth_multiplier', 1);
+  // tfjs-layers 4.22 leaves depth_multiplier out of SeparableConv2D's config; the weights carry it.
+  const multiplier = configValue(ctx, 'depth_multiplier') === undefined
+    ? (ctx.weight('depthwise_kernel').shape[3] ?? 1)
+    : positiveInt(ctx, 'depth_multiplier');
   const filters = positiveInt(ctx, 'filters');
   const kernelSize = intPair(ctx, 'kernel_size');
   const { strides, dilations } = stridesAndDilations(ctx);
@@ -471,11 +484,18 @@ const thresholdedReluLayer: LayerConverter = (ctx) => {
 
 const softmaxLayer: LayerConverter = (ctx) => {
   const input = singleInput(ctx);
-  const rank = input.shape.length;
-  const axis = configValue(ctx, 'axis') ?? -1;
-  if (axis !== -1 && axis !== rank) throw layerError(ctx.call, `axis ${JSON.stringify(axis)} is not supported (only the last axis)`);
-  return applyActivation(ctx, input, 'softmax');
+  // tfjs-layers' Softmax layer defaults to axis 1 (unlike the softmax activation's -1).
+  const axis = onnxAxis(ctx, configValue(ctx, 'axis') ?? 1, input.shape.length);
+  return { name: ctx.builder.node('Softmax', [input.name], [attr.int('axis', axis)], ctx.call.name), shape: input.shape };
 };
+
+/** TF axis (counting the batch, negative from the end) -> axis of the ONNX value. */
+function onnxAxis(ctx: LayerContext, rawAxis: unknown, rank: number): number {
+  if (typeof rawAxis !== 'number' || !Number.isInteger(rawAxis)) throw layerError(ctx.call, `axis must be an integer, got ${JSON.stringify(rawAxis)}`);
+  const tfAxis = rawAxis < 0 ? rank + 1 + rawAxis : rawAxis;
+  if (tfAxis < 1 || tfAxis > rank) throw layerError(ctx.call, `axis ${rawAxis} is out of range for inputs of rank ${rank + 1} (or is the batch axis)`);
+  return rank === 3 ? [0, 2, 3, 1][tfAxis] : tfAxis;
+}
 
 // ---------- pooling and resampling ----------
 
@@ -593,12 +613,6 @@ const multiply: LayerConverter = (ctx) => {
   return { name: product, shape };
 };
 
-const subtract: LayerConverter = (ctx) => {
-  if (ctx.inputs.length !== 2) throw layerError(ctx.call, `expected exactly two inputs, got ${ctx.inputs.length}`);
-  const shape = sameShapes(ctx);
-  return { name: ctx.builder.node('Sub', [ctx.inputs[0].name, ctx.inputs[1].name], [], ctx.call.name), shape };
-};
-
 const concatenate: LayerConverter = (ctx) => {
   if (ctx.inputs.length < 2) throw layerError(ctx.call, `expected at least two inputs, got ${ctx.inputs.length}`);
   const rank = ctx.inputs[0].shape.length;
@@ -661,16 +675,18 @@ const flatten: LayerConverter = (ctx) => {
 const reshape: LayerConverter = (ctx) => {
   const input = singleInput(ctx);
   const target = configValue(ctx, 'target_shape', 'targetShape');
-  if (!Array.isArray(target) || target.length === 0 || !target.every((d) => Number.isInteger(d) && (d > 0 || d === -1))) {
+  if (!Array.isArray(target) || target.length === 0 || !target.every((d) => d === null || (Number.isInteger(d) && (d > 0 || d === -1)))) {
     throw layerError(ctx.call, `target_shape must be a list of positive integers (one may be -1), got ${JSON.stringify(target)}`);
   }
+  // tf.io writes -1 as null.
+  const normalized = target.map((d) => (d === null ? -1 : (d as number)));
   const size = input.shape.reduce((a, b) => a * b, 1);
-  const known = (target as number[]).filter((d) => d > 0).reduce((a, b) => a * b, 1);
-  const unknownCount = (target as number[]).filter((d) => d === -1).length;
+  const known = normalized.filter((d) => d > 0).reduce((a, b) => a * b, 1);
+  const unknownCount = normalized.filter((d) => d === -1).length;
   if (unknownCount > 1 || (unknownCount === 0 && known !== size) || size % known !== 0) {
     throw layerError(ctx.call, `cannot reshape ${JSON.stringify(input.shape)} (${size} values) to ${JSON.stringify(target)}`);
   }
-  const shape = (target as number[]).map((d) => (d === -1 ? size / known : d));
+  const shape = normalized.map((d) => (d === -1 ? size / known : d));
   const b = ctx.builder;
   const shapeName = b.int64Const(`${ctx.call.name}/shape`, [0, ...shape]);
   const reshaped = b.node('Reshape', [inTfOrder(ctx, input), shapeName], [], shape.length === 3 ? `${ctx.call.name}/nhwc` : ctx.call.name);
@@ -733,13 +749,11 @@ export const LAYER_CONVERTERS: Record<string, LayerConverter> = {
   Maximum: variadic('Max'),
   Minimum: variadic('Min'),
   Multiply: multiply,
-  Subtract: subtract,
   Dense: dense,
   Flatten: flatten,
   Reshape: reshape,
   Dropout: inferenceIdentity('inactive'),
   SpatialDropout1D: inferenceIdentity('inactive'),
-  SpatialDropout2D: inferenceIdentity('inactive'),
   GaussianNoise: inferenceIdentity('inactive'),
   GaussianDropout: inferenceIdentity('inactive'),
   AlphaDropout: inferenceIdentity('inactive'),
