@@ -38,3 +38,16 @@ export {
   type SkippedItem,
 } from './datasets/batches.js';
 export { fingerprintFiles, type FileRef } from './datasets/fingerprint.js';
+
+// Pictures of maps: PNG, viridis heatmap, overlay, side by side.
+export {
+  encodePng,
+  writePng,
+  modelTensorToImage,
+  renderHeatmap,
+  renderHeatmapOverlay,
+  sideBySide,
+  type HeatmapOptions,
+  type MapImage,
+  type OverlayOptions,
+} from './encode.js';
