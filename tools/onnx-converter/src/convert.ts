@@ -250,10 +250,15 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
     checkCard(options.card, physicalShape(modelInput.shape), outputs);
     card = structuredClone(options.card);
     card.producer = { ...card.producer, converter: `${CONVERTER_NAME}@${CONVERTER_VERSION}${fp16 ? ' (fp16)' : ''}` };
+    const declared = options.card.mcDropout?.maskInputs ?? [];
+    const exported = mcMaskInputs.map(({ name, shape, rate }) => ({ name, shape, rate }));
+    if (declared.length > 0 && JSON.stringify(declared.map(({ name, shape, rate }) => ({ name, shape, rate }))) !== JSON.stringify(exported)) {
+      throw new ConversionError(`card.mcDropout.maskInputs ${JSON.stringify(declared)} disagree with the exported graph's mask inputs ${JSON.stringify(exported)}`);
+    }
     if (mcMaskInputs.length > 0) {
       card.mcDropout = {
         samples: options.card.mcDropout?.samples ?? 30,
-        maskInputs: mcMaskInputs.map(({ name, shape, rate }) => ({ name, shape, rate })),
+        maskInputs: exported,
       };
     } else if (card.mcDropout) {
       throw new ConversionError('card.mcDropout is set but the model has no McDropout layer');

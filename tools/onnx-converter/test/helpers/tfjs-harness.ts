@@ -141,10 +141,11 @@ export async function checkParity(model: tf.LayersModel, options: ParityOptions 
     const dims = mask.shape.map((d) => (d === 'N' ? batch : d));
     feeds[mask.name] = { data: new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(1), dims };
   }
-  const predicted = tf.tidy(() => {
-    const out = model.predict(tf.tensor(inputNhwc, inputShape));
-    return (Array.isArray(out) ? out : [out]).map(tfOutputAsOnnx);
-  });
+  const inputTensor = tf.tensor(inputNhwc, inputShape);
+  const rawPrediction = model.predict(inputTensor);
+  const predictedTensors = Array.isArray(rawPrediction) ? rawPrediction : [rawPrediction];
+  const predicted = predictedTensors.map(tfOutputAsOnnx);
+  tf.dispose([inputTensor, ...predictedTensors]);
   const nodeOut = await runOrtNode(conversion.onnx, feeds);
   const webOut = options.web === false ? undefined : await runOrtWeb(conversion.onnx, feeds);
   const result: ParityResult = { conversion, nodeDiff: {}, webVsNodeDiff: {}, webDiff: {} };
