@@ -62,6 +62,9 @@ describe('pixel metrics against sklearn and an MVTec-style Python AUPRO', () => 
       expect(Math.abs(aupro(samples) - fx.aupro)).toBeLessThan(1e-3);
       expect(Math.abs(aupro(samples, 1) - fx.auproFull)).toBeLessThan(1e-3);
       const curve = proCurve(samples);
+      const values = new Set(samples.flatMap((s) => Array.from(s.map)));
+      for (let i = 1; i < Math.min(curve.thresholds.length, 200); i++) expect(values.has(curve.thresholds[i])).toBe(true);
+      expect(curve.thresholds[1]).toBe(Math.max(...values));
       fx.proCurveHead.fpr.forEach((v, i) => expect(curve.fpr[i]).toBeCloseTo(v, 9));
       fx.proCurveHead.pro.forEach((v, i) => expect(curve.pro[i]).toBeCloseTo(v, 9));
       const regions = samples.reduce((n, s) => n + labelConnectedComponents(s.mask, s.width, s.height).count, 0);

@@ -4,7 +4,7 @@
  * all masks, against the false-positive rate on all normal pixels, integrated up to an FPR limit
  * and divided by it. Both sort every pixel once (radix argsort) and sweep thresholds once.
  */
-import { float32SortKeys, radixArgsort } from './sort.js';
+import { float32FromSortKey, float32SortKeys, radixSortPairs } from './sort.js';
 
 /** One image: its anomaly map and ground-truth mask (non-zero = anomalous), row-major height x width. */
 export interface SegmentationSample {
@@ -116,18 +116,18 @@ export function pixelAuroc(samples: readonly SegmentationSample[]): number {
   if (normalPixels === 0 || anomalousPixels === 0) {
     throw new RangeError(`pixelAuroc is undefined with only one class (${anomalousPixels} anomalous, ${normalPixels} normal pixels)`);
   }
-  const keys = float32SortKeys(scores);
-  const order = radixArgsort(keys);
+  const sorted = radixSortPairs(float32SortKeys(scores), regions);
+  const keys = sorted.keys;
+  const labels = sorted.payload;
   let area = 0;
   let tp = 0;
   let fp = 0;
   let prevTp = 0;
   let prevFp = 0;
-  for (let i = order.length - 1; i >= 0; i--) {
-    const p = order[i];
-    if (regions[p]) tp++;
+  for (let i = keys.length - 1; i >= 0; i--) {
+    if (labels[i]) tp++;
     else fp++;
-    if (i === 0 || keys[order[i - 1]] !== keys[p]) {
+    if (i === 0 || keys[i - 1] !== keys[i]) {
       area += (fp - prevFp) * (tp + prevTp);
       prevTp = tp;
       prevFp = fp;
@@ -147,19 +147,19 @@ function sweepPro(samples: readonly SegmentationSample[], what: string, visit: (
   if (normalPixels === 0) throw new RangeError(`${what}: the masks contain no normal pixel, so the false-positive rate is undefined`);
   const inverseSize = new Float64Array(regionSizes.length);
   for (let r = 1; r < regionSizes.length; r++) inverseSize[r] = 1 / regionSizes[r];
-  const keys = float32SortKeys(scores);
-  const order = radixArgsort(keys);
+  const sorted = radixSortPairs(float32SortKeys(scores), regions);
+  const keys = sorted.keys;
+  const regionOf = sorted.payload;
   let fp = 0;
   let overlap = 0; // sum over regions of (flagged pixels in region / region size)
-  for (let i = order.length - 1; i >= 0; i--) {
-    const p = order[i];
-    const r = regions[p];
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const r = regionOf[i];
     if (r) overlap += inverseSize[r];
     else fp++;
-    if (i === 0 || keys[order[i - 1]] !== keys[p]) {
+    if (i === 0 || keys[i - 1] !== keys[i]) {
       const fpr = Math.min(1, fp / normalPixels);
       const pro = Math.min(1, overlap / regionCount);
-      if (!visit(fpr, pro, scores[p])) return;
+      if (!visit(fpr, pro, float32FromSortKey(keys[i]))) return;
     }
   }
 }

@@ -16,14 +16,31 @@ export function float32SortKeys(scores: Float32Array): Uint32Array {
   return keys;
 }
 
+/** The float32 value of an order-preserving key (inverse of float32SortKeys). */
+export function float32FromSortKey(key: number): number {
+  keyBits[0] = key & 0x80000000 ? (key & 0x7fffffff) >>> 0 : ~key >>> 0;
+  return keyFloat[0];
+}
+const keyBits = new Uint32Array(1);
+const keyFloat = new Float32Array(keyBits.buffer);
+
 /** Stable ascending argsort of uint32 keys. */
 export function radixArgsort(keys: Uint32Array): Uint32Array {
+  const index = new Uint32Array(keys.length);
+  for (let i = 0; i < index.length; i++) index[i] = i;
+  return radixSortPairs(keys, index).payload;
+}
+
+/**
+ * Stable ascending sort of (key, payload) pairs; returns new arrays. Carrying the payload (a label
+ * or region id) instead of an index keeps the later threshold sweep sequential in memory.
+ */
+export function radixSortPairs(keys: Uint32Array, payload: Uint32Array | Int32Array): { keys: Uint32Array; payload: Uint32Array } {
   const n = keys.length;
   let keyA = keys.slice();
   let keyB = new Uint32Array(n);
-  let idxA = new Uint32Array(n);
+  let idxA = Uint32Array.from(payload);
   let idxB = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idxA[i] = i;
   const counts = new Uint32Array(2048);
   for (const [shift, bits] of [[0, 11], [11, 11], [22, 10]] as const) {
     const mask = (1 << bits) - 1;
@@ -45,7 +62,7 @@ export function radixArgsort(keys: Uint32Array): Uint32Array {
     [keyA, keyB] = [keyB, keyA];
     [idxA, idxB] = [idxB, idxA];
   }
-  return idxA;
+  return { keys: keyA, payload: idxA };
 }
 
 /** Ascending argsort of scores (finite values assumed). Ties keep input order. */
