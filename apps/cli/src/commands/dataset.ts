@@ -87,7 +87,7 @@ export async function inspectorSource(item: DatasetItem): Promise<string | Buffe
   const { images, index } = item;
   const plane = images.width * images.height;
   const pixels = images.data.subarray(index * plane, (index + 1) * plane);
-  return Buffer.from(await encodePng(pixels, images.width, images.height, 1));
+  return encodePng({ data: pixels, width: images.width, height: images.height, channels: 1 });
 }
 
 /** The path shown and stored for an item: the file, or root/relPath for IDX images. */

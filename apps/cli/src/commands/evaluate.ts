@@ -1,4 +1,5 @@
 import type { InspectionResult, InspectionSuccess } from '@residuum/inspection';
+import type { SegmentationSample } from '@residuum/scoring';
 import { createNodeInspector } from '@residuum/runtime-node';
 import { isFileItem, loadMask, type DatasetItem } from '@residuum/imaging';
 import type { EvaluateCliOptions } from '../cli.js';
@@ -21,11 +22,6 @@ export interface PerImageResult {
   normalizedScore: number;
   isAnomalous: boolean;
   defectType?: string;
-}
-
-interface PixelAccumulator {
-  maps: Float32Array[];
-  masks: Uint8Array[];
 }
 
 export async function runEvaluate(model: string, options: EvaluateCliOptions, context: CommandContext): Promise<ExitCodeValue> {
@@ -59,11 +55,11 @@ async function evaluateWith(
   const card = inspector.card;
   const threshold = options.threshold ?? card.threshold.value;
   const withPixels = set.items.some((item) => isFileItem(item) && item.maskPath !== undefined);
-  const pixels: PixelAccumulator = { maps: [], masks: [] };
+  const pixelSamples: SegmentationSample[] = [];
   const perImage: PerImageResult[] = [];
   const scoredItems: DatasetItem[] = [];
   const skipped: Array<{ path: string; reason: string }> = [];
-  let inferenceMs = 0;
+  let inspectMs = 0;
 
   const progress = startProgress(io, set.items.length, 'evaluate');
   try {
@@ -73,7 +69,7 @@ async function evaluateWith(
       const sources = await Promise.all(items.map(inspectorSource));
       const chunkStarted = performance.now();
       const results: InspectionResult[] = await inspector.inspect(sources, { threshold, returnMaps: withPixels });
-      inferenceMs += performance.now() - chunkStarted;
+      inspectMs += performance.now() - chunkStarted;
       for (const [k, result] of results.entries()) {
         const item = items[k];
         const path = itemPath(item, set.root);
@@ -90,14 +86,15 @@ async function evaluateWith(
           isAnomalous: result.score >= threshold,
           ...(item.defectType ? { defectType: item.defectType } : {}),
         });
-        if (withPixels && result.map) {
+        // A defective image without a mask cannot say which pixels are bad: left out of pixel metrics.
+        const hasMask = isFileItem(item) && item.maskPath !== undefined;
+        if (withPixels && result.map && (hasMask || item.label === 0)) {
           const { width, height } = result.map;
-          pixels.maps.push(result.map.data);
-          pixels.masks.push(
+          const mask =
             isFileItem(item) && item.maskPath
               ? await loadMask(item.maskPath, width, height, { resize: card.preprocessing.resize })
-              : new Uint8Array(width * height),
-          );
+              : new Uint8Array(width * height);
+          pixelSamples.push({ map: result.map.data, mask, width, height });
         }
       }
       progress.advance(items.length);
@@ -109,9 +106,8 @@ async function evaluateWith(
   const scores = Float64Array.from(perImage, (r) => r.score);
   const labels = Uint8Array.from(perImage, (r) => r.label);
   const image: ImageMetrics = computeImageMetrics(scores, labels, threshold);
-  const pixel: PixelMetrics | undefined = withPixels ? computePixelMetrics(pixels.maps, pixels.masks) : undefined;
-  pixels.maps.length = 0;
-  pixels.masks.length = 0;
+  const pixel: PixelMetrics | undefined = withPixels ? computePixelMetrics(pixelSamples) : undefined;
+  pixelSamples.length = 0;
   const totalMs = performance.now() - started;
   const imagesPerSecond = perImage.length > 0 ? (perImage.length * 1000) / totalMs : 0;
   const normal = perImage.filter((r) => r.label === 0).length;
@@ -150,7 +146,7 @@ async function evaluateWith(
     perImage,
     skipped,
     notes: set.notes,
-    timings: { totalMs, inferenceMs, imagesPerSecond },
+    timings: { totalMs, inspectMs, imagesPerSecond },
   };
   await writeFileAtomic(jsonPath, JSON.stringify(result, null, 2) + '\n');
 

@@ -114,7 +114,7 @@ async function inspectWith(
       (collected.skipped.length ? `, ${collected.skipped.length} non-image files skipped` : '') +
       '\n' +
       `model ${card.name} (${card.family}), threshold ${formatNumber(threshold)}${options.threshold !== undefined ? ' (override)' : ''}\n` +
-      `provider ${provider}${failedAttempts.map((a) => `; ${a.provider} unavailable: ${a.reason ?? 'unknown reason'}`).join('')}\n` +
+      `provider ${provider}${failedAttempts.map((a) => `; ${a.provider} not used: ${a.reason ?? 'unknown reason'}`).join('')}\n` +
       `${formatNumber(imagesPerSecond)} images/s, ${formatDuration(wallMs)} in all (model load included)\n`,
   );
   if (mapsDir) io.stdout(`heatmaps: ${Object.keys(mapsWritten).length} written to ${displayPath(mapsDir, io.cwd)}\n`);

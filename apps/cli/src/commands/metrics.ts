@@ -1,26 +1,53 @@
+/**
+ * Evaluation metrics, all computed by @residuum/scoring (the one place metrics live); this
+ * file only gathers them into the shape the JSON and the report use.
+ */
+import { aupro, auroc, averagePrecision, confusionAtThreshold, f1Max, pixelAuroc, prCurve, rocCurve, type SegmentationSample } from '@residuum/scoring';
+
 export interface ImageMetrics {
-  auroc: number | null;
-  ap: number | null;
+  auroc: number;
+  ap: number;
+  /** At the threshold given (score >= threshold is anomalous). */
   f1: number;
   precision: number;
   recall: number;
   accuracy: number;
-  f1Max: number | null;
-  f1MaxThreshold: number | null;
+  f1Max: number;
+  f1MaxThreshold: number;
   confusion: { tp: number; fp: number; tn: number; fn: number };
   roc: { fpr: number[]; tpr: number[] };
   pr: { recall: number[]; precision: number[] };
 }
 
 export interface PixelMetrics {
-  auroc: number | null;
-  aupro: number | null;
+  auroc: number;
+  /** Area under the PRO curve up to FPR 0.3, normalized by 0.3 (MVTec AD protocol). */
+  aupro: number;
 }
 
-export function computeImageMetrics(_scores: Float64Array, _labels: Uint8Array, _threshold: number): ImageMetrics {
-  throw new Error('metrics: not wired yet (waiting for @residuum/scoring metrics)');
+/** Needs good and defective images (the caller checks, scoring throws otherwise). */
+export function computeImageMetrics(scores: Float64Array, labels: Uint8Array, threshold: number): ImageMetrics {
+  const atThreshold = confusionAtThreshold(scores, labels, threshold);
+  const best = f1Max(scores, labels);
+  const roc = rocCurve(scores, labels);
+  const pr = prCurve(scores, labels);
+  return {
+    auroc: auroc(scores, labels),
+    ap: averagePrecision(scores, labels),
+    f1: atThreshold.f1,
+    precision: atThreshold.precision,
+    recall: atThreshold.recall,
+    accuracy: atThreshold.accuracy,
+    f1Max: best.f1,
+    f1MaxThreshold: best.threshold,
+    confusion: { tp: atThreshold.tp, fp: atThreshold.fp, tn: atThreshold.tn, fn: atThreshold.fn },
+    roc: { fpr: Array.from(roc.fpr), tpr: Array.from(roc.tpr) },
+    // From recall 0 (precision 1) so the drawn curve starts at the top left, as sklearn's does.
+    pr: { recall: [0, ...pr.recall], precision: [1, ...pr.precision] },
+  };
 }
 
-export function computePixelMetrics(_maps: Float32Array[], _masks: Uint8Array[]): PixelMetrics {
-  throw new Error('metrics: not wired yet (waiting for @residuum/scoring metrics)');
+/** One map and its mask (at the map's resolution) per scored image; good images have empty masks. */
+export function computePixelMetrics(samples: readonly SegmentationSample[]): PixelMetrics {
+  return { auroc: pixelAuroc(samples), aupro: aupro(samples, 0.3) };
 }

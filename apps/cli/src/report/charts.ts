@@ -77,7 +77,8 @@ export function scoreHistogramSvg({ normal, anomalous, threshold, bins = 30 }: H
   }
   const normalCounts = binCounts(normal, min, max, bins);
   const anomalousCounts = binCounts(anomalous, min, max, bins);
-  const peak = Math.max(1, ...normalCounts, ...anomalousCounts);
+  // A multiple of 4 so the 5 y ticks are whole image counts.
+  const peak = Math.ceil(Math.max(1, ...normalCounts, ...anomalousCounts) / 4) * 4;
   const barW = PLOT_W / bins;
   const bottom = MARGIN.top + PLOT_H;
   const bars = (counts: number[], color: string, cls: string) =>
@@ -97,7 +98,7 @@ export function scoreHistogramSvg({ normal, anomalous, threshold, bins = 30 }: H
     bars(anomalousCounts, COLORS.defective, 'bar-defective') +
     (Number.isFinite(threshold)
       ? `<line class="threshold" x1="${round(thresholdX)}" y1="${MARGIN.top}" x2="${round(thresholdX)}" y2="${bottom}" stroke="${COLORS.threshold}" stroke-dasharray="5 4" stroke-width="1.5"/>` +
-        `<text x="${round(thresholdX + 4)}" y="${MARGIN.top + 22}" class="tick">threshold ${escapeHtml(formatNumber(threshold))}</text>`
+        `<text x="${round(thresholdX + (thresholdX > MARGIN.left + PLOT_W / 2 ? -4 : 4))}" y="${MARGIN.top + PLOT_H / 2}" text-anchor="${thresholdX > MARGIN.left + PLOT_W / 2 ? 'end' : 'start'}" class="tick">threshold ${escapeHtml(formatNumber(threshold))}</text>`
       : '') +
     `<rect x="${WIDTH - 150}" y="${legendY - 8}" width="10" height="10" fill="${COLORS.good}" fill-opacity="0.55"/><text x="${WIDTH - 136}" y="${legendY + 1}" class="tick">good (${normal.length})</text>` +
     `<rect x="${WIDTH - 150}" y="${legendY + 8}" width="10" height="10" fill="${COLORS.defective}" fill-opacity="0.55"/><text x="${WIDTH - 136}" y="${legendY + 17}" class="tick">defective (${anomalous.length})</text>` +
