@@ -42,6 +42,12 @@ export interface NodeInspectorOptions {
   warmup?: boolean;
   /** Seed of the MC-Dropout masks (default fixed, so the same image gets the same score). */
   seed?: number;
+  /**
+   * onnxruntime's own console logging (ort.env.logLevel). Process-wide and fixed by the first
+   * session of the process. 'fatal' keeps onnxruntime from printing the expected CUDA load
+   * failure of `auto` (the failure is still recorded in `attempts`). Default: onnxruntime's.
+   */
+  logLevel?: 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
 }
 
 /** A preprocessed image (CHW, model space), e.g. from the trainer or a test. */
@@ -75,6 +81,12 @@ export async function createNodeInspector(
   const batchSize = positiveInteger(options.batchSize ?? 8, 'batchSize');
   const queueDepth = positiveInteger(options.queueDepth ?? 2, 'queueDepth');
   if (options.threads !== undefined) positiveInteger(options.threads, 'threads');
+  if (options.logLevel !== undefined) {
+    if (!['verbose', 'info', 'warning', 'error', 'fatal'].includes(options.logLevel)) {
+      throw new RangeError(`logLevel must be verbose, info, warning, error or fatal, got ${JSON.stringify(options.logLevel)}`);
+    }
+    ort.env.logLevel = options.logLevel;
+  }
   const modelName = typeof model === 'string' ? model : 'model bytes';
   const bytes = await readModelBytes(model);
   const { card, onnx } = describeWithSource(bytes, modelName);

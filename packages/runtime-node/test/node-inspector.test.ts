@@ -123,6 +123,7 @@ describe('createNodeInspector on the CPU provider', () => {
     } finally {
       await other.dispose();
     }
+    await expect(other.inspect([goodPaths[0]])).rejects.toThrow(/was disposed/);
   });
 
   it('runs N stochastic MC-Dropout passes and returns an uncertainty map', async () => {
@@ -198,7 +199,7 @@ describe('execution providers', () => {
   });
 
   it('auto tries CUDA then runs on CPU, recording the CUDA failure', async () => {
-    const auto = await createNodeInspector(fixturePath('tiny-ae.onnx'), { provider: 'auto', warmup: false });
+    const auto = await createNodeInspector(fixturePath('tiny-ae.onnx'), { provider: 'auto', warmup: false, logLevel: 'fatal' });
     try {
       if (cudaBinariesInstalled) return expect(auto.attempts[0].provider).toBe('cuda');
       expect(auto.provider).toBe('cpu');
