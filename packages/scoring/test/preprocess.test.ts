@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   binarizeMask,
@@ -125,4 +126,27 @@ describe('resampler', () => {
     expect(Array.from(binarizeMask(new Uint8Array([0, 127, 128, 255])))).toEqual([0, 0, 1, 1]);
     expect(() => resizeMaskNearest(mask, 0, 4, 2, 2)).toThrow(/width must be a positive integer/);
   });
+});
+
+describe('resampler against Pillow (test/fixtures/resample.json)', () => {
+  interface ResampleFixture {
+    pillow: string;
+    srcWidth: number;
+    srcHeight: number;
+    source: number[];
+    cases: Array<{ width: number; height: number; filter: 'bilinear' | 'nearest'; box: [number, number, number, number] | null; values: number[] }>;
+  }
+  const fixture = JSON.parse(readFileSync(new URL('./fixtures/resample.json', import.meta.url), 'utf8')) as ResampleFixture;
+  it('the box case is what center-crop uses for 37x23 -> 16x16', () => {
+    expect(centerCropBox(37, 23, 16, 16)).toEqual({ x: 7, y: 0, width: 23, height: 23 });
+  });
+  for (const c of fixture.cases) {
+    it(`${c.filter} ${fixture.srcWidth}x${fixture.srcHeight} -> ${c.width}x${c.height}${c.box ? ' (box)' : ''} matches Pillow ${fixture.pillow}`, () => {
+      const box = c.box ? { x: c.box[0], y: c.box[1], width: c.box[2] - c.box[0], height: c.box[3] - c.box[1] } : undefined;
+      const out = resamplePlane(fixture.source, fixture.srcWidth, fixture.srcHeight, c.width, c.height, c.filter, box);
+      let worst = 0;
+      c.values.forEach((v, i) => (worst = Math.max(worst, Math.abs(out[i] - v))));
+      expect(worst).toBeLessThan(1e-3); // Pillow keeps float32 intermediates, we keep float64
+    });
+  }
 });
