@@ -1,1 +1,35 @@
-export {};
+// Training loop (what `residuum train` calls).
+export { train, trainingPreprocessing, type TrainOptions, type TrainResult, type ModelOptions } from './training/train.js';
+export { parseThresholdOption, DEFAULT_THRESHOLD, type ThresholdOption } from './training/calibration.js';
+export type { EpochRecord } from './training/checkpoint.js';
+export { createDatasetSource, createMemorySource, type TrainingDataSource, type NhwcBatch, type DatasetLayout } from './training/data.js';
+export { saveModelToDir, loadModelFromDir } from './training/model-io.js';
+export { InThreadEngine, type StepEngine, type NamedWeight, type AdamSettings } from './training/step-engine.js';
+
+// Model families: spec types with documented defaults, builders, the score each should use.
+export { buildCae, CAE_DEFAULTS, caeScoreSpec, type CaeSpec } from './models/cae.js';
+export { buildNcae, NCAE_DEFAULTS, ncaeScoreSpec, type NcaeSpec } from './models/ncae.js';
+export { buildAesc, AESC_DEFAULTS, AESC_DEFAULT_DROPOUT_RATES, aescScoreSpec, aescMcDropoutSpec, type AescSpec } from './models/aesc.js';
+export { buildVae, VAE_DEFAULTS, vaeScoreSpec, type VaeSpec } from './models/vae.js';
+export {
+  resolveModelSpec,
+  buildModel,
+  defaultScoreSpec,
+  modelOutputs,
+  modelMcDropout,
+  TRAINABLE_FAMILIES,
+  type ModelSpec,
+  type PartialModelSpec,
+  type TrainableFamily,
+} from './models/spec.js';
+export { createTrainable, type Trainable } from './models/trainable.js';
+export { RECONSTRUCTION_LOSSES, type ReconstructionLoss } from './losses/losses.js';
+
+// Custom layers (registered with tf.serialization on import).
+export { NeighborConv2D, McDropout, VaeSampling, setMcDropout, NEIGHBOR_OFFSETS } from './layers/index.js';
+
+// Stain noise (AESc training corruption).
+export { applyStainNoise, createStain, type Stain, type StainOptions } from './noise/stain.js';
+
+// Backend selection (src/backend).
+export { initBackend, BackendUnavailableError, BACKEND_REQUESTS, type BackendRequest, type BackendSelection } from './backend/index.js';

@@ -20,7 +20,7 @@ function shiftConcatReference(x: tf.Tensor4D, kernel: tf.Tensor3D, bias: tf.Tens
   const shifts = NEIGHBOR_OFFSETS.map(([dy, dx]) => padded.slice([0, 1 + dy, 1 + dx, 0], [-1, h, w, c]));
   const stacked = tf.concat(shifts, 3);
   const pointwise = kernel.reshape([1, 1, 8 * c, units]) as tf.Tensor4D;
-  return tf.relu(tf.add(tf.conv2d(stacked, pointwise, 1, 'valid'), bias));
+  return tf.relu(tf.add(tf.conv2d(stacked, pointwise, 1, 'valid'), bias)) as tf.Tensor4D;
 }
 
 describe('NeighborConv2D', () => {
@@ -123,7 +123,7 @@ describe('VaeSampling', () => {
     const m = tf.fill([64, 32], 3);
     const lv = tf.fill([64, 32], Math.log(4));
     expect(Array.from((model.predict([m, lv]) as tf.Tensor).dataSync()).every((v) => v === 3)).toBe(true);
-    const sampled = (model.apply([m, lv], { training: true }) as tf.Tensor).dataSync();
+    const sampled = Array.from((model.apply([m, lv], { training: true }) as tf.Tensor).dataSync());
     const avg = sampled.reduce((a, b) => a + b, 0) / sampled.length;
     const sd = Math.sqrt(sampled.reduce((a, b) => a + (b - avg) ** 2, 0) / sampled.length);
     expect(Math.abs(avg - 3)).toBeLessThan(0.2);

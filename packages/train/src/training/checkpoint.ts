@@ -1,0 +1,123 @@
+/**
+ * Checkpoints in RUN_DIR/checkpoint: model.json + weights.bin (the weights after the last
+ * completed epoch, tf.io format), best-weights.{json,bin} (the best validation weights so far),
+ * optimizer.{json,bin} (Adam's iteration and moments, when the engine exposes them) and
+ * state.json (epoch, learning rate, early-stopping counters, history). A checkpoint is written
+ * to checkpoint.tmp and swapped in by renames, so an interruption keeps the last good one.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ModelSpec } from '../models/spec.js';
+import { saveModelToDir } from './model-io.js';
+import type { NamedWeight, OptimizerSlot } from './step-engine.js';
+
+export const CHECKPOINT_DIR = 'checkpoint';
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  valLoss: number;
+  learningRate: number;
+  seconds: number;
+  images: number;
+}
+
+export interface TrainingState {
+  version: 1;
+  spec: ModelSpec;
+  epochsCompleted: number;
+  learningRate: number;
+  bestValLoss: number;
+  bestEpoch: number;
+  epochsWithoutImprovement: number;
+  epochsSinceLrChange: number;
+  history: EpochRecord[];
+  hasOptimizerState: boolean;
+}
+
+export interface Checkpoint {
+  state: TrainingState;
+  bestWeights: NamedWeight[];
+  currentWeights: NamedWeight[];
+  optimizerState: OptimizerSlot[] | null;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function writeNamedTensors(dir: string, stem: string, tensors: Array<{ name: string; tensor: tf.Tensor }>): Promise<void> {
+  const { data, specs } = await tf.io.encodeWeights(tensors);
+  const bytes = Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data;
+  await writeFile(join(dir, `${stem}.bin`), new Uint8Array(bytes));
+  await writeFile(join(dir, `${stem}.json`), JSON.stringify(specs));
+}
+
+async function readNamedTensors(dir: string, stem: string): Promise<Array<{ name: string; tensor: tf.Tensor }>> {
+  const specs = JSON.parse(await readFile(join(dir, `${stem}.json`), 'utf8')) as tf.io.WeightsManifestEntry[];
+  const bytes = await readFile(join(dir, `${stem}.bin`));
+  const map = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, specs);
+  return specs.map((s) => ({ name: s.name, tensor: map[s.name] }));
+}
+
+function toTensors(weights: readonly NamedWeight[]): Array<{ name: string; tensor: tf.Tensor }> {
+  // Names may repeat across layers only if layers share a name, which tf.model forbids; index them anyway.
+  return weights.map((w, i) => ({ name: `${i}:${w.name}`, tensor: tf.tensor(w.data, w.shape, 'float32') }));
+}
+
+function fromTensors(list: Array<{ name: string; tensor: tf.Tensor }>): NamedWeight[] {
+  return list.map(({ name, tensor }) => {
+    const weight = { name: name.slice(name.indexOf(':') + 1), shape: tensor.shape.slice(), data: new Float32Array(tensor.dataSync()) };
+    tensor.dispose();
+    return weight;
+  });
+}
+
+/** Writes a checkpoint; `model` must already hold `currentWeights` (it provides the topology). */
+export async function writeCheckpoint(runDir: string, model: tf.LayersModel, checkpoint: Checkpoint): Promise<void> {
+  const finalDir = join(runDir, CHECKPOINT_DIR);
+  const tmpDir = `${finalDir}.tmp`;
+  const oldDir = `${finalDir}.old`;
+  await rm(tmpDir, { recursive: true, force: true });
+  await mkdir(tmpDir, { recursive: true });
+  await saveModelToDir(model, tmpDir);
+  const best = toTensors(checkpoint.bestWeights);
+  await writeNamedTensors(tmpDir, 'best-weights', best);
+  tf.dispose(best.map((b) => b.tensor));
+  if (checkpoint.optimizerState != null) await writeNamedTensors(tmpDir, 'optimizer', checkpoint.optimizerState);
+  await writeFile(join(tmpDir, 'state.json'), JSON.stringify(checkpoint.state, null, 2));
+  await rm(oldDir, { recursive: true, force: true });
+  if (await exists(finalDir)) await rename(finalDir, oldDir);
+  await rename(tmpDir, finalDir);
+  await rm(oldDir, { recursive: true, force: true });
+}
+
+/** The checkpoint folder to resume from, or null: `checkpoint`, or `checkpoint.old` if a swap was cut short. */
+export async function findCheckpoint(runDir: string): Promise<string | null> {
+  for (const name of [CHECKPOINT_DIR, `${CHECKPOINT_DIR}.old`]) {
+    if (await exists(join(runDir, name, 'state.json'))) return join(runDir, name);
+  }
+  return null;
+}
+
+export async function readCheckpoint(dir: string): Promise<Checkpoint> {
+  let state: TrainingState;
+  try {
+    state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as TrainingState;
+  } catch (error) {
+    throw new Error(`cannot read checkpoint state ${join(dir, 'state.json')}: ${(error as Error).message}`);
+  }
+  if (state.version !== 1) throw new Error(`checkpoint ${dir} has state version ${String(state.version)}, this trainer reads version 1`);
+  const modelJson = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { weightsManifest: Array<{ weights: tf.io.WeightsManifestEntry[] }> };
+  const specs = modelJson.weightsManifest.flatMap((g) => g.weights);
+  const bytes = await readFile(join(dir, 'weights.bin'));
+  const map = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, specs);
+  const currentWeights = fromTensors(specs.map((s) => ({ name: `0:${s.name}`, tensor: map[s.name] })));
+  const bestWeights = fromTensors(await readNamedTensors(dir, 'best-weights'));
+  const optimizerState = state.hasOptimizerState ? await readNamedTensors(dir, 'optimizer') : null;
+  return { state, bestWeights, currentWeights, optimizerState };
+}

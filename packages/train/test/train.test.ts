@@ -1,0 +1,199 @@
+import * as tf from '@tensorflow/tfjs';
+import { quantileThreshold, validateModelCard, type RawImage } from '@residuum/scoring';
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { defaultScoreSpec, resolveModelSpec } from '../src/models/spec.js';
+import { scoreImages } from '../src/training/calibration.js';
+import { createMemorySource } from '../src/training/data.js';
+import { loadModelFromDir } from '../src/training/model-io.js';
+import { train, trainingPreprocessing, type TrainOptions } from '../src/training/train.js';
+import { useCpuBackend, withTempDir } from './helpers.js';
+
+beforeAll(useCpuBackend);
+
+/** Smooth seeded "parts": a bright disc of varying radius and position on a gradient, 8-bit grey. */
+function syntheticImages(count: number, size: number, seed: number): RawImage[] {
+  let state = seed >>> 0;
+  const rand = (): number => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 4294967296;
+  };
+  return Array.from({ length: count }, () => {
+    const data = new Uint8Array(size * size);
+    const cx = size * (0.35 + 0.3 * rand());
+    const cy = size * (0.35 + 0.3 * rand());
+    const r = size * (0.15 + 0.1 * rand());
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const inside = Math.hypot(x - cx, y - cy) < r;
+        data[y * size + x] = inside ? 200 : Math.round(40 + (60 * x) / size);
+      }
+    }
+    return { data, width: size, height: size, channels: 1 as const };
+  });
+}
+
+const SIZE = 16;
+
+function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
+  const model = extra.model ?? 'cae';
+  const source = createMemorySource({
+    images: syntheticImages(24, 20, 5),
+    preprocessing: trainingPreprocessing(SIZE, 1),
+    validationFraction: 0.25,
+    seed: 3,
+  });
+  return {
+    model,
+    out,
+    size: SIZE,
+    channels: 1,
+    epochs: 3,
+    batch: 6,
+    seed: 7,
+    backend: 'cpu',
+    quiet: true,
+    learningRate: 1e-2,
+    patience: 10,
+    dataSource: source,
+    modelOptions: model === 'aesc' ? { widths: [4, 8] } : model === 'vae' ? { widths: [4, 8], latentDim: 4 } : { widths: [8, 8] },
+    ...extra,
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function weightsOf(dir: string): Promise<number[]> {
+  return Array.from(new Float32Array((await readFile(join(dir, 'weights.bin'))).buffer.slice(0)));
+}
+
+describe('train', () => {
+  it('trains the CAE (loss falls), writes the run folder and a valid, consistent model card', async () => {
+    await withTempDir(async (dir) => {
+      const result = await train(options(dir, { epochs: 4, command: 'residuum train --model cae' }));
+      expect(result.completed).toBe(true);
+      expect(result.epochsRun).toBe(4);
+      expect(result.backend).toBe('cpu');
+      const losses = result.history.map((h) => h.loss);
+      expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
+      for (const file of ['model.json', 'weights.bin', 'model-card.json', 'history.json', 'checkpoint/state.json', 'checkpoint/model.json']) {
+        expect(await exists(join(dir, file)), file).toBe(true);
+      }
+      const card = validateModelCard(JSON.parse(await readFile(join(dir, 'model-card.json'), 'utf8')));
+      expect(card.family).toBe('cae');
+      expect(card.input.shape).toEqual(['N', 1, SIZE, SIZE]);
+      expect(card.training.command).toBe('residuum train --model cae');
+      expect(card.training.epochs).toBe(4);
+      expect(card.training.dataFingerprint).toMatch(/^[0-9a-f]{64}$/);
+      expect(card.calibration.count).toBe(6);
+      expect(card.threshold.method).toBe('quantile');
+      // The card's threshold is what the saved model's validation scores give.
+      const model = await loadModelFromDir(dir);
+      const spec = resolveModelSpec({ family: 'cae', inputSize: SIZE, channels: 1, seed: 7, widths: [8, 8] });
+      const source = options(dir).dataSource!;
+      const scores = await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, defaultScoreSpec(spec));
+      expect(card.threshold.value).toBeCloseTo(quantileThreshold(scores, 0.99).value, 6);
+      expect(card.calibration.max).toBeCloseTo(Math.max(...scores), 6);
+      const history = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8')) as { status: string; epochs: unknown[] };
+      expect(history.status).toBe('completed');
+      expect(history.epochs).toHaveLength(4);
+    });
+  });
+
+  it('resume continues from the checkpoint: 2 + 1 epochs equal 3 epochs straight', async () => {
+    await withTempDir(async (dir) => {
+      const straight = join(dir, 'straight');
+      const resumed = join(dir, 'resumed');
+      await train(options(straight, { epochs: 3 }));
+      const first = await train(options(resumed, { epochs: 2 }));
+      expect(first.epochsRun).toBe(2);
+      const second = await train(options(resumed, { epochs: 3, resume: true }));
+      expect(second.epochsRun).toBe(3);
+      expect(second.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+      const a = await weightsOf(straight);
+      const b = await weightsOf(resumed);
+      expect(b.length).toBe(a.length);
+      let maxDiff = 0;
+      for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+      expect(maxDiff).toBeLessThan(1e-6);
+    });
+  });
+
+  it('Ctrl-C stops after the current step, keeps the last checkpoint, and --resume finishes the run', async () => {
+    await withTempDir(async (dir) => {
+      const interrupted = await train(options(dir, { epochs: 3, onEpoch: () => process.emit('SIGINT') }));
+      expect(interrupted.interrupted).toBe(true);
+      expect(interrupted.epochsRun).toBe(1);
+      expect(await exists(join(dir, 'model-card.json'))).toBe(false);
+      const state = JSON.parse(await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8')) as { epochsCompleted: number };
+      expect(state.epochsCompleted).toBe(1);
+      const history = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8')) as { status: string };
+      expect(history.status).toBe('interrupted');
+      expect(process.listenerCount('SIGINT')).toBe(0);
+      const done = await train(options(dir, { epochs: 2, resume: true }));
+      expect(done.completed).toBe(true);
+      expect(done.epochsRun).toBe(2);
+      expect(await exists(join(dir, 'model-card.json'))).toBe(true);
+    });
+  });
+
+  it('an abort signal mid-epoch stops without writing a partial checkpoint', async () => {
+    await withTempDir(async (dir) => {
+      const controller = new AbortController();
+      controller.abort();
+      const result = await train(options(dir, { signal: controller.signal }));
+      expect(result.interrupted).toBe(true);
+      expect(result.epochsRun).toBe(0);
+      expect(await exists(join(dir, 'checkpoint'))).toBe(false);
+    });
+  });
+
+  it('stops early and lowers the learning rate on a plateau', async () => {
+    await withTempDir(async (dir) => {
+      const result = await train(options(dir, { epochs: 10, learningRate: 1e-9, patience: 2, lrPatience: 1 }));
+      expect(result.stoppedEarly).toBe(true);
+      expect(result.epochsRun).toBe(3);
+      expect(result.bestEpoch).toBe(1);
+      expect(result.history.map((h) => h.learningRate)).toEqual([1e-9, 1e-9, 5e-10]);
+      expect(result.completed).toBe(true);
+    });
+  });
+
+  it('AESc trains on stained inputs and its card lists the MC-Dropout masks; VAE card lists its latent outputs', async () => {
+    await withTempDir(async (dir) => {
+      await train(options(join(dir, 'aesc'), { model: 'aesc', epochs: 1, threshold: { method: 'mean-std', k: 2 } }));
+      const aesc = validateModelCard(JSON.parse(await readFile(join(dir, 'aesc', 'model-card.json'), 'utf8')));
+      expect(aesc.mcDropout?.maskInputs.map((m) => m.shape)).toEqual([
+        ['N', 4, 8, 8],
+        ['N', 8, 4, 4],
+      ]);
+      expect(aesc.threshold.method).toBe('mean-std');
+      await train(options(join(dir, 'vae'), { model: 'vae', epochs: 1, loss: 'ssim' }));
+      const vae = validateModelCard(JSON.parse(await readFile(join(dir, 'vae', 'model-card.json'), 'utf8')));
+      expect(vae.outputs.map((o) => o.name)).toEqual(['reconstruction', 'latent_mean', 'latent_log_variance']);
+      expect(vae.score.map.kind).toBe('ssim');
+      expect(vae.training.loss).toBe('ssim + 1 * KL');
+      const loaded = await loadModelFromDir(join(dir, 'vae'));
+      expect(loaded.outputs).toHaveLength(3);
+      tf.dispose(loaded.weights.map((w) => w.read()));
+    });
+  });
+
+  it('rejects bad options with messages that name the flag', async () => {
+    await withTempDir(async (dir) => {
+      await expect(train(options(dir, { model: 'gan' as 'cae' }))).rejects.toThrow(/--model must be one of/);
+      await expect(train(options(dir, { batch: 0 }))).rejects.toThrow(/--batch must be a positive integer/);
+      await expect(train(options(dir, { resume: true }))).rejects.toThrow(/no checkpoint/);
+      await expect(train({ model: 'cae', out: dir })).rejects.toThrow(/--data/);
+      await train(options(dir, { epochs: 1 }));
+      await expect(train(options(dir, { epochs: 1 }))).rejects.toThrow(/already holds a checkpoint: pass --resume/);
+      await expect(train(options(dir, { epochs: 2, resume: true, seed: 8 }))).rejects.toThrow(/different model spec/);
+    });
+  });
+});
