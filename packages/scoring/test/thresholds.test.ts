@@ -11,7 +11,8 @@ describe('thresholds', () => {
     expect(Math.abs(spec.value - q['0.95'])).toBeLessThan(1e-12);
     expect(spec).toMatchObject({ method: 'quantile', params: { q: 0.95 }, fittedOn: { count: values.length, normal: values.length, anomalous: 0, source: 'casting val' } });
     expect(spec.note).toBeUndefined();
-    expect(quantileThreshold(values, 0.999).note).toMatch(/only 137 normal scores/);
+    expect(quantileThreshold(values, 0.999).note).toMatch(/only 137 normal scores: the 0.999 quantile needs at least 1000/);
+    expect(quantileThreshold(Array.from({ length: 100 }, (_, i) => i), 0.99).note).toBeUndefined();
   });
 
   it('mean + k std (population std)', () => {

@@ -35,8 +35,8 @@ export function quantileThreshold(normalScores: ArrayLike<number>, q: number, so
   if (sorted[0] === sorted[n - 1]) {
     spec.value = nextUp(sorted[0]);
     spec.note = allEqualNote(sorted[0]);
-  } else if (n < 1 / (1 - q)) {
-    spec.note = `only ${n} normal scores: the ${q} quantile needs at least ${Math.ceil(1 / (1 - q))} to be more than an interpolation near the maximum`;
+  } else if (n < Math.ceil(1 / (1 - q) - 1e-9)) {
+    spec.note = `only ${n} normal scores: the ${q} quantile needs at least ${Math.ceil(1 / (1 - q) - 1e-9)} to be more than an interpolation near the maximum`;
   }
   return spec;
 }
