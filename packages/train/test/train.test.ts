@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { quantileThreshold, validateModelCard, type RawImage } from '@residuum/scoring';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultScoreSpec, resolveModelSpec } from '../src/models/spec.js';
 import { scoreImages } from '../src/training/calibration.js';
@@ -194,6 +195,31 @@ describe('train', () => {
       await train(options(dir, { epochs: 1 }));
       await expect(train(options(dir, { epochs: 1 }))).rejects.toThrow(/already holds a checkpoint: pass --resume/);
       await expect(train(options(dir, { epochs: 2, resume: true, seed: 8 }))).rejects.toThrow(/different model spec/);
+    });
+  });
+});
+
+describe('train on a dataset folder (through @residuum/imaging)', () => {
+  const casting = fileURLToPath(new URL('../../../../shared/datasets/casting/train/ok_front', import.meta.url));
+
+  it('reads a folder-layout copy of 10 real casting images, trains an epoch and fingerprints the files', async () => {
+    if (!(await exists(casting))) throw new Error(`this test needs the shared casting dataset at ${casting} (../shared from the repo root)`);
+    const { copyFile, mkdir, readdir } = await import('node:fs/promises');
+    await withTempDir(async (dir) => {
+      const root = join(dir, 'data');
+      await mkdir(join(root, 'good'), { recursive: true });
+      const files = (await readdir(casting)).filter((f) => f.endsWith('.jpeg')).sort().slice(0, 10);
+      for (const file of files) await copyFile(join(casting, file), join(root, 'good', file));
+      const base = options(join(dir, 'run'), { epochs: 1, batch: 4 });
+      delete base.dataSource;
+      const result = await train({ ...base, data: root, layout: 'folder', normalDir: ['good'], validationSplit: 0.2 });
+      expect(result.completed).toBe(true);
+      const card = validateModelCard(JSON.parse(await readFile(join(dir, 'run', 'model-card.json'), 'utf8')));
+      expect(card.training.imageCount).toBe(10);
+      expect(card.calibration.count).toBe(2);
+      expect(card.training.dataDescription).toContain('good');
+      expect(card.training.dataFingerprint).toMatch(/^[0-9a-f]{64}$/);
+      await expect(train({ ...base, out: join(dir, 'run2'), data: root, layout: 'folder' })).rejects.toThrow(/--normal-dir/);
     });
   });
 });

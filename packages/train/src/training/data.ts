@@ -97,6 +97,10 @@ async function normalTrainItems(options: DatasetSourceOptions, layout: DatasetLa
   }
 }
 
+async function* replay(batches: readonly NhwcBatch[]): AsyncGenerator<NhwcBatch> {
+  for (const batch of batches) yield batch;
+}
+
 /** Normal images of a dataset folder, split into training and validation (seeded). */
 export async function createDatasetSource(options: DatasetSourceOptions): Promise<TrainingDataSource> {
   const layout = options.layout ?? (await detectLayout(options.root));
@@ -114,13 +118,26 @@ export async function createDatasetSource(options: DatasetSourceOptions): Promis
       }
     })();
   };
+  let validationCache: { batchSize: number; batches: NhwcBatch[] } | null = null;
   return {
     description: `${description} (${split.train.length} train, ${split.validation.length} validation, seed ${options.seed})`,
     trainCount: split.train.length,
     validationCount: split.validation.length,
     fingerprint: () => fingerprintFiles(items),
     trainBatches: (batchSize, epoch) => stream(shuffled(split.train, createRandom(options.seed * 1000 + epoch)), batchSize),
-    validationBatches: (batchSize) => stream(split.validation, batchSize),
+    validationBatches: (batchSize) => {
+      // The validation set is small and read every epoch and for calibration: decode it once.
+      if (validationCache !== null && validationCache.batchSize === batchSize) return replay(validationCache.batches);
+      const cached: NhwcBatch[] = [];
+      const source = stream(split.validation, batchSize);
+      return (async function* () {
+        for await (const batch of source) {
+          cached.push(batch);
+          yield batch;
+        }
+        validationCache = { batchSize, batches: cached };
+      })();
+    },
     skipped: () => {
       const seen = new Set<string>();
       for (const s of streams) for (const entry of s.report().skipped) seen.add(entry.reason);
