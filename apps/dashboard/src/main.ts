@@ -74,6 +74,7 @@ let inspector: WebInspector | undefined;
 let panel: InspectionPanel | undefined;
 let modelIndex: ModelIndex = { default: '', models: [], samples: [] };
 let modelLabel = '';
+let modelSource: string | File | undefined;
 let aurocValue: number | undefined;
 
 function showModelError(message: string | undefined): void {
@@ -94,6 +95,8 @@ async function loadModel(source: string | File, label: string): Promise<void> {
     await loaded.warmup();
     inspector = loaded;
     modelLabel = label;
+    modelSource = source;
+    showInSelect(label);
   } catch (error) {
     showModelError(error instanceof Error ? error.message : String(error));
     cardView.innerHTML = '<p>No model loaded.</p>';
@@ -161,13 +164,15 @@ $<HTMLButtonElement>('threshold-reset').addEventListener('click', () => {
 });
 $<HTMLButtonElement>('clear').addEventListener('click', () => panel?.clear());
 $<HTMLButtonElement>('load-samples').addEventListener('click', () => void loadSamples());
-modelSelect.addEventListener('change', () => void loadModel(`models/${modelSelect.value}`, modelSelect.value));
+modelSelect.addEventListener('change', () => {
+  if (modelIndex.models.includes(modelSelect.value)) void loadModel(`models/${modelSelect.value}`, modelSelect.value);
+});
 providerSelect.addEventListener('change', () => {
   const url = new URL(location.href);
   url.searchParams.set('provider', providerSelect.value);
   history.replaceState(null, '', url);
   // onnxruntime-web initialises its backends once per page: a provider change reloads the model.
-  void loadModel(modelSelect.value ? `models/${modelSelect.value}` : modelLabel, modelLabel);
+  if (modelSource !== undefined) void loadModel(modelSource, modelLabel);
 });
 $<HTMLInputElement>('model-file').addEventListener('change', (event) => {
   const input = event.target as HTMLInputElement;
@@ -185,6 +190,17 @@ window.addEventListener('drop', (event) => {
     void loadModel(file, file.name);
   }
 });
+
+/** The model select shows the model in use; a dropped or URL-given model gets its own entry. */
+function showInSelect(label: string): void {
+  for (const option of [...modelSelect.options]) if (option.dataset.custom !== undefined && option.value !== label) option.remove();
+  if (![...modelSelect.options].some((option) => option.value === label)) {
+    const option = new Option(label, label);
+    option.dataset.custom = '';
+    modelSelect.add(option);
+  }
+  modelSelect.value = label;
+}
 
 async function inspectUrls(urls: readonly string[], paths?: readonly string[]): Promise<void> {
   if (!panel) throw new Error('no model loaded');

@@ -3,7 +3,7 @@
  * from @residuum/scoring (the one implementation every package uses).
  */
 import type { PanelEntry } from '@residuum/runtime-web';
-import { rocCurveInterim as rocCurve } from './metrics-bridge.js';
+import { auroc, confusionAtThreshold, rocCurve } from '@residuum/scoring';
 
 export interface SessionRoc {
   points: Array<{ fpr: number; tpr: number }>;
@@ -27,18 +27,11 @@ export function rocFromEntries(entries: readonly PanelEntry[], threshold: number
   const good = labels.length - defective;
   if (good === 0 || defective === 0) return undefined;
   const curve = rocCurve(scores, labels);
-  let truePositives = 0;
-  let falsePositives = 0;
-  scores.forEach((score, i) => {
-    if (score >= threshold) {
-      if (labels[i] === 1) truePositives += 1;
-      else falsePositives += 1;
-    }
-  });
+  const confusion = confusionAtThreshold(scores, labels, threshold);
   return {
-    points: curve.fpr.map((fpr, i) => ({ fpr, tpr: curve.tpr[i] })),
-    auroc: curve.auroc,
-    operatingPoint: { fpr: falsePositives / good, tpr: truePositives / defective },
+    points: Array.from(curve.fpr, (fpr, i) => ({ fpr, tpr: curve.tpr[i] })),
+    auroc: auroc(scores, labels),
+    operatingPoint: { fpr: confusion.fp / good, tpr: confusion.tp / defective },
     good,
     defective,
   };

@@ -10,4 +10,4 @@ export {
   type PanelSortKey,
 } from './panel.js';
 export { groundTruthFromPath, type GroundTruth } from './labels.js';
-export { modelImageToRgba, heatmapOverlayRgba, type RgbaPixels } from './render.js';
+export { modelImageToRgba, heatmapOverlayRgba, mapToRgba, type RgbaPixels } from './render.js';

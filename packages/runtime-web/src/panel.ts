@@ -6,7 +6,7 @@
  */
 import type { InspectionResult, Inspector, InspectOptions } from '@residuum/inspection';
 import { groundTruthFromPath, type GroundTruth } from './labels.js';
-import { heatmapOverlayRgba, mapMaximum, modelImageToRgba, type RgbaPixels } from './render.js';
+import { heatmapOverlayRgba, mapMaximum, mapToRgba, modelImageToRgba, type RgbaPixels } from './render.js';
 
 export interface InspectionPanelOptions {
   /** Initial threshold; default the model card's. */
@@ -166,7 +166,18 @@ export function mountInspectionPanel(
     if (result.reconstruction) cells[1].append(pixelsToCanvas(modelImageToRgba(result.reconstruction, prep), tileSize));
     if (result.input && result.map) {
       const scaleMax = inspector.card.calibration.pixelThreshold ?? mapMaximum(result.map);
-      cells[2].append(pixelsToCanvas(heatmapOverlayRgba(result.input, result.map, prep, scaleMax), tileSize));
+      const overlay = pixelsToCanvas(heatmapOverlayRgba(result.input, result.map, prep, scaleMax), tileSize);
+      overlay.title = `anomaly map over the input (yellow = ${formatNumber(scaleMax)})`;
+      cells[2].append(overlay);
+    }
+    if (result.uncertainty) {
+      // MC-Dropout: where the stochastic passes disagree.
+      const uncertaintyMax = mapMaximum(result.uncertainty);
+      const tile = pixelsToCanvas(mapToRgba(result.uncertainty, uncertaintyMax), Math.round(tileSize / 2));
+      tile.dataset.role = 'uncertainty';
+      tile.title = `MC-Dropout uncertainty: per-pixel variance of the reconstructions (yellow = ${formatNumber(uncertaintyMax)})`;
+      tile.style.marginTop = '4px';
+      cells[2].append(tile);
     }
     cells[5].textContent = `${result.timings.totalMs.toFixed(1)} ms`;
     cells[5].title = `preprocess ${result.timings.preprocessMs.toFixed(1)} ms, inference ${result.timings.inferenceMs.toFixed(1)} ms, scoring ${result.timings.scoringMs.toFixed(1)} ms on ${result.provider}`;

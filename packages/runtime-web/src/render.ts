@@ -55,3 +55,9 @@ export function mapMaximum(map: ScalarMap): number {
   for (let i = 0; i < map.data.length; i++) if (map.data[i] > max) max = map.data[i];
   return max;
 }
+
+/** Viridis image of a single-channel map (e.g. MC-Dropout uncertainty), 0 -> dark, scaleMax -> yellow. */
+export function mapToRgba(map: ScalarMap, scaleMax: number): RgbaPixels {
+  const max = Number.isFinite(scaleMax) && scaleMax > 0 ? scaleMax : 1e-12;
+  return { data: colorizeMap(map.data, map.width, map.height, { min: 0, max }), width: map.width, height: map.height };
+}

@@ -24,17 +24,18 @@ export interface StaticServer {
  * Serves a built folder on 127.0.0.1 (random port) with COOP/COEP, like the production
  * deployment should, so the page is cross-origin isolated (WASM threads allowed).
  */
-export async function serveStatic(root: string): Promise<StaticServer> {
+export async function serveStatic(root: string, extra: Record<string, string> = {}): Promise<StaticServer> {
   const base = resolve(root);
   await stat(join(base, 'index.html')).catch(() => {
     throw new Error(`serveStatic: ${base}/index.html not found; run \`vite build\` in apps/dashboard first`);
   });
   const server: Server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = normalize(join(base, path.endsWith('/') ? `${path}index.html` : path));
+    // `extra`: URL path (no leading slash) -> file, for test fixtures outside the build.
+    const file = extra[path.replace(/^\//, '')] ?? normalize(join(base, path.endsWith('/') ? `${path}index.html` : path));
     res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    if (!file.startsWith(base)) {
+    if (!file.startsWith(base) && !Object.values(extra).includes(file)) {
       res.writeHead(403).end();
       return;
     }
