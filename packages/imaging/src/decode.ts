@@ -141,12 +141,16 @@ export async function loadMask(input: ImageInput, width: number, height: number,
   for (const [name, value] of [['width', width], ['height', height]] as const) {
     if (!Number.isInteger(value) || value <= 0) throw new RangeError(`loadMask(${source}): ${name} must be a positive integer, got ${value}`);
   }
-  const raw = await decodeImage(input, options);
+  return maskFromImage(await decodeImage(input, options), width, height, options.resize);
+}
+
+/** The 0/1 mask at width x height from an already decoded mask image (see loadMask). */
+export function maskFromImage(raw: RawImage, width: number, height: number, resize: PreprocessingSpec['resize'] = 'fill'): Uint8Array {
   const plane = new Float32Array(raw.width * raw.height);
   const c = raw.channels;
   for (let i = 0; i < plane.length; i++) {
-    plane[i] = c === 1 ? raw.data[i] : Math.round(0.299 * raw.data[i * c] + 0.587 * raw.data[i * c + 1] + 0.114 * raw.data[i * c + 2]);
+    plane[i] = c <= 2 ? raw.data[i * c] : Math.round(0.299 * raw.data[i * c] + 0.587 * raw.data[i * c + 1] + 0.114 * raw.data[i * c + 2]);
   }
-  const box = options.resize === 'center-crop' ? centerCropBox(raw.width, raw.height, width, height) : undefined;
+  const box = resize === 'center-crop' ? centerCropBox(raw.width, raw.height, width, height) : undefined;
   return binarizeMask(resamplePlane(plane, raw.width, raw.height, width, height, 'nearest', box));
 }

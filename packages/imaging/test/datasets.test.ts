@@ -9,6 +9,7 @@ import {
   batches,
   decodeImage,
   fingerprintFiles,
+  loadMask,
   readExclusionList,
   readFolderDataset,
   readMvtec,
@@ -69,6 +70,36 @@ describe('readMvtec', () => {
     expect(dataset.report.ignored.find((e) => e.relPath === 'train/good/readme.txt')?.reason).toMatch(/not an image.*\.txt/);
     expect(dataset.report.missingMasks).toEqual(['test/scratch/f.png']);
     expect(dataset.report.orphanMasks).toEqual(['ground_truth/scratch/zzz_mask.png']);
+  });
+
+  it('applies exclusions, and batches with masks check each mask against its image size', async () => {
+    const root = join(base, 'mvtec-masks');
+    const mask = (width: number, height: number) =>
+      sharp(Uint8Array.from({ length: width * height }, (_, i) => (i % 2 ? 255 : 0)), { raw: { width, height, channels: 1 } })
+        .png()
+        .toBuffer();
+    await writeFiles(root, {
+      'train/good/a.png': await greyPng(1),
+      'test/good/b.png': await greyPng(2),
+      'test/good/leak.png': await greyPng(1),
+      'test/dent/c.png': await greyPng(3),
+      'test/dent/d.png': await greyPng(4),
+      'ground_truth/dent/c_mask.png': await mask(6, 4),
+      'ground_truth/dent/d_mask.png': await mask(3, 3),
+    });
+    const dataset = await readMvtec(root, { exclude: ['test/good/leak.png', 'test/good/gone.png'] });
+    expect(dataset.report.excluded).toEqual(['test/good/leak.png']);
+    expect(dataset.report.unknownExclusions).toEqual(['test/good/gone.png']);
+    const test = dataset.items.filter((i) => i.split === 'test');
+    const stream = batches(test, spec, { batchSize: 4, onError: 'skip', withMasks: true });
+    const [batch] = await collect(stream);
+    expect(batch.items.map((i) => i.relPath)).toEqual(['test/dent/c.png', 'test/good/b.png']);
+    expect([...batch.masks![0]!]).toEqual([...(await loadMask(join(root, 'ground_truth/dent/c_mask.png'), 4, 4))]);
+    expect(batch.masks![0]!.some((v) => v === 1)).toBe(true);
+    expect(batch.masks![1]!.every((v) => v === 0)).toBe(true);
+    expect(stream.report().skipped.map((s) => s.reason)).toEqual([
+      `${join(root, 'ground_truth/dent/d_mask.png')}: mask is 3x3 but its image test/dent/d.png is 6x4`,
+    ]);
   });
 
   it('missing or empty folders are clear errors', async () => {

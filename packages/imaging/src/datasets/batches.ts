@@ -1,5 +1,5 @@
 import { preprocessImage, type PreprocessingSpec, type RawImage } from '@residuum/scoring';
-import { chwToHwc, decodeImage, loadMask, type TensorLayout } from '../decode.js';
+import { chwToHwc, decodeImage, maskFromImage, type TensorLayout } from '../decode.js';
 import { ImageDecodeError, type ImageDecodeFailure } from '../errors.js';
 import { isFileItem, type DatasetItem } from './types.js';
 
@@ -61,7 +61,15 @@ async function loadItem<Item extends DatasetItem>(item: Item, spec: Preprocessin
     let mask: Uint8Array | undefined;
     if (withMasks) {
       if (isFileItem(item) && item.maskPath !== undefined) {
-        mask = await loadMask(item.maskPath, spec.width, spec.height, { resize: spec.resize });
+        const maskImage = await decodeImage(item.maskPath);
+        if (maskImage.width !== raw.width || maskImage.height !== raw.height) {
+          throw new ImageDecodeError(
+            item.maskPath,
+            'corrupt',
+            `mask is ${maskImage.width}x${maskImage.height} but its image ${item.relPath} is ${raw.width}x${raw.height}`,
+          );
+        }
+        mask = maskFromImage(maskImage, spec.width, spec.height, spec.resize);
       } else if (item.label === 0) {
         mask = new Uint8Array(spec.width * spec.height);
       }
