@@ -51,7 +51,7 @@ const EP_CHOICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
 const LAYOUTS = ['folder', 'mvtec', 'mnist'] as const;
 
 /** Builds the program; `setExit` receives each command's exit code (commander drops action results). */
-function buildProgram(io: CliIo, setExit: (code: ExitCodeValue) => void): Command {
+function buildProgram(io: CliIo, argv: readonly string[], setExit: (code: ExitCodeValue) => void): Command {
   const version = packageVersion();
   const program = new Command('residuum');
   const context = (): CommandContext => ({ io, verbose: Boolean(program.opts<{ verbose?: boolean }>().verbose), generator: `residuum ${version}` });
@@ -195,7 +195,7 @@ Ctrl-C finishes the current step and keeps the last checkpoint; --resume continu
     )
     .action(async (options: TrainCliOptions) => {
       const { runTrain } = await import('./commands/train.js');
-      setExit(await runTrain(options, context()));
+      setExit(await runTrain(options, context(), argv));
     });
 
   program
@@ -269,7 +269,7 @@ export interface ExportCliOptions {
  */
 export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   let exitCode: ExitCodeValue = ExitCode.ok;
-  const program = buildProgram(io, (code) => {
+  const program = buildProgram(io, argv, (code) => {
     exitCode = code;
   });
   if (argv.length === 0) {

@@ -1,8 +1,50 @@
+import { resolve } from 'node:path';
 import type { TrainCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
 import { CliError } from '../util/errors.js';
-import type { ExitCodeValue } from '../util/exit-codes.js';
+import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
+import { displayPath, formatDuration, formatNumber } from '../util/format.js';
 
-export async function runTrain(_options: TrainCliOptions, _context: CommandContext): Promise<ExitCodeValue> {
-  throw new CliError('train: not wired yet (waiting for @residuum/train)');
+export async function runTrain(options: TrainCliOptions, context: CommandContext, argv: readonly string[] = []): Promise<ExitCodeValue> {
+  const { io } = context;
+  if (options.layout === 'mnist' && options.digit === undefined) throw new CliError('--layout mnist needs --digit D (the digit to train on)');
+  if (options.layout !== 'mnist' && options.digit !== undefined) throw new CliError('--digit applies to --layout mnist only');
+  if (options.digit !== undefined && options.digit > 9) throw new CliError(`--digit must be 0-9, got ${options.digit}`);
+  if (options.layout === 'folder' && !options.normalDir?.length) {
+    throw new CliError('--layout folder needs --normal-dir SUB (the folder of good training images, relative to --data)');
+  }
+  if (options.layout !== 'folder' && options.normalDir?.length) throw new CliError(`--normal-dir applies to --layout folder only`);
+  // TensorFlow.js loads only when training is asked for (it takes seconds).
+  const { train } = await import('@residuum/train');
+  const out = resolve(io.cwd, options.out);
+  const result = await train({
+    model: options.model,
+    data: resolve(io.cwd, options.data),
+    layout: options.layout,
+    normalDir: options.layout === 'mnist' ? [String(options.digit)] : options.normalDir,
+    size: options.size,
+    channels: options.channels === '3' ? 3 : 1,
+    epochs: options.epochs,
+    out,
+    backend: options.backend,
+    batch: options.batch,
+    seed: options.seed,
+    loss: options.loss,
+    resume: Boolean(options.resume),
+    workers: options.workers,
+    command: ['residuum', 'train', ...argv].join(' '),
+    log: (line) => io.stderr(`${line}\n`),
+  });
+  if (!result.completed) {
+    io.stdout(`training interrupted after ${result.epochsRun} epoch(s); continue with: residuum train ... --resume --out ${displayPath(out, io.cwd)}\n`);
+    return ExitCode.ok;
+  }
+  io.stdout(
+    `trained ${options.model} on backend ${result.backend}: ${result.epochsRun} epoch(s)${result.stoppedEarly ? ' (stopped early)' : ''}, ` +
+      `best validation loss ${formatNumber(result.bestValLoss)} at epoch ${result.bestEpoch}, ${formatNumber(result.timings.imagesPerSecond)} images/s, ${formatDuration(result.timings.totalMs)}\n` +
+      (result.threshold ? `threshold ${formatNumber(result.threshold.value)} (${result.threshold.method})\n` : '') +
+      `run folder: ${displayPath(result.runDir, io.cwd)}\n` +
+      `next: residuum export ${displayPath(result.runDir, io.cwd)} --out model.onnx\n`,
+  );
+  return ExitCode.ok;
 }

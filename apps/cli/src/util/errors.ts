@@ -60,7 +60,7 @@ function oneLine(text: string): string {
 }
 
 function errorName(error: Error): string {
-  return error.name && error.name !== 'Error' ? error.name : error.constructor.name;
+  return error.name && error.name !== 'Error' ? error.name : error.constructor.name || 'Error';
 }
 
 function stackWithCauses(error: unknown): string {
@@ -91,6 +91,12 @@ export function describeError(error: unknown): DescribedError {
     if (systemText !== undefined) {
       const path = (error as NodeJS.ErrnoException).path;
       return { line: path ? `${path}: ${systemText}` : oneLine(error.message), exitCode: ExitCode.usage, detail };
+    }
+    // Libraries signal bad input with plain Error / RangeError and a message meant for the
+    // user; TypeError, ReferenceError, Node's internal ERR_* errors and the like are bugs.
+    const internalCode = typeof code === 'string' && code.startsWith('ERR_');
+    if ((name === 'Error' || name === 'RangeError') && !internalCode) {
+      return { line: oneLine(error.message), exitCode: ExitCode.usage, detail };
     }
     return {
       line: `unexpected ${name}: ${oneLine(error.message)} (run again with --verbose for the stack)`,

@@ -10,7 +10,9 @@ async function statOrNull(path: string) {
   try {
     return await stat(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ENOTDIR') throw new CliError(`${path}: part of the path is a file, not a directory`);
     throw error;
   }
 }
