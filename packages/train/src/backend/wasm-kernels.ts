@@ -7,10 +7,12 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
  *   input (channels as batch, batch as channels) with the transposed output gradient as filter, dilation = stride.
  * - Conv2DBackpropInput (upstream is a naive loop; also the forward pass of Conv2DTranspose): stride 1 is a
  *   Conv2D of dy with the flipped, in/out-swapped kernel; stride s > 1 is one Conv2D of the undilated dy
- *   producing all s*s output phases as channels (sub-pixel form), then DepthToSpace.
+ *   producing all s*s output phases as channels (sub-pixel form), then a channel-run interleave.
  * - Conv2D, FusedConv2D: 'same' padding is passed to XNNPACK as explicit padding (its SAME mode is wrong for
  *   some strided shapes).
  * - MaxPoolGrad: upstream routes gradients to the wrong positions; this one follows the cpu backend (first maximum).
+ * - Sum, Mean over leading axes (batch-norm statistics and gradients): a row-accumulating loop instead of
+ *   the stock transpose-then-reduce.
  * - Tile: upstream is an element-wise index loop; this one copies whole blocks (memmove) in the wasm heap.
  *   The batch-norm gradient tiles [1,1,1,C] to the full activation shape at every BN layer.
  */
@@ -40,10 +42,6 @@ function release(backend: BackendWasm, ...infos: tf.TensorInfo[]): void {
 
 function transpose(backend: BackendWasm, x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
   return runKernel(backend, 'Transpose', { x }, { perm });
-}
-
-function reshape(backend: BackendWasm, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
-  return runKernel(backend, 'Reshape', { x }, { shape });
 }
 
 function slice(backend: BackendWasm, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
@@ -79,13 +77,70 @@ function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: tf
   requireChannelsLast('Conv2DBackpropFilter', dataFormat);
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const { batchSize: n, filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow, inHeight: ih, inWidth: iw, inChannels: cin, outChannels: cout } = info;
+  const padTop = info.padInfo.top;
+  const padLeft = info.padInfo.left;
+  // With very few output channels the GEMM below degenerates to a GEMV (N = Cout): the conv form is ~2x faster there.
+  if (cout < 8) return conv2DBackpropFilterConvForm(backend, x, dy, info);
+  // dW[a, b] = X_ab^T dY: X_ab [Cin, N*OH*OW] is the input seen by tap (a, b), dY [N*OH*OW, Cout] is dy as stored.
+  // XNNPACK's GEMM runs these at full speed (~35 GFLOP/s here); a transposed-A matmul or the conv form of dW
+  // (kernel = whole image, 8-16 channels per tap) reaches only 2-10 GFLOP/s.
+  const xT = transpose(backend, x, [3, 0, 1, 2]); // [Cin, N, H, W]: tap rows become contiguous runs
+  const rows = n * oh * ow;
+  const dyMatrix = runKernel(backend, 'Reshape', { x: dy }, { shape: [1, rows, cout] });
+  const out = backend.makeOutput([fh, fw, cin, cout], 'float32');
+  const batchMatMul = tf.getKernel('BatchMatMul', 'wasm');
+  if (batchMatMul === undefined) throw new Error("wasm training kernels: the wasm backend has no 'BatchMatMul' kernel");
+  for (let a = 0; a < fh; a++) {
+    for (let b = 0; b < fw; b++) {
+      const tap = backend.makeOutput([1, cin, rows], 'float32');
+      // Views are taken after each allocation: growing the wasm memory detaches older ones.
+      const target = backend.typedArrayFromHeap(tap) as Float32Array;
+      const source = backend.typedArrayFromHeap(xT) as Float32Array;
+      // Output columns whose input column w = col*sw + b - padLeft lies inside the image.
+      const colStart = Math.max(0, Math.ceil((padLeft - b) / sw));
+      const colEnd = Math.min(ow, Math.floor((iw - 1 + padLeft - b) / sw) + 1);
+      for (let c = 0; c < cin; c++) {
+        for (let img = 0; img < n; img++) {
+          const sourceImage = (c * n + img) * ih * iw;
+          for (let row = 0; row < oh; row++) {
+            const destination = ((c * n + img) * oh + row) * ow;
+            const h = row * sh + a - padTop;
+            if (h < 0 || h >= ih || colEnd <= colStart) {
+              target.fill(0, destination, destination + ow);
+              continue;
+            }
+            if (colStart > 0) target.fill(0, destination, destination + colStart);
+            if (colEnd < ow) target.fill(0, destination + colEnd, destination + ow);
+            const sourceRow = sourceImage + h * iw + colStart * sw + b - padLeft;
+            if (sw === 1) {
+              target.set(source.subarray(sourceRow, sourceRow + colEnd - colStart), destination + colStart);
+            } else {
+              for (let col = colStart, k = sourceRow; col < colEnd; col++, k += sw) target[destination + col] = source[k];
+            }
+          }
+        }
+      }
+      const product = batchMatMul.kernelFunc({ inputs: { a: tap, b: dyMatrix }, backend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
+      (backend.typedArrayFromHeap(out) as Float32Array).set(backend.typedArrayFromHeap(product) as Float32Array, (a * fw + b) * cin * cout);
+      release(backend, tap, product);
+    }
+  }
+  release(backend, xT, dyMatrix);
+  return out;
+}
+
+/**
+ * dW as a Conv2D of the transposed input (channels as batch, batch as channels) with the transposed output
+ * gradient as filter, dilation = stride.
+ */
+function conv2DBackpropFilterConvForm(backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow, inHeight: ih, inWidth: iw } = info;
   const padTop = info.padInfo.top;
   const padLeft = info.padInfo.left;
   // Output rows of the re-expressed conv = ih + padTop + padBottom - ((oh-1)*sh + 1) + 1 must reach fh.
   const padBottom = Math.max(0, fh - 1 + (oh - 1) * sh + 1 - ih - padTop);
   const padRight = Math.max(0, fw - 1 + (ow - 1) * sw + 1 - iw - padLeft);
-
   const xT = transpose(backend, x, [3, 1, 2, 0]); // [Cin, H, W, N]
   const dyT = transpose(backend, dy, [1, 2, 0, 3]); // [OH, OW, N, Cout]
   const full = conv2d(backend, xT, dyT, [1, 1], [sh, sw], [[padTop, padBottom], [padLeft, padRight]]); // [Cin, >=fh, >=fw, Cout]
@@ -94,6 +149,34 @@ function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: tf
   const result = transpose(backend, grad, [1, 2, 0, 3]); // [fh, fw, Cin, Cout]
   release(backend, grad);
   return result;
+}
+
+/**
+ * The stock BatchMatMul handles transposeA/transposeB with a naive loop (~3 GFLOP/s against ~40 without):
+ * transpose the operand explicitly (a fast copy) and run the untransposed GEMM. Dense-layer gradients need this.
+ */
+function batchMatMulWithoutTransposes(): tf.KernelConfig {
+  const stock = tf.getKernel('BatchMatMul', 'wasm');
+  if (stock === undefined) throw new Error("wasm training kernels: the wasm backend has no 'BatchMatMul' kernel");
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const backend = args.backend as BackendWasm;
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    if (!transposeA && !transposeB) return stock.kernelFunc(args);
+    const swapLast = (info: tf.TensorInfo): number[] => {
+      const perm = info.shape.map((_, i) => i);
+      const r = perm.length;
+      [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
+      return perm;
+    };
+    const aPlain = transposeA ? transpose(backend, a, swapLast(a)) : a;
+    const bPlain = transposeB ? transpose(backend, b, swapLast(b)) : b;
+    const result = stock.kernelFunc({ inputs: { a: aPlain, b: bPlain }, backend, attrs: { transposeA: false, transposeB: false } });
+    if (transposeA) release(backend, aPlain);
+    if (transposeB) release(backend, bPlain);
+    return result;
+  };
+  return { ...stock, kernelFunc };
 }
 
 /**
@@ -166,21 +249,65 @@ function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: tf.
   const convPadRight = Math.max(0, colsQ + kw - 1 - ow - convPadLeft);
   const phasesOut = conv2d(backend, dy, gInfo, [1, 1], [1, 1], [[convPadTop, convPadBottom], [convPadLeft, convPadRight]]);
   release(backend, gInfo);
-  const phases = cropSpatial(backend, phasesOut, rowsQ, colsQ); // [N, rowsQ, colsQ, sh*sw*Cin]
-  if (sh === 1 && sw === 1) return phases;
-  let spatial: tf.TensorInfo;
-  if (sh === sw) {
-    spatial = runKernel(backend, 'DepthToSpace', { x: phases }, { blockSize: sh, dataFormat: 'NHWC' });
-  } else {
-    // [N, Q, Q', sh, sw, Cin] -> [N, Q, sh, Q', sw, Cin]
-    const six = reshape(backend, phases, [batchSize, rowsQ, colsQ, sh, sw, cin]);
-    const moved = transpose(backend, six, [0, 1, 3, 2, 4, 5]);
-    release(backend, six);
-    spatial = reshape(backend, moved, [batchSize, rowsQ * sh, colsQ * sw, cin]);
-    release(backend, moved);
+  if (sh === 1 && sw === 1) return cropSpatial(backend, phasesOut, ih, iw);
+  // The stock DepthToSpace is an element loop (~350 ms for 4M floats); interleaving channel runs is ~50x faster.
+  const out = backend.makeOutput([batchSize, ih, iw, cin], 'float32');
+  const target = backend.typedArrayFromHeap(out) as Float32Array;
+  const source = backend.typedArrayFromHeap(phasesOut) as Float32Array;
+  const sourceRows = phasesOut.shape[1];
+  const sourceCols = phasesOut.shape[2];
+  const sourceChannels = sh * sw * cin;
+  for (let n = 0; n < batchSize; n++) {
+    for (let h = 0; h < ih; h++) {
+      const q = Math.floor(h / sh);
+      const rh = h - q * sh;
+      for (let w = 0; w < iw; w++) {
+        const p = Math.floor(w / sw);
+        const start = ((n * sourceRows + q) * sourceCols + p) * sourceChannels + (rh * sw + (w - p * sw)) * cin;
+        target.set(source.subarray(start, start + cin), ((n * ih + h) * iw + w) * cin);
+      }
+    }
   }
-  release(backend, phases);
-  return cropSpatial(backend, spatial, ih, iw);
+  release(backend, phasesOut);
+  return out;
+}
+
+/** Axes of a reduction when they are exactly the leading ones [0..k-1] of a float32 tensor (BN statistics, bias grads). */
+function leadingAxes(x: tf.TensorInfo, axis: number | number[]): number | null {
+  if (x.dtype !== 'float32') return null;
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+  if (axes.length === 0 || axes.length >= x.shape.length) return null;
+  for (let i = 0; i < axes.length; i++) if (axes[i] !== i) return null;
+  return axes.length;
+}
+
+/** Sum/Mean over leading axes: the stock kernels transpose the tensor first, ~10x slower for BN-sized tensors. */
+function leadingReduction(kernelName: 'Sum' | 'Mean'): tf.KernelConfig {
+  const stock = tf.getKernel(kernelName, 'wasm');
+  if (stock === undefined) throw new Error(`wasm training kernels: the wasm backend has no '${kernelName}' kernel`);
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const backend = args.backend as BackendWasm;
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+    const count = leadingAxes(x, axis);
+    if (count === null) return stock.kernelFunc(args);
+    let outer = 1;
+    for (let i = 0; i < count; i++) outer *= x.shape[i];
+    const innerShape = x.shape.slice(count);
+    const inner = innerShape.reduce((a, b) => a * b, 1);
+    const out = backend.makeOutput(keepDims ? [...x.shape.slice(0, count).map(() => 1), ...innerShape] : innerShape, 'float32');
+    const source = backend.typedArrayFromHeap(x) as Float32Array;
+    const accumulator = new Float64Array(inner);
+    for (let m = 0; m < outer; m++) {
+      const base = m * inner;
+      for (let c = 0; c < inner; c++) accumulator[c] += source[base + c];
+    }
+    const scale = kernelName === 'Mean' ? 1 / outer : 1;
+    const target = backend.typedArrayFromHeap(out) as Float32Array;
+    for (let c = 0; c < inner; c++) target[c] = accumulator[c] * scale;
+    return out;
+  };
+  return { ...stock, kernelFunc };
 }
 
 function tile(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
@@ -294,7 +421,7 @@ function withExplicitSamePadding(kernelName: 'Conv2D' | 'FusedConv2D'): tf.Kerne
 
 let registered = false;
 
-export const WASM_TRAINING_KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Tile', 'MaxPoolGrad'] as const;
+export const WASM_TRAINING_KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Tile', 'MaxPoolGrad', 'Sum', 'Mean', 'BatchMatMul'] as const;
 
 /** Registers (or replaces) the training kernels on the 'wasm' backend. Idempotent. */
 export function registerWasmTrainingKernels(): void {
@@ -306,6 +433,9 @@ export function registerWasmTrainingKernels(): void {
     { kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2DBackpropFilter as tf.KernelFunc },
     { kernelName: 'Conv2DBackpropInput', backendName: 'wasm', kernelFunc: conv2DBackpropInput as tf.KernelFunc },
     { kernelName: 'Tile', backendName: 'wasm', kernelFunc: tile as tf.KernelFunc },
+    leadingReduction('Sum'),
+    batchMatMulWithoutTransposes(),
+    leadingReduction('Mean'),
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm') !== undefined) tf.unregisterKernel(config.kernelName, 'wasm');

@@ -72,7 +72,7 @@ function convCases(seed: number, count: number): ConvCase[] {
       height: pick([5, 6, 7, 9, 11]),
       width: pick([5, 7, 8, 10]),
       inChannels: pick([1, 2, 3, 5]),
-      outChannels: pick([1, 2, 4, 6]),
+      outChannels: pick([1, 2, 4, 6, 8, 9]),
       kernel: [pick([1, 2, 3, 5]), pick([1, 3, 4])],
       stride: i % 2 === 0 ? 1 : 2,
       pad: i % 4 < 2 ? 'same' : 'valid',
@@ -90,6 +90,11 @@ describe('wasm training kernels match the cpu backend', () => {
   const regressionCases: ConvCase[] = [
     { batch: 1, height: 6, width: 8, inChannels: 2, outChannels: 2, kernel: [5, 1], stride: 2, pad: 'same' },
     { batch: 2, height: 9, width: 6, inChannels: 3, outChannels: 4, kernel: [4, 2], stride: 2, pad: 'same' },
+    // Cout >= 8 takes the per-tap GEMM path of Conv2DBackpropFilter, smaller Cout the conv form.
+    { batch: 2, height: 7, width: 9, inChannels: 3, outChannels: 8, kernel: [3, 3], stride: 2, pad: 'valid' },
+    { batch: 3, height: 6, width: 5, inChannels: 2, outChannels: 9, kernel: [3, 2], stride: 1, pad: 'same' },
+    { batch: 2, height: 9, width: 8, inChannels: 1, outChannels: 8, kernel: [5, 4], stride: 2, pad: 'same' },
+    { batch: 2, height: 8, width: 8, inChannels: 4, outChannels: 12, kernel: [3, 3], stride: 2, pad: 'same' },
   ];
 
   it.each([...regressionCases, ...convCases(1234, 16)].map((c) => [describeCase(c), c] as const))('conv2d forward and gradients: %s', async (_label, c) => {
@@ -113,7 +118,7 @@ describe('wasm training kernels match the cpu backend', () => {
     ['forward', 'dx (Conv2DBackpropInput)', 'dW (Conv2DBackpropFilter)'].forEach((name, i) => expectClose(actual[i], expected[i], name));
   });
 
-  it.each(convCases(99, 16).map((c) => [describeCase(c), c] as const))('conv2dTranspose forward and gradients: %s', async (_label, c) => {
+  it.each([...regressionCases, ...convCases(99, 16)].map((c) => [describeCase(c), c] as const))('conv2dTranspose forward and gradients: %s', async (_label, c) => {
     const random = seededRandom(c.batch * 7 + c.height * 31 + c.outChannels * 3 + c.kernel[0]);
     // conv2dTranspose maps [N, H, W, Cout] to the input shape of the conv it transposes.
     const probe = tf.tidy(() => tf.conv2d(tf.zeros([c.batch, c.height, c.width, c.inChannels]) as tf.Tensor4D, tf.zeros([c.kernel[0], c.kernel[1], c.inChannels, c.outChannels]) as tf.Tensor4D, c.stride, c.pad));
@@ -157,6 +162,42 @@ describe('wasm training kernels match the cpu backend', () => {
       const actual = await on('wasm', compute);
       expected.forEach((values, i) => expectClose(actual[i], values, `tile ${JSON.stringify(shape)} x ${JSON.stringify(reps)} output ${i}`));
     }
+  });
+
+  it('matMul with every transpose combination and its gradients match (BatchMatMul)', async () => {
+    const random = seededRandom(31);
+    const aData = randomArray(random, 2 * 5 * 7);
+    const bData = randomArray(random, 2 * 7 * 3);
+    const compute = (): tf.Tensor[] => {
+      const a = tf.tensor3d(aData, [2, 5, 7]);
+      const b = tf.tensor3d(bData, [2, 7, 3]);
+      const aT = tf.transpose(a, [0, 2, 1]);
+      const bT = tf.transpose(b, [0, 2, 1]);
+      const f = (ai: tf.Tensor, bi: tf.Tensor): tf.Scalar => tf.sum(tf.sin(tf.matMul(ai as tf.Tensor3D, bi as tf.Tensor3D)));
+      return [
+        tf.matMul(a, b), tf.matMul(aT, b, true, false), tf.matMul(a, bT, false, true), tf.matMul(aT, bT, true, true),
+        ...tf.grads(f)([a, b]),
+      ];
+    };
+    const expected = await on('cpu', compute);
+    const actual = await on('wasm', compute);
+    expected.forEach((values, i) => expectClose(actual[i], values, `matMul case ${i}`));
+  });
+
+  it('sum and mean over leading axes (fast path) and other axes (stock) match', async () => {
+    const random = seededRandom(21);
+    const shape = [3, 4, 5, 6];
+    const data = randomArray(random, 3 * 4 * 5 * 6);
+    const compute = (): tf.Tensor[] => {
+      const x = tf.tensor4d(data, [3, 4, 5, 6]);
+      return [
+        tf.sum(x, [0, 1, 2]), tf.mean(x, [0, 1, 2]), tf.sum(x, 0), tf.mean(x, [1, 0], true),
+        tf.sum(x, [1, 2]), tf.mean(x, -1), tf.sum(x), tf.mean(x, [0, 1, 2, 3]),
+      ];
+    };
+    const expected = await on('cpu', compute);
+    const actual = await on('wasm', compute);
+    expected.forEach((values, i) => expectClose(actual[i], values, `reduction ${i} of ${JSON.stringify(shape)}`));
   });
 
   it('batch-norm (moments + batchNorm) gradients match, the path that tiles per-channel vectors', async () => {
