@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { DatasetError } from '../errors.js';
+import { normalizeRelPath } from './files.js';
 import type { DatasetReport } from './types.js';
 
 /**
@@ -17,7 +18,7 @@ export async function readExclusionList(file: string): Promise<string[]> {
   text.split(/\r?\n/).forEach((line, index) => {
     const trimmed = line.trim();
     if (trimmed === '' || trimmed.startsWith('#')) return;
-    const normalized = trimmed.replace(/\\/g, '/').replace(/^(\.\/)+/, '');
+    const normalized = normalizeRelPath(trimmed);
     if (normalized.startsWith('/') || /^[a-zA-Z]:\//.test(normalized) || normalized.split('/').includes('..')) {
       throw new DatasetError(`${file}:${index + 1}: '${trimmed}' must be a path relative to the dataset root`);
     }
@@ -33,7 +34,7 @@ export function applyExclusions<Item extends { relPath: string }>(
   report: DatasetReport,
 ): Item[] {
   if (exclude === undefined || exclude.length === 0) return items;
-  const wanted = new Set(exclude.map((p) => p.replace(/\\/g, '/').replace(/^(\.\/)+/, '')));
+  const wanted = new Set(exclude.map(normalizeRelPath));
   const kept: Item[] = [];
   const matched = new Set<string>();
   for (const item of items) {

@@ -13,6 +13,11 @@ export function joinRel(...parts: string[]): string {
   return parts.filter((p) => p !== '').join('/');
 }
 
+/** A user-given relative path in '/' form without leading './' (Windows separators accepted). */
+export function normalizeRelPath(path: string): string {
+  return path.replace(/\\/g, '/').replace(/^(\.\/)+/, '');
+}
+
 /** Throws a DatasetError unless `path` is an existing directory. */
 export async function requireDirectory(path: string, what: string): Promise<void> {
   let isDirectory: boolean;

@@ -1,7 +1,7 @@
 import { basename, join } from 'node:path';
 import { DatasetError } from '../errors.js';
 import { applyExclusions } from './exclusions.js';
-import { joinRel, listImages, requireDirectory } from './files.js';
+import { joinRel, listImages, normalizeRelPath, requireDirectory } from './files.js';
 import { compareRelPath, emptyReport, type Dataset, type FileDatasetItem, type Label, type Split } from './types.js';
 
 export interface FolderDatasetOptions {
@@ -17,7 +17,7 @@ export interface FolderDatasetOptions {
 
 function normalizeRelDir(dir: string, option: string): string {
   if (typeof dir !== 'string' || dir.trim() === '') throw new DatasetError(`${option}: folder names must be non-empty strings`);
-  const normalized = dir.replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  const normalized = normalizeRelPath(dir).replace(/\/+$/, '');
   if (normalized.startsWith('/') || normalized.split('/').includes('..')) {
     throw new DatasetError(`${option}: '${dir}' must be a folder relative to the dataset root`);
   }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { DatasetError } from '../errors.js';
 import { requireDirectory } from './files.js';
-import { emptyReport, type Dataset, type IdxDatasetItem, type IdxImages, type Split } from './types.js';
+import { compareRelPath, emptyReport, type Dataset, type IdxDatasetItem, type IdxImages, type Split } from './types.js';
 
 const IDX_UBYTE_IMAGES = 0x00000803;
 const IDX_UBYTE_LABELS = 0x00000801;
@@ -101,6 +101,6 @@ export async function readMnist(root: string, options: MnistOptions): Promise<Da
   add('train', train.images, train.labels, true);
   const test = await readSplit(root, 't10k');
   add('test', test.images, test.labels, false);
-  items.sort((a, b) => (a.relPath < b.relPath ? -1 : a.relPath > b.relPath ? 1 : 0));
+  items.sort(compareRelPath);
   return { root, layout: 'mnist', items, report: emptyReport() };
 }
