@@ -1,6 +1,5 @@
 /** TF.js Layers model (model.json + weights) -> ONNX ModelProto bytes. */
-import type { ModelCard, OutputSpec } from '@residuum/scoring';
-import { cardMetadataEntries } from './card-metadata.js';
+import { type ModelCard, modelCardToMetadata, type OutputSpec, validateModelCard } from '@residuum/scoring';
 import { ConversionError, layerError } from './errors.js';
 import { toFloat16Bytes } from './fp16.js';
 import { GraphBuilder, type Initializer } from './graph-builder.js';
@@ -130,6 +129,8 @@ function checkCard(card: ModelCard, inputShape: Array<number | 'N'>, outputs: Ar
 export function convertLayersModel(options: ConvertOptions): ConversionResult {
   if (typeof options !== 'object' || options === null) throw new ConversionError('convertLayersModel: options object required');
   const fp16 = options.fp16 === true;
+  // Fails early with every problem of the card listed (ModelCardError).
+  const inputCard = options.card === undefined ? undefined : validateModelCard(options.card);
   const model = parseModelJson(options.modelJson, toBytes(options.weights));
   if (model.inputs.length !== 1) {
     throw new ConversionError(`the model has ${model.inputs.length} inputs (${model.inputs.map((i) => i.name).join(', ')}); exactly one image input is supported`);
@@ -138,7 +139,7 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
   if (modelInput.shape.length !== 3) {
     throw new ConversionError(`input '${modelInput.name}' has shape ${JSON.stringify(modelInput.shape)}; an image input [H, W, C] is required`);
   }
-  const outputNames = outputNamesFor(model, options);
+  const outputNames = outputNamesFor(model, { ...options, card: inputCard });
   const builder = new GraphBuilder();
   builder.reserve('input');
   outputNames.forEach((n) => builder.reserve(n));
@@ -246,18 +247,18 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
   });
 
   let card: ModelCard | undefined;
-  if (options.card) {
-    checkCard(options.card, physicalShape(modelInput.shape), outputs);
-    card = structuredClone(options.card);
+  if (inputCard) {
+    checkCard(inputCard, physicalShape(modelInput.shape), outputs);
+    card = structuredClone(inputCard);
     card.producer = { ...card.producer, converter: `${CONVERTER_NAME}@${CONVERTER_VERSION}${fp16 ? ' (fp16)' : ''}` };
-    const declared = options.card.mcDropout?.maskInputs ?? [];
+    const declared = inputCard.mcDropout?.maskInputs ?? [];
     const exported = mcMaskInputs.map(({ name, shape, rate }) => ({ name, shape, rate }));
     if (declared.length > 0 && JSON.stringify(declared.map(({ name, shape, rate }) => ({ name, shape, rate }))) !== JSON.stringify(exported)) {
       throw new ConversionError(`card.mcDropout.maskInputs ${JSON.stringify(declared)} disagree with the exported graph's mask inputs ${JSON.stringify(exported)}`);
     }
     if (mcMaskInputs.length > 0) {
       card.mcDropout = {
-        samples: options.card.mcDropout?.samples ?? 30,
+        samples: inputCard.mcDropout?.samples ?? 30,
         maskInputs: exported,
       };
     } else if (card.mcDropout) {
@@ -278,7 +279,7 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
     producerName: CONVERTER_NAME,
     producerVersion: CONVERTER_VERSION,
     docString: `Converted from TF.js Layers model '${model.name}'`,
-    metadata: card ? cardMetadataEntries(card) : {},
+    metadata: card ? modelCardToMetadata(card) : {},
   });
   return {
     onnx,

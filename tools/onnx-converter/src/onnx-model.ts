@@ -114,7 +114,8 @@ export function encodeModel(model: ModelSpec): Uint8Array {
   };
   const problem = type.verify(object);
   if (problem) throw new Error(`internal error: ONNX model object does not match onnx.proto: ${problem}`);
-  return type.encode(type.fromObject(object)).finish();
+  // protobufjs returns a Node Buffer (possibly a slice of a shared pool) in Node: hand out a plain copy.
+  return new Uint8Array(type.encode(type.fromObject(object)).finish());
 }
 
 /** Decodes ONNX bytes into a plain object (tests and tooling; not a validating reader). */

@@ -128,11 +128,13 @@ export interface ParityOptions {
 
 /** Converts `model`, validates it with the ONNX checker, runs both runtimes and compares with predict. */
 export async function checkParity(model: tf.LayersModel, options: ParityOptions = {}): Promise<ParityResult> {
-  const batch = options.batch ?? 2;
-  const seed = options.seed ?? 7;
   const artifacts = await saveToMemory(model);
   const conversion = convertLayersModel({ ...artifacts, ...options.convert });
-  expectValidOnnx(conversion.onnx);
+  return compareWithPredict(model, conversion, options);
+}
+
+/** Feeds for a converted model: seeded random input (NHWC and NCHW copies) and masks of 1.0. */
+export function parityFeeds(model: tf.LayersModel, conversion: ConversionResult, batch: number, seed: number): { feeds: Feeds; inputNhwc: Float32Array; inputShape: number[] } {
   const inputShape = [batch, ...(model.inputs[0].shape.slice(1) as number[])];
   const random = seededRandom(seed * 7919 + 1);
   const inputNhwc = randomArray(inputShape.reduce((a, b) => a * b, 1), random);
@@ -141,6 +143,15 @@ export async function checkParity(model: tf.LayersModel, options: ParityOptions 
     const dims = mask.shape.map((d) => (d === 'N' ? batch : d));
     feeds[mask.name] = { data: new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(1), dims };
   }
+  return { feeds, inputNhwc, inputShape };
+}
+
+/** Validates already converted bytes and compares both runtimes with model.predict. */
+export async function compareWithPredict(model: tf.LayersModel, conversion: ConversionResult, options: ParityOptions = {}): Promise<ParityResult> {
+  const batch = options.batch ?? 2;
+  const seed = options.seed ?? 7;
+  expectValidOnnx(conversion.onnx);
+  const { feeds, inputNhwc, inputShape } = parityFeeds(model, conversion, batch, seed);
   const inputTensor = tf.tensor(inputNhwc, inputShape);
   const rawPrediction = model.predict(inputTensor);
   const predictedTensors = Array.isArray(rawPrediction) ? rawPrediction : [rawPrediction];

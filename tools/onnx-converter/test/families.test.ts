@@ -1,0 +1,134 @@
+/**
+ * Whole model families as @residuum/train builds and saves them: run folder -> convertRunDir
+ * -> checker, onnxruntime-node and -web vs predict, the card round trip through metadata_props,
+ * and the residuum-convert CLI.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { modelCardFromMetadata, type ModelCard } from '@residuum/scoring';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertRunDir } from '../src/index.js';
+import { decodeModelObject } from '../src/onnx-model.js';
+import { sampleCard } from './helpers/card.js';
+import { checkOnnxModels } from './helpers/onnx-checker.js';
+import { runOrtNode, runOrtWeb } from './helpers/runtimes.js';
+import { compareWithPredict, maxAbsDiff, parityFeeds, randomizeWeights, seededRandom, tf, useCpuBackend } from './helpers/tfjs-harness.js';
+import { buildModel, modelMcDropout, modelOutputs, resolveModelSpec, type PartialModelSpec } from '../../../packages/train/src/models/spec.js';
+import { saveModelToDir } from '../../../packages/train/src/training/model-io.js';
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const workDir = mkdtempSync(join(tmpdir(), 'onnx-converter-families-'));
+
+beforeAll(useCpuBackend);
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+function metadataOf(bytes: Uint8Array): Record<string, string> {
+  const decoded = decodeModelObject(bytes) as { metadataProps?: Array<{ key: string; value: string }> };
+  return Object.fromEntries((decoded.metadataProps ?? []).map((p) => [p.key, p.value]));
+}
+
+async function writeRunDir(name: string, partial: PartialModelSpec): Promise<{ dir: string; model: tf.LayersModel; card: ModelCard }> {
+  const spec = resolveModelSpec(partial);
+  const model = buildModel(spec);
+  randomizeWeights(model, 31);
+  const dir = join(workDir, name);
+  await saveModelToDir(model, dir);
+  const card = sampleCard(spec.channels, spec.inputSize, modelOutputs(spec), spec.family);
+  const mc = modelMcDropout(spec);
+  if (mc) card.mcDropout = mc;
+  writeFileSync(join(dir, 'model-card.json'), JSON.stringify(card, null, 2));
+  return { dir, model, card };
+}
+
+const FAMILIES: Array<[string, PartialModelSpec]> = [
+  ['cae', { family: 'cae', inputSize: 16, channels: 3, widths: [4, 6], seed: 1 }],
+  ['ncae', { family: 'ncae', inputSize: 16, channels: 1, widths: [5, 4], seed: 2 }],
+  ['aesc', { family: 'aesc', inputSize: 16, channels: 1, widths: [4, 6, 6], seed: 3 }],
+  ['vae', { family: 'vae', inputSize: 16, channels: 3, widths: [4, 6], latentDim: 5, seed: 4 }],
+];
+
+describe('model families', () => {
+  for (const [name, partial] of FAMILIES) {
+    it(`${name}: run folder converts, passes the checker and matches predict in both runtimes`, async () => {
+      const { dir, model, card } = await writeRunDir(name, partial);
+      const outFile = join(dir, 'model.onnx');
+      const converted = await convertRunDir(dir, { outFile });
+      const bytes = new Uint8Array(readFileSync(outFile));
+      expect(bytes).toEqual(converted.onnx);
+      const result = await compareWithPredict(model, converted, { batch: 3, seed: 5 });
+      for (const [output, diff] of Object.entries(result.nodeDiff)) expect(diff, `node ${output}`).toBeLessThanOrEqual(1e-4);
+      for (const [output, diff] of Object.entries(result.webDiff)) expect(diff, `web ${output}`).toBeLessThanOrEqual(1e-4);
+      expect(converted.report.outputs.map((o) => o.name)).toEqual(card.outputs.map((o) => o.name));
+      expect(converted.report.foldedBatchNorms).toBeGreaterThan(0);
+
+      const embedded = modelCardFromMetadata(metadataOf(bytes));
+      expect(embedded).toEqual({ ...card, producer: { ...card.producer, converter: expect.stringMatching(/^@residuum\/onnx-converter@\d/) }, ...(card.mcDropout ? { mcDropout: card.mcDropout } : {}) });
+      expect(metadataOf(bytes)['residuum.family']).toBe(name);
+    });
+  }
+
+  it('aesc: N stochastic passes through the mask inputs agree between onnxruntime-node and -web and differ from the deterministic pass', async () => {
+    const { dir, model } = await writeRunDir('aesc-mc', FAMILIES[2][1]);
+    const converted = await convertRunDir(dir, { outFile: join(dir, 'model.onnx') });
+    expect(converted.report.mcMaskInputs.length).toBeGreaterThan(0);
+    const { feeds } = parityFeeds(model, converted, 2, 9);
+    const deterministic = await runOrtNode(converted.onnx, feeds);
+    const random = seededRandom(77);
+    for (const mask of converted.report.mcMaskInputs) {
+      feeds[mask.name] = { data: feeds[mask.name].data.map(() => (random() < mask.rate ? 0 : 1 / (1 - mask.rate))), dims: feeds[mask.name].dims };
+    }
+    const node = await runOrtNode(converted.onnx, feeds);
+    const web = await runOrtWeb(converted.onnx, feeds);
+    expect(maxAbsDiff(node.reconstruction, web.reconstruction)).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(node.reconstruction, deterministic.reconstruction)).toBeGreaterThan(1e-3);
+  });
+
+  it('a truncated or corrupted conversion output fails the ONNX checker (harness sanity)', async () => {
+    const { dir } = await writeRunDir('cae-damaged', FAMILIES[0][1]);
+    const { onnx } = await convertRunDir(dir, { outFile: join(dir, 'model.onnx') });
+    const truncated = onnx.slice(0, Math.floor(onnx.byteLength * 0.6));
+    const garbage = Uint8Array.from(onnx, (b, i) => (i < 64 ? 0xff : b));
+    const [good, cut, bad] = checkOnnxModels([onnx, truncated, garbage]);
+    expect(good.ok).toBe(true);
+    expect(cut.ok, cut.message).toBe(false);
+    expect(bad.ok, bad.message).toBe(false);
+  });
+});
+
+describe('convertRunDir and the residuum-convert CLI', () => {
+  const tsx = join(packageDir, '../../node_modules/.bin/tsx');
+  const cli = (args: string[]) => spawnSync(tsx, [join(packageDir, 'src/cli.ts'), ...args], { encoding: 'utf8', cwd: packageDir });
+
+  it('converts a run folder from the command line, fp16 included', async () => {
+    const { dir } = await writeRunDir('cae-cli', FAMILIES[0][1]);
+    const out32 = join(dir, 'out', 'model.onnx');
+    const run = cli([dir, '--out', out32]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/wrote .*model\.onnx \(\d+ bytes, IR 8, opset 17\)/);
+    const out16 = join(dir, 'out', 'model-fp16.onnx');
+    const run16 = cli([dir, '--out', out16, '--fp16']);
+    expect(run16.status).toBe(0);
+    expect(run16.stdout).toMatch(/fp16/);
+    const [v32, v16] = checkOnnxModels([new Uint8Array(readFileSync(out32)), new Uint8Array(readFileSync(out16))]);
+    expect([v32.ok, v16.ok]).toEqual([true, true]);
+  });
+
+  it('explains bad usage and missing files', () => {
+    const usage = cli([]);
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toContain('usage: residuum-convert RUN_DIR --out model.onnx [--fp16]');
+    const missing = cli([join(workDir, 'no-such-run'), '--out', join(workDir, 'x.onnx')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/cannot read .*no-such-run\/model\.json/);
+  });
+
+  it('rejects a run folder whose card is invalid, listing the problems', async () => {
+    const { dir, card } = await writeRunDir('cae-badcard', FAMILIES[0][1]);
+    writeFileSync(join(dir, 'model-card.json'), JSON.stringify({ ...card, family: 'nope', threshold: undefined }));
+    await expect(convertRunDir(dir, { outFile: join(dir, 'model.onnx') })).rejects.toThrow(/family[\s\S]*threshold|threshold[\s\S]*family/);
+  });
+});
