@@ -2,7 +2,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { describeOnnxModel, type OnnxModelInfo } from '@residuum/inspection';
 import { validateModelCard, type ModelCard } from '@residuum/scoring';
-import { CliError } from '../util/errors.js';
+import { CliError, isLibraryError, oneLine } from '../util/errors.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 export interface LoadedCard {
   card: ModelCard;
@@ -36,7 +37,17 @@ async function readCardJson(path: string, display: string): Promise<ModelCard> {
   } catch (error) {
     throw new CliError(`${display}: not valid JSON (${(error as Error).message})`);
   }
-  return validateModelCard(value);
+  return withSource(display, () => validateModelCard(value));
+}
+
+/** Library errors about a file's content get the file's name in front. */
+function withSource<T>(display: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (isLibraryError(error) && !error.message.includes(display)) throw new CliError(`${display}: ${oneLine(error.message)}`, ExitCode.usage, { cause: error });
+    throw error;
+  }
 }
 
 /** The card of an ONNX file (metadata_props), of a run folder (model-card.json) or of a card JSON file. */
@@ -58,6 +69,7 @@ export async function loadCardFrom(path: string, cwd: string): Promise<LoadedCar
     return { card: await readCardJson(cardPath, join(path, 'model-card.json')), source: cardPath, kind: 'run-folder' };
   }
   if (/\.json$/i.test(absolute)) return { card: await readCardJson(absolute, path), source: absolute, kind: 'card-json' };
-  const { card, onnx } = describeOnnxModel(new Uint8Array(await readFile(absolute)));
+  const bytes = new Uint8Array(await readFile(absolute));
+  const { card, onnx } = withSource(path, () => describeOnnxModel(bytes));
   return { card, onnx, source: absolute, kind: 'onnx' };
 }

@@ -51,12 +51,18 @@ export interface DescribedError {
   detail: string;
 }
 
-function oneLine(text: string): string {
-  return text
+/** Joins a multi-line message (e.g. a bullet list of problems) into one line. */
+export function oneLine(text: string): string {
+  const parts = text
     .split(/\r?\n/)
-    .map((part) => part.trim())
-    .filter((part) => part.length > 0)
-    .join('; ');
+    .map((part) => part.trim().replace(/^[-*•]\s+/, ''))
+    .filter((part) => part.length > 0);
+  return parts.reduce((line, part, i) => (i === 0 ? part : `${line}${line.endsWith(':') ? ' ' : '; '}${part}`), '');
+}
+
+/** Whether an error is one of the libraries' input errors (as opposed to a bug). */
+export function isLibraryError(error: unknown): error is Error {
+  return error instanceof Error && LIBRARY_ERRORS[error.name] !== undefined;
 }
 
 function errorName(error: Error): string {
