@@ -32,7 +32,7 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
     loss: options.loss,
     resume: Boolean(options.resume),
     workers: options.workers,
-    command: ['residuum', 'train', ...argv].join(' '),
+    command: ['residuum', ...argv].join(' '),
     log: (line) => io.stderr(`${line}\n`),
   });
   if (!result.completed) {
