@@ -67,8 +67,7 @@ describe('hand-written topology (convention layouts)', () => {
       { name: 'flat', className: 'Flatten', config: {}, inputs: ['drop_a'] },
       { name: 'drop_b', className: 'McDropout', config: { rate: 0.5 }, inputs: ['flat'] },
     ], ['drop_b'], []);
-    const card = sampleCard(3, 4, [{ name: 'reconstruction', meaning: 'reconstruction', shape: ['N', 60] }]);
-    card.input.shape = ['N', 3, 4, 5];
+    const card = sampleCard(3, { width: 5, height: 4 }, [{ name: 'reconstruction', meaning: 'reconstruction', shape: ['N', 60] }]);
     const result = convertLayersModel({ modelJson, weights, card });
     expectValidOnnx(result.onnx);
     expect(result.report.mcMaskInputs).toEqual([

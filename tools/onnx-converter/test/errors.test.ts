@@ -1,6 +1,7 @@
 /** Anything the converter cannot reproduce exactly is an error naming the layer, its class and the reason. */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConversionError, convertLayersModel } from '../src/index.js';
+import type { ModelCard } from '@residuum/scoring';
 import { sampleCard } from './helpers/card.js';
 import { saveToMemory, tf, useCpuBackend } from './helpers/tfjs-harness.js';
 import { functionalModelJson, type LayerJson, type WeightJson } from './helpers/topology-json.js';
@@ -95,23 +96,32 @@ describe('unconvertible models', () => {
 });
 
 describe('card consistency', () => {
-  const model = () => functionalModelJson([4, 4, 2], [conv({})], ['c1'], [kernel]);
+  const greyKernel: WeightJson = { name: 'c1/kernel', shape: [1, 1, 1, 1], values: new Float32Array([0.5]) };
+  const model = () => functionalModelJson([4, 4, 1], [conv({})], ['c1'], [greyKernel]);
   const output = { name: 'reconstruction', meaning: 'reconstruction' as const, shape: ['N' as const, 1, 4, 4] };
+  it('an invalid card is rejected with every problem listed', () => {
+    const card = { ...sampleCard(1, 4, [output]), family: 'nope', createdAt: 5 } as unknown as ModelCard;
+    expect(() => convertLayersModel({ ...model(), card })).toThrow(/family[\s\S]*createdAt|createdAt[\s\S]*family/);
+  });
   it('a card whose input shape differs from the model is rejected', () => {
     const card = sampleCard(3, 4, [output]);
-    expect(() => convertLayersModel({ ...model(), card })).toThrow('card.input.shape ["N",3,4,4] does not match the model input ["N",2,4,4]');
+    expect(() => convertLayersModel({ ...model(), card })).toThrow('card.input.shape ["N",3,4,4] does not match the model input ["N",1,4,4]');
   });
   it('a card with the wrong number or shape of outputs is rejected', () => {
-    const card = sampleCard(3, 4, [output, { ...output, name: 'other' }]);
+    const card = sampleCard(1, 4, [output, { ...output, name: 'other' }]);
     expect(() => convertLayersModel({ ...model(), card })).toThrow('card lists 2 outputs (reconstruction, other) but the model has 1');
-    const wrongShape = sampleCard(3, 4, [{ ...output, shape: ['N', 2, 4, 4] }]);
-    wrongShape.input.shape = ['N', 2, 4, 4];
+    const wrongShape = sampleCard(1, 4, [{ ...output, shape: ['N', 2, 4, 4] }]);
     expect(() => convertLayersModel({ ...model(), card: wrongShape })).toThrow("card output 'reconstruction' has shape [\"N\",2,4,4] but model output 0 has [\"N\",1,4,4]");
   });
   it('a card announcing MC-Dropout for a model without McDropout is rejected', () => {
-    const card = sampleCard(3, 4, [output]);
-    card.input.shape = ['N', 2, 4, 4];
+    const card = sampleCard(1, 4, [output]);
     card.mcDropout = { samples: 10, maskInputs: [{ name: 'mc_mask_0', shape: ['N', 1, 4, 4], rate: 0.5 }] };
     expect(() => convertLayersModel({ ...model(), card })).toThrow('disagree with the exported graph');
+  });
+  it('a valid card is embedded with the converter version', () => {
+    const card = sampleCard(1, 4, [output]);
+    const result = convertLayersModel({ ...model(), card });
+    expect(result.card?.producer.converter).toMatch(/^@residuum\/onnx-converter@/);
+    expect(result.card?.training).toEqual(card.training);
   });
 });

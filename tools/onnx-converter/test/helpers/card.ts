@@ -1,13 +1,14 @@
 import type { ModelCard, OutputSpec } from '@residuum/scoring';
 
 /** A complete card for a model with the given NCHW input and outputs. */
-export function sampleCard(channels: 1 | 3, size: number, outputs: OutputSpec[], family: ModelCard['family'] = 'cae'): ModelCard {
+export function sampleCard(channels: 1 | 3, size: number | { width: number; height: number }, outputs: OutputSpec[], family: ModelCard['family'] = 'cae'): ModelCard {
+  const { width, height } = typeof size === 'number' ? { width: size, height: size } : size;
   return {
     schemaVersion: 1,
     family,
     name: `test-${family}`,
-    preprocessing: { width: size, height: size, channels, resize: 'fill', interpolation: 'bilinear', mean: new Array(channels).fill(0), std: new Array(channels).fill(1) },
-    input: { name: 'input', layout: 'NCHW', shape: ['N', channels, size, size] },
+    preprocessing: { width, height, channels, resize: 'fill', interpolation: 'bilinear', mean: new Array(channels).fill(0), std: new Array(channels).fill(1) },
+    input: { name: 'input', layout: 'NCHW', shape: ['N', channels, height, width] },
     outputs,
     score: { map: { kind: 'squared', channelReduction: 'mean', smoothingSigma: 0 }, image: { kind: 'mean' } },
     threshold: { value: 0.01, method: 'quantile', params: { q: 0.99 }, fittedOn: { count: 10, normal: 10, anomalous: 0, source: 'test' } },
