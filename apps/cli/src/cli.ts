@@ -93,6 +93,7 @@ ${EXIT_CODES_HELP}`,
     .option('--threshold <t>', "verdict threshold (overrides the model card's)", finiteNumber('--threshold'))
     .addOption(new Option('--ep <provider>', 'execution provider: auto tries CUDA, then CPU').choices(EP_CHOICES).default('auto'))
     .option('--batch <n>', 'images per inference batch', positiveInteger('--batch'), 8)
+    .option('--mc-samples <n>', "MC-Dropout models: stochastic passes per image (default: the card's)", positiveInteger('--mc-samples'))
     .option('--force', 'replace output files that residuum did not write')
     .addHelpText(
       'after',
@@ -126,6 +127,7 @@ ${EXIT_CODES_HELP}`,
     .option('--threshold <t>', "threshold for F1/accuracy/confusion (default: the model card's)", finiteNumber('--threshold'))
     .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES).default('auto'))
     .option('--batch <n>', 'images per inference batch', positiveInteger('--batch'), 8)
+    .option('--mc-samples <n>', "MC-Dropout models: stochastic passes per image (default: the card's)", positiveInteger('--mc-samples'))
     .option('--gallery <n>', 'worst false positives / false negatives shown in the report', nonNegativeInteger('--gallery'), 6)
     .option('--force', 'replace output files that residuum did not write')
     .addHelpText(
@@ -220,6 +222,7 @@ export interface InspectCliOptions {
   threshold?: number;
   ep: (typeof EP_CHOICES)[number];
   batch: number;
+  mcSamples?: number;
   force?: boolean;
 }
 
@@ -235,6 +238,7 @@ export interface EvaluateCliOptions {
   threshold?: number;
   ep: (typeof EP_CHOICES)[number];
   batch: number;
+  mcSamples?: number;
   gallery: number;
   force?: boolean;
 }

@@ -2,7 +2,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNodeInspector } from '@residuum/runtime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TINY_AE, encodeGreyPng, makeTempDir, residuum, syntheticPart } from './helpers.js';
+import { FIXTURES, TINY_AE, encodeGreyPng, makeTempDir, residuum, syntheticPart } from './helpers.js';
 
 interface InspectJson {
   generator: string;
@@ -126,6 +126,14 @@ describe('residuum inspect (tiny fixture model, generated 16x16 PNGs)', () => {
     expect(png.readUInt32BE(16)).toBe(3 * 128 + 2 * 4);
     expect(png.readUInt32BE(20)).toBe(128);
     expect(run.out).toContain('heatmaps: 4 written');
+  });
+
+  it('adds the uncertainty panel for an MC-Dropout model', async () => {
+    const maps = join(tmp.dir, 'mc-maps');
+    const run = await residuum(['inspect', join(FIXTURES, 'tiny-mc-ae.onnx'), images[1], '--ep', 'cpu', '--mc-samples', '4', '--maps', maps], tmp.dir);
+    expect([0, 1]).toContain(run.code);
+    const png = await readFile(join(maps, 'part-1.png'));
+    expect(png.readUInt32BE(16)).toBe(4 * 128 + 3 * 4);
   });
 
   it('refuses output paths it must not write', async () => {

@@ -68,7 +68,7 @@ async function evaluateWith(
       const items = set.items.slice(start, start + chunk);
       const sources = await Promise.all(items.map(inspectorSource));
       const chunkStarted = performance.now();
-      const results: InspectionResult[] = await inspector.inspect(sources, { threshold, returnMaps: withPixels });
+      const results: InspectionResult[] = await inspector.inspect(sources, { threshold, returnMaps: withPixels, mcSamples: options.mcSamples });
       inspectMs += performance.now() - chunkStarted;
       for (const [k, result] of results.entries()) {
         const item = items[k];
@@ -159,7 +159,7 @@ async function evaluateWith(
         .slice(0, options.gallery);
       if (candidates.length === 0) return [];
       const sources = await Promise.all(candidates.map(({ index }) => inspectorSource(scoredItems[index])));
-      const rendered = await inspector.inspect(sources, { threshold, returnMaps: true });
+      const rendered = await inspector.inspect(sources, { threshold, returnMaps: true, mcSamples: options.mcSamples });
       return Promise.all(
         candidates.map(async ({ r }, k): Promise<ReportGalleryItem> => {
           const again = rendered[k];

@@ -1,12 +1,12 @@
 /**
- * input | reconstruction | heatmap overlay, side by side, for `inspect --maps` and the report
- * gallery, drawn at the model's resolution (what the model saw) and scaled up by an integer
+ * input | reconstruction | heatmap overlay (| uncertainty, for MC-Dropout models), side by
+ * side, for `inspect --maps` and the report gallery, drawn at the model's resolution (what the model saw) and scaled up by an integer
  * factor (nearest) so small models stay visible. The colour scale is fixed per model:
  * 0 -> dark, 2 x the pixel threshold (or, without one, 2 x the image threshold) -> bright,
  * so that images of one run are comparable.
  */
 import type { InspectionSuccess } from '@residuum/inspection';
-import { encodePng, modelTensorToImage, renderHeatmapOverlay, sideBySide } from '@residuum/imaging';
+import { encodePng, modelTensorToImage, renderHeatmap, renderHeatmapOverlay, sideBySide } from '@residuum/imaging';
 import type { ModelCard, RawImage } from '@residuum/scoring';
 
 const MIN_PANEL_HEIGHT = 128;
@@ -41,8 +41,15 @@ export function renderTriptych(result: InspectionSuccess, card: ModelCard, thres
     ? modelTensorToImage(result.reconstruction.data, spec)
     : { data: new Uint8Array(input.data.length), width: input.width, height: input.height, channels: input.channels };
   const overlay = renderHeatmapOverlay(input, result.map, { range: { min: 0, max: heatScaleMax(card, threshold) }, alpha: 0.6 });
+  const panels = [input, reconstruction, overlay];
+  // MC-Dropout models: a fourth panel, the per-pixel variance over the passes (its own 0..max scale).
+  if (result.uncertainty) {
+    let max = 0;
+    for (const v of result.uncertainty.data) if (v > max) max = v;
+    panels.push(renderHeatmap(result.uncertainty, { range: { min: 0, max } }));
+  }
   const factor = Math.max(1, Math.ceil(MIN_PANEL_HEIGHT / input.height));
-  return sideBySide([input, reconstruction, overlay].map((panel) => upscaleNearest(panel, factor)));
+  return sideBySide(panels.map((panel) => upscaleNearest(panel, factor)));
 }
 
 export async function renderTriptychPng(result: InspectionSuccess, card: ModelCard, threshold: number): Promise<Uint8Array> {

@@ -78,7 +78,7 @@ async function inspectWith(
     const chunk = options.batch * 4;
     for (let start = 0; start < collected.images.length; start += chunk) {
       const sources = collected.images.slice(start, start + chunk);
-      const chunkResults = await inspector.inspect(sources, { threshold: options.threshold, returnMaps: Boolean(mapsDir) });
+      const chunkResults = await inspector.inspect(sources, { threshold: options.threshold, returnMaps: Boolean(mapsDir), mcSamples: options.mcSamples });
       for (const result of chunkResults) {
         results.push(result);
         io.stdout(formatResultLine(result, io.cwd) + '\n');
