@@ -16,7 +16,7 @@ export interface StepEngine {
   /** One optimizer step on an NHWC batch; resolves with the batch loss before the update. */
   trainBatch(inputs: Float32Array, targets: Float32Array, shape: [number, number, number, number]): Promise<{ loss: number }>;
   getWeights(): Promise<NamedWeight[]>;
-  setLearningRate(learningRate: number): void;
+  setLearningRate(learningRate: number): void | Promise<void>;
   dispose(): void | Promise<void>;
   /** Replaces the model weights (needed to resume). */
   setWeights?(weights: NamedWeight[]): Promise<void>;

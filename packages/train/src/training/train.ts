@@ -119,6 +119,8 @@ export interface TrainResult {
   threshold?: ThresholdSpec;
   cardPath?: string;
   backend: string;
+  /** Worker threads of the data-parallel engine; 0 = trained on the calling thread. */
+  workers: number;
   history: EpochRecord[];
   timings: { totalMs: number; trainMs: number; calibrationMs: number; imagesPerSecond: number };
 }
@@ -171,30 +173,34 @@ export function trainingPreprocessing(size: number, channels: 1 | 3): Preprocess
   };
 }
 
-async function createEngine(options: TrainOptions, spec: ModelSpec, main: Trainable, learningRate: number, backend: string): Promise<StepEngine> {
+interface DataParallelModule {
+  createDataParallelEngine?: (config: {
+    workers: number;
+    factory: { moduleUrl: string; exportName: string; spec: unknown };
+    optimizer: { learningRate: number };
+    backend: BackendRequest;
+  }) => Promise<StepEngine>;
+}
+
+async function createEngine(options: TrainOptions, spec: ModelSpec, main: Trainable, learningRate: number): Promise<{ engine: StepEngine; workers: number }> {
   const workers = options.workers ?? 0;
-  if (workers <= 1) return new InThreadEngine(main, { learningRate });
-  // Variable specifier: the engine folder is optional in this package's build.
+  if (workers <= 1) return { engine: new InThreadEngine(main, { learningRate }), workers: 0 };
+  // Variable specifier: the worker engine is optional in this package's build.
   const engineSpecifier = '../engine/index.js';
-  const engineModule = (await import(engineSpecifier)) as {
-    createDataParallelEngine?: (config: {
-      workers: number;
-      factory: { moduleUrl: string; exportName: string; spec: unknown };
-      optimizer: { learningRate: number };
-      backend: string;
-    }) => Promise<StepEngine> | StepEngine;
-  };
+  const engineModule = (await import(engineSpecifier)) as DataParallelModule;
   if (typeof engineModule.createDataParallelEngine !== 'function') {
     throw new Error('--workers > 1 needs the data-parallel engine (src/engine), which is not available in this build');
   }
   const here = import.meta.url;
+  // Workers import the factory: the .ts source under vitest/tsx, the built .js otherwise.
   const factoryUrl = new URL(here.endsWith('.ts') ? '../models/trainable.ts' : '../models/trainable.js', here).href;
-  return engineModule.createDataParallelEngine({
+  const engine = await engineModule.createDataParallelEngine({
     workers,
     factory: { moduleUrl: factoryUrl, exportName: 'createTrainable', spec },
     optimizer: { learningRate },
-    backend,
+    backend: options.backend ?? 'auto',
   });
+  return { engine, workers };
 }
 
 async function validationLoss(main: Trainable, spec: ModelSpec, source: TrainingDataSource, batchSize: number, seed: number): Promise<number> {
@@ -294,7 +300,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     hasOptimizerState: false,
   };
   let bestWeights: NamedWeight[] = readModelWeights(main.model);
-  const engine = await createEngine(options, spec, main, state.learningRate, selection.backend);
+  const { engine, workers } = await createEngine(options, spec, main, state.learningRate);
+  if (workers > 1) log(`data-parallel training on ${workers} worker threads`);
   const syncsModel = engine instanceof InThreadEngine;
 
   const stop = { requested: false, reason: '' };
@@ -336,7 +343,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         if (engine.setWeights === undefined) throw new Error('--resume with --workers needs an engine that can set weights; resume without --workers');
         await engine.setWeights(checkpoint.currentWeights);
       }
-      engine.setLearningRate(state.learningRate);
+      await engine.setLearningRate(state.learningRate);
       if (checkpoint.optimizerState !== null && engine.setOptimizerState !== undefined) {
         await engine.setOptimizerState(checkpoint.optimizerState);
       } else {
@@ -389,7 +396,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         if (state.epochsSinceLrChange >= lrPatience && state.learningRate > minLearningRate) {
           state.learningRate = Math.max(minLearningRate, state.learningRate * LR_FACTOR);
           state.epochsSinceLrChange = 0;
-          engine.setLearningRate(state.learningRate);
+          await engine.setLearningRate(state.learningRate);
           log(`validation loss has not improved for ${lrPatience} epochs: learning rate -> ${state.learningRate}`);
         }
       }
@@ -419,6 +426,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         bestEpoch: state.bestEpoch,
         bestValLoss: state.bestValLoss,
         backend: selection.backend,
+        workers,
         history: state.history,
         timings: { totalMs: Date.now() - startedAt, calibrationMs: 0, ...timingsBase },
       };
@@ -474,6 +482,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       threshold,
       cardPath,
       backend: selection.backend,
+      workers,
       history: state.history,
       timings: { totalMs: Date.now() - startedAt, calibrationMs, ...timingsBase },
     };
