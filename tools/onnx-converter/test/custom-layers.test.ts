@@ -9,7 +9,7 @@ import { expectValidOnnx } from './helpers/onnx-checker.js';
 import { runOrtNode, runOrtWeb } from './helpers/runtimes.js';
 import { checkParity, maxAbsDiff, nhwcToNchw, randomArray, randomizeWeights, seededRandom, tf, useCpuBackend } from './helpers/tfjs-harness.js';
 import { functionalModelJson } from './helpers/topology-json.js';
-import { McDropout, NeighborConv2D, VaeSampling } from '../../../packages/train/src/layers/index.js';
+import { McDropout, NeighborConv2D, VaeSampling } from '@residuum/train';
 
 beforeAll(useCpuBackend);
 

@@ -16,8 +16,7 @@ import { sampleCard } from './helpers/card.js';
 import { checkOnnxModels } from './helpers/onnx-checker.js';
 import { runOrtNode, runOrtWeb } from './helpers/runtimes.js';
 import { compareWithPredict, maxAbsDiff, parityFeeds, randomizeWeights, seededRandom, tf, useCpuBackend } from './helpers/tfjs-harness.js';
-import { buildModel, modelMcDropout, modelOutputs, resolveModelSpec, type PartialModelSpec } from '../../../packages/train/src/models/spec.js';
-import { saveModelToDir } from '../../../packages/train/src/training/model-io.js';
+import { buildModel, modelMcDropout, modelOutputs, resolveModelSpec, saveModelToDir, type PartialModelSpec } from '@residuum/train';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const workDir = mkdtempSync(join(tmpdir(), 'onnx-converter-families-'));

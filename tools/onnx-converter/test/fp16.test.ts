@@ -64,7 +64,7 @@ describe('fp16 export', () => {
   });
 
   it('fp16 with MC-Dropout masks casts the mask inputs too', async () => {
-    const { McDropout } = await import('../../../packages/train/src/layers/index.js');
+    const { McDropout } = await import('@residuum/train');
     const input = tf.input({ shape: [6, 6, 2] });
     let x = tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same' }).apply(input) as tf.SymbolicTensor;
     x = new McDropout({ rate: 0.2 }).apply(x) as tf.SymbolicTensor;
