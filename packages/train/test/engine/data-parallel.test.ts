@@ -1,0 +1,114 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BenchCaeSpec } from '../../bench/cae-factory.js';
+import { createDataParallelEngine, createLocalEngine, type NamedWeight, type TrainingEngine } from '../../src/engine/index.js';
+
+const moduleUrl = new URL('../../bench/cae-factory.ts', import.meta.url).href;
+const size = 16;
+
+function factory(batchNorm: boolean): { moduleUrl: string; exportName: string; spec: BenchCaeSpec } {
+  return { moduleUrl, exportName: 'createBenchCae', spec: { size, channels: 1, widths: [4, 8], seed: 3, batchNorm } };
+}
+
+/** Seeded smooth-ish images in [0, 1] so the autoencoder has something to learn. */
+function batch(n: number, seed: number): Float32Array {
+  const data = new Float32Array(n * size * size);
+  let state = seed;
+  for (let i = 0; i < n; i++) {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    const phase = state / 2147483648;
+    for (let p = 0; p < size * size; p++) {
+      const y = Math.floor(p / size);
+      const x = p % size;
+      data[i * size * size + p] = 0.5 + 0.4 * Math.sin((x + 2 * y) / 3 + phase * 6);
+    }
+  }
+  return data;
+}
+
+function maxDifference(a: NamedWeight[], b: NamedWeight[]): number {
+  expect(a.map((w) => w.shape)).toEqual(b.map((w) => w.shape));
+  let worst = 0;
+  a.forEach((w, i) => {
+    for (let j = 0; j < w.data.length; j++) worst = Math.max(worst, Math.abs(w.data[j] - b[i].data[j]));
+  });
+  return worst;
+}
+
+const engines: TrainingEngine[] = [];
+afterAll(async () => {
+  await Promise.all(engines.map((e) => e.dispose()));
+});
+
+describe('data-parallel engine (worker_threads, wasm)', () => {
+  it('without batch statistics, 2 workers on uneven shards equal a main-thread step on the full batch', async () => {
+    const options = { factory: factory(false), optimizer: { learningRate: 1e-2 }, backend: 'wasm' as const };
+    const parallel = await createDataParallelEngine({ ...options, workers: 2 });
+    const local = await createLocalEngine(options);
+    engines.push(parallel, local);
+    const initialDifference = maxDifference(await parallel.getWeights(), await local.getWeights());
+    expect(initialDifference).toBe(0);
+    const losses: number[] = [];
+    for (let step = 0; step < 3; step++) {
+      const images = batch(5, step + 1); // shards of 3 and 2 images: the average must be weighted
+      const a = await parallel.trainBatch(images, images, [5, size, size, 1]);
+      const b = await local.trainBatch(images, images, [5, size, size, 1]);
+      expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5);
+      losses.push(a.loss);
+    }
+    const after = await parallel.getWeights();
+    expect(maxDifference(after, await local.getWeights())).toBeLessThan(1e-4);
+    // The steps really moved the weights (the comparison above is not between two untouched models).
+    const moved = maxDifference(after, await (await createLocalEngine(options).then((e) => (engines.push(e), e))).getWeights());
+    expect(moved).toBeGreaterThan(1e-3);
+    const replicas = await parallel.replicaWeights();
+    expect(maxDifference(replicas[0], replicas[1])).toBe(0);
+  });
+
+  it('with batch norm, replicas stay identical, the loss falls and moving statistics are averaged', async () => {
+    const parallel = await createDataParallelEngine({ factory: factory(true), optimizer: { learningRate: 1e-2 }, backend: 'wasm', workers: 2 });
+    engines.push(parallel);
+    const initial = await parallel.getWeights();
+    const losses: number[] = [];
+    const images = batch(6, 42);
+    for (let step = 0; step < 8; step++) losses.push((await parallel.trainBatch(images, images, [6, size, size, 1])).loss);
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
+    const replicas = await parallel.replicaWeights();
+    const names = replicas[0].map((w) => w.name);
+    const trainableDifference = maxDifference(
+      replicas[0].filter((w) => !/moving/.test(w.name)),
+      replicas[1].filter((w) => !/moving/.test(w.name)),
+    );
+    expect(trainableDifference).toBe(0);
+    const movingIndex = names.findIndex((n) => /moving_mean/.test(n));
+    expect(movingIndex).toBeGreaterThanOrEqual(0);
+    const merged = (await parallel.getWeights())[movingIndex].data;
+    const expected = replicas[0][movingIndex].data.map((v, j) => (v + replicas[1][movingIndex].data[j]) / 2);
+    merged.forEach((v, j) => expect(v).toBeCloseTo(expected[j], 6));
+    expect(maxDifference([initial[movingIndex]], [{ ...initial[movingIndex], data: merged }])).toBeGreaterThan(0);
+  });
+
+  it('setLearningRate reaches every worker (lr 0 leaves the weights unchanged)', async () => {
+    const parallel = await createDataParallelEngine({ factory: factory(false), optimizer: { learningRate: 1e-2 }, backend: 'wasm', workers: 2 });
+    engines.push(parallel);
+    await parallel.setLearningRate(0);
+    const before = await parallel.getWeights();
+    const images = batch(4, 9);
+    await parallel.trainBatch(images, images, [4, size, size, 1]);
+    expect(maxDifference(before, await parallel.getWeights())).toBe(0);
+    await expect(parallel.setLearningRate(-1)).rejects.toThrow(/learningRate must be a finite number >= 0, got -1/);
+  });
+
+  it('reports bad input and a bad factory clearly', async () => {
+    const parallel = await createDataParallelEngine({ factory: factory(false), optimizer: { learningRate: 1e-3 }, backend: 'wasm', workers: 1 });
+    engines.push(parallel);
+    await expect(parallel.trainBatch(new Float32Array(10), new Float32Array(10), [1, size, size, 1])).rejects.toThrow(
+      /inputs must be a Float32Array of 256 values/,
+    );
+    await expect(
+      createDataParallelEngine({ factory: { ...factory(false), exportName: 'nope' }, optimizer: { learningRate: 1e-3 }, backend: 'wasm', workers: 1 }),
+    ).rejects.toThrow(/has no exported function 'nope'/);
+    await expect(createDataParallelEngine({ factory: factory(false), optimizer: { learningRate: 1e-3 }, backend: 'wasm', workers: 0 })).rejects.toThrow(
+      /workers must be a positive integer/,
+    );
+  });
+});
