@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// The README's main job: inspect and evaluate the embedded casting sample with the default
+// model, through the built CLI (no dev dependencies). Run from anywhere:
+//   node apps/cli/scripts/demo.mjs [MODEL.onnx] [--out DIR]
+// MODEL defaults to the only .onnx file in the repository's models/ folder.
+// Exit 0 when both commands ran (inspect's exit 1, "anomalies found", is the expected result
+// on a sample that holds defective parts); otherwise the failing command's exit code.
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const dist = new URL('../dist/index.js', import.meta.url);
+if (!existsSync(fileURLToPath(dist))) {
+  console.error('residuum demo: apps/cli is not built; run `npx nx run @residuum/cli:build` first');
+  process.exit(2);
+}
+const { runCli, processIo } = await import(dist.href);
+
+const args = process.argv.slice(2);
+const outIndex = args.indexOf('--out');
+const outDir = outIndex >= 0 ? args.splice(outIndex, 2)[1] : join(repo, 'demo-output');
+let model = args[0];
+if (!model) {
+  const models = readdirSync(join(repo, 'models')).filter((name) => name.endsWith('.onnx')).sort();
+  if (models.length !== 1) {
+    console.error(`residuum demo: expected one .onnx file in models/, found ${models.length ? models.join(', ') : 'none'}; pass the model path`);
+    process.exit(2);
+  }
+  model = join(repo, 'models', models[0]);
+}
+const sample = join(repo, 'models', 'samples', 'casting');
+const io = { ...processIo(), cwd: repo };
+const show = (path) => relative(repo, path) || '.';
+
+console.log(`\n== residuum inspect ${show(model)} ${show(sample)}\n`);
+const inspected = await runCli(['inspect', model, sample, '--maps', join(outDir, 'heatmaps'), '--json', join(outDir, 'inspect.json')], io);
+if (inspected !== 0 && inspected !== 1) process.exit(inspected);
+
+console.log(`\n== residuum evaluate ${show(model)} --data ${show(sample)} (ok_front good, def_front defective)\n`);
+const evaluated = await runCli(
+  ['evaluate', model, '--data', sample, '--normal-dir', 'ok_front', '--anomaly-dir', 'def_front', '--json', join(outDir, 'evaluate.json'), '--report', join(outDir, 'report.html')],
+  io,
+);
+if (evaluated !== 0) process.exit(evaluated);
+console.log(`\nOpen ${show(join(outDir, 'report.html'))} in a browser; heatmaps are in ${show(join(outDir, 'heatmaps'))}/.`);
