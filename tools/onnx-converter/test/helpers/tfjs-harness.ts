@@ -31,8 +31,12 @@ export function randomArray(length: number, random: () => number, low = -1, high
   return Float32Array.from({ length }, () => low + (high - low) * random());
 }
 
-/** Sets every weight to seeded random values; BN statistics and scales get plausible non-trivial ranges. */
-export function randomizeWeights(model: tf.LayersModel, seed: number): void {
+/**
+ * Sets weights to seeded random values; BN statistics and scales get plausible non-trivial
+ * ranges. `keepKernels` leaves kernels and biases as the model's initializers made them (so
+ * activations keep a realistic scale in wide, deep models) and randomizes only BN.
+ */
+export function randomizeWeights(model: tf.LayersModel, seed: number, options: { keepKernels?: boolean } = {}): void {
   const random = seededRandom(seed);
   for (const layer of model.layers) {
     const current = layer.getWeights();
@@ -40,6 +44,7 @@ export function randomizeWeights(model: tf.LayersModel, seed: number): void {
     const names = layer.weights.map((w) => w.originalName ?? w.name);
     const next = current.map((w, i) => {
       const name = names[i];
+      if (options.keepKernels && !/moving_variance|moving_mean|gamma|beta/.test(name)) return w.clone();
       const size = w.size;
       let values: Float32Array;
       if (/moving_variance/.test(name)) values = randomArray(size, random, 0.3, 2);
