@@ -274,3 +274,23 @@ describe('inference-time identities', () => {
     await expectParity(tf.model({ inputs: input, outputs: [input, conv] }), ['echo', 'conv']);
   });
 });
+
+describe('Sequential models', () => {
+  it('a tf.sequential without an explicit InputLayer converts like a functional model', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [9, 7, 1], filters: 3, kernelSize: 3, strides: 2, padding: 'same', useBias: false }),
+        tf.layers.batchNormalization(),
+        tf.layers.leakyReLU({ alpha: 0.2 }),
+        tf.layers.conv2dTranspose({ filters: 1, kernelSize: 3, strides: 2, padding: 'valid', activation: 'sigmoid' }),
+      ],
+    });
+    const result = await expectParity(model);
+    expect(result.conversion.report.foldedBatchNorms).toBe(1);
+    expect(result.conversion.report.outputs).toEqual([{ name: 'reconstruction', shape: ['N', 1, 11, 9] }]);
+  });
+  it('a tf.sequential with an explicit InputLayer', async () => {
+    const model = tf.sequential({ layers: [tf.layers.inputLayer({ inputShape: [5, 6, 2] }), tf.layers.flatten(), tf.layers.dense({ units: 3 })] });
+    await expectParity(model);
+  });
+});
