@@ -182,6 +182,11 @@ ${EXIT_CODES_HELP}`,
     .addOption(new Option('--loss <loss>', 'reconstruction loss').choices(['mse', 'l1', 'ssim']))
     .option('--resume', 'continue from the run folder checkpoint')
     .option('--workers <n>', 'data-parallel worker threads', positiveInteger('--workers'))
+    .option('--lr <rate>', "Adam's initial learning rate (default 0.001)", finiteNumber('--lr'))
+    .option('--val-split <fraction>', 'share of the good images held out for validation and threshold calibration (default 0.1)', finiteNumber('--val-split'))
+    .option('--patience <epochs>', 'early stopping: epochs without validation improvement (default 5)', positiveInteger('--patience'))
+    .option('--threshold-method <method>', 'how the threshold is fitted on validation scores: quantile[:q] (default quantile:0.99), mean-std[:k], target-fpr[:fpr]')
+    .option('--quiet', 'no progress bar and no log lines')
     .addHelpText(
       'after',
       `
@@ -259,6 +264,11 @@ export interface TrainCliOptions {
   loss?: 'mse' | 'l1' | 'ssim';
   resume?: boolean;
   workers?: number;
+  lr?: number;
+  valSplit?: number;
+  patience?: number;
+  thresholdMethod?: string;
+  quiet?: boolean;
 }
 
 export interface ExportCliOptions {

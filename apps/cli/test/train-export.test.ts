@@ -15,15 +15,22 @@ describe('residuum train and export', () => {
   afterAll(async () => tmp.cleanup());
 
   it('trains a run folder, exports it to ONNX with the card, and the ONNX inspects', async () => {
-    const args = ['train', '--model', 'cae', '--data', 'data', '--normal-dir', 'good', '--size', '16', '--channels', '1', '--epochs', '1', '--out', 'run', '--backend', 'wasm', '--batch', '4', '--seed', '3'];
+    const args = ['train', '--model', 'cae', '--data', 'data', '--normal-dir', 'good', '--size', '16', '--channels', '1', '--epochs', '1', '--out', 'run', '--backend', 'wasm', '--batch', '4', '--seed', '3', '--val-split', '0.3', '--threshold-method', 'mean-std:2'];
     const trained = await residuum(args, tmp.dir);
     expect(trained.err).toMatch(/backend: wasm \(forced by request/);
     expect(trained.code).toBe(0);
     expect(trained.out).toMatch(/trained cae on backend wasm: 1 epoch\(s\)/);
     expect(trained.out).toContain('run folder: run');
-    const runCard = JSON.parse(await readFile(join(tmp.dir, 'run', 'model-card.json'), 'utf8')) as { training: { command?: string; seed: number } };
+    const runCard = JSON.parse(await readFile(join(tmp.dir, 'run', 'model-card.json'), 'utf8')) as {
+      training: { command?: string; seed: number };
+      threshold: { method: string; params: Record<string, number> };
+      calibration: { count: number };
+    };
     expect(runCard.training.command).toBe(['residuum', ...args].join(' '));
     expect(runCard.training.seed).toBe(3);
+    expect(runCard.threshold.method).toBe('mean-std');
+    expect(runCard.threshold.params.k).toBe(2);
+    expect(runCard.calibration.count).toBe(3);
 
     const again = await residuum(args, tmp.dir);
     expect(again.code).toBe(2);
@@ -67,5 +74,11 @@ describe('residuum train and export', () => {
     const digit = await residuum(['train', '--model', 'cae', '--data', 'data', '--layout', 'mnist', '--size', '16', '--channels', '1', '--epochs', '1', '--out', 'r'], tmp.dir);
     expect(digit.code).toBe(2);
     expect(digit.err).toMatch(/--layout mnist needs --digit/);
+    const split = await residuum(['train', '--model', 'cae', '--data', 'data', '--normal-dir', 'good', '--size', '16', '--channels', '1', '--epochs', '1', '--out', 'r', '--val-split', '1.5'], tmp.dir);
+    expect(split.code).toBe(2);
+    expect(split.err).toMatch(/--val-split must be between 0 and 1/);
+    const method = await residuum(['train', '--model', 'cae', '--data', 'data', '--normal-dir', 'good', '--size', '16', '--channels', '1', '--epochs', '1', '--out', 'r', '--threshold-method', 'median'], tmp.dir);
+    expect(method.code).toBe(2);
+    expect(method.err).toMatch(/quantile\[:q\], mean-std\[:k\] or target-fpr/);
   });
 });

@@ -10,7 +10,7 @@ import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
 import { displayPath, formatDuration, formatNumber } from '../util/format.js';
 import { prepareOutputDir, prepareOutputFile, writeFileAtomic } from '../util/output-files.js';
-import { startProgress } from '../util/progress.js';
+import { NO_PROGRESS, startProgress } from '../util/progress.js';
 
 function verdictWord(result: InspectionSuccess): string {
   return result.isAnomalous ? 'ANOMALY' : 'OK';
@@ -72,7 +72,8 @@ async function inspectWith(
   const mapErrors: string[] = [];
   const usedNames = new Set<string>();
   const roots = paths.map((p) => join(io.cwd, p).replace(/\/+$/, ''));
-  const progress = startProgress(io, collected.images.length, 'inspect');
+  // Result lines on a terminal are the progress; a bar on the same screen would garble them.
+  const progress = io.stdoutInteractive ? NO_PROGRESS : startProgress(io, collected.images.length, 'inspect');
   try {
     // Chunks of a few batches: results stream out while the runtime still batches inference.
     const chunk = options.batch * 4;

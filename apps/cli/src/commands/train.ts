@@ -15,7 +15,12 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
   }
   if (options.layout !== 'folder' && options.normalDir?.length) throw new CliError(`--normal-dir applies to --layout folder only`);
   // TensorFlow.js loads only when training is asked for (it takes seconds).
-  const { train } = await import('@residuum/train');
+  const { train, parseThresholdOption } = await import('@residuum/train');
+  if (options.valSplit !== undefined && !(options.valSplit > 0 && options.valSplit < 1)) {
+    throw new CliError(`--val-split must be between 0 and 1 (exclusive), got ${options.valSplit}`);
+  }
+  if (options.lr !== undefined && !(options.lr > 0)) throw new CliError(`--lr must be > 0, got ${options.lr}`);
+  const threshold = options.thresholdMethod !== undefined ? parseThresholdOption(options.thresholdMethod) : undefined;
   const out = resolve(io.cwd, options.out);
   const result = await train({
     model: options.model,
@@ -32,6 +37,11 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
     loss: options.loss,
     resume: Boolean(options.resume),
     workers: options.workers,
+    learningRate: options.lr,
+    validationSplit: options.valSplit,
+    patience: options.patience,
+    threshold,
+    quiet: Boolean(options.quiet),
     command: ['residuum', ...argv].join(' '),
     log: (line) => io.stderr(`${line}\n`),
   });

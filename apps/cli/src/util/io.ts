@@ -4,6 +4,8 @@ export interface CliIo {
   stderr(text: string): void;
   /** Progress bars are drawn only on an interactive stderr. */
   readonly interactive: boolean;
+  /** Whether stdout is a terminal too (then per-line output is the progress, and no bar is drawn over it). */
+  readonly stdoutInteractive?: boolean;
   /** Base for relative paths given on the command line. */
   readonly cwd: string;
 }
@@ -13,6 +15,7 @@ export function processIo(): CliIo {
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),
     interactive: Boolean(process.stderr.isTTY),
+    stdoutInteractive: Boolean(process.stdout.isTTY),
     cwd: process.cwd(),
   };
 }

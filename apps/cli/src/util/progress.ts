@@ -6,9 +6,11 @@ export interface Progress {
   stop(): void;
 }
 
+export const NO_PROGRESS: Progress = { advance: () => undefined, stop: () => undefined };
+
 /** A progress bar on stderr when it is a terminal; silent otherwise (pipes, CI logs, tests). */
 export function startProgress(io: CliIo, total: number, title: string): Progress {
-  if (!io.interactive || total <= 1) return { advance: () => undefined, stop: () => undefined };
+  if (!io.interactive || total <= 1) return NO_PROGRESS;
   const bar = new SingleBar(
     {
       format: `${title} [{bar}] {value}/{total} {percentage}% | ETA {eta_formatted} | {label}`,
