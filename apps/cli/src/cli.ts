@@ -134,8 +134,7 @@ ${EXIT_CODES_HELP}`,
       'after',
       `
 Layouts:
-  folder  --normal-dir and --anomaly-dir name the good and defective folders (default: test/good
-          and every other folder under test/ is not guessed: name them)
+  folder  --normal-dir and --anomaly-dir name the good and defective folders (nothing is guessed)
   mvtec   MVTec AD: test/good vs test/<defect>, masks in ground_truth/<defect>/<name>_mask.png
           (pixel AUROC and AUPRO are computed when masks exist)
   mnist   MNIST IDX files; --digit is normal, every other digit anomalous

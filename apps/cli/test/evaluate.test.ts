@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNodeInspector } from '@residuum/runtime-node';
 import { aupro, auroc, averagePrecision, confusionAtThreshold, f1Max, pixelAuroc, type SegmentationSample } from '@residuum/scoring';
@@ -135,6 +135,20 @@ describe('residuum evaluate', () => {
     expect(json.pixel!.auroc).toBeCloseTo(pixelAuroc(samples), 10);
     expect(json.pixel!.aupro).toBeCloseTo(aupro(samples, 0.3), 10);
     expect(run.out).toMatch(/pixel AUROC [\d.]+\s+AUPRO\(0\.3\) [\d.]+/);
+  });
+
+  it('leaves an image with an unreadable mask out of the pixel metrics, with a note', async () => {
+    const mv = join(tmp.dir, 'mvtec-broken-mask');
+    await cp(join(tmp.dir, 'mvtec'), mv, { recursive: true });
+    await writeFile(join(mv, 'ground_truth/blob/2_mask.png'), 'not a png');
+    const out = join(tmp.dir, 'mvtec-broken.json');
+    const run = await residuum(['evaluate', TINY_AE, '--data', mv, '--layout', 'mvtec', '--json', out, '--ep', 'cpu'], tmp.dir);
+    expect(run.code).toBe(0);
+    const json = (await readJson(out)) as EvaluateJson & { notes: Array<{ path: string; reason: string }> };
+    expect(json.perImage).toHaveLength(6);
+    expect(json.pixel?.auroc).toBeGreaterThan(0);
+    expect(json.notes.some((n) => n.path.endsWith('test/blob/2.png') && /mask not readable/.test(n.reason))).toBe(true);
+    expect(run.err).toMatch(/mask not readable/);
   });
 
   it('skips unreadable images, lists them and exits 3', async () => {

@@ -56,6 +56,7 @@ async function evaluateWith(
   const threshold = options.threshold ?? card.threshold.value;
   const withPixels = set.items.some((item) => isFileItem(item) && item.maskPath !== undefined);
   const pixelSamples: SegmentationSample[] = [];
+  const maskProblems: Array<{ path: string; reason: string }> = [];
   const perImage: PerImageResult[] = [];
   const scoredItems: DatasetItem[] = [];
   const skipped: Array<{ path: string; reason: string }> = [];
@@ -90,11 +91,15 @@ async function evaluateWith(
         const hasMask = isFileItem(item) && item.maskPath !== undefined;
         if (withPixels && result.map && (hasMask || item.label === 0)) {
           const { width, height } = result.map;
-          const mask =
-            isFileItem(item) && item.maskPath
-              ? await loadMask(item.maskPath, width, height, { resize: card.preprocessing.resize })
-              : new Uint8Array(width * height);
-          pixelSamples.push({ map: result.map.data, mask, width, height });
+          try {
+            const mask =
+              isFileItem(item) && item.maskPath
+                ? await loadMask(item.maskPath, width, height, { resize: card.preprocessing.resize })
+                : new Uint8Array(width * height);
+            pixelSamples.push({ map: result.map.data, mask, width, height });
+          } catch (error) {
+            maskProblems.push({ path, reason: `mask not readable, left out of pixel metrics: ${(error as Error).message}` });
+          }
         }
       }
       progress.advance(items.length);
@@ -145,7 +150,7 @@ async function evaluateWith(
     ...(pixel ? { pixel: { auroc: pixel.auroc, aupro: pixel.aupro, auproFprLimit: 0.3, resolution: 'model input' } } : {}),
     perImage,
     skipped,
-    notes: set.notes,
+    notes: [...set.notes, ...maskProblems],
     timings: { totalMs, inspectMs, imagesPerSecond },
   };
   await writeFileAtomic(jsonPath, JSON.stringify(result, null, 2) + '\n');
@@ -221,5 +226,6 @@ async function evaluateWith(
       `results: ${displayPath(jsonPath, io.cwd)}${reportPath ? `\nreport: ${displayPath(reportPath, io.cwd)}` : ''}\n`,
   );
   for (const entry of skipped) io.stderr(`skipped ${displayPath(entry.path, io.cwd)}: ${entry.reason}\n`);
+  for (const entry of maskProblems) io.stderr(`note: ${displayPath(entry.path, io.cwd)}: ${entry.reason}\n`);
   return skipped.length > 0 ? ExitCode.unreadableImages : ExitCode.ok;
 }
