@@ -70,6 +70,17 @@ function toBytes(weights: ArrayBuffer | Uint8Array): Uint8Array {
   throw new ConversionError('weights must be an ArrayBuffer or Uint8Array');
 }
 
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** ONNX raw_data is little-endian. */
+function float32LittleEndianBytes(values: Float32Array): Uint8Array {
+  if (HOST_IS_LITTLE_ENDIAN) return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  const raw = new Uint8Array(values.length * 4);
+  const view = new DataView(raw.buffer);
+  values.forEach((v, i) => view.setFloat32(i * 4, v, true));
+  return raw;
+}
+
 function tensorOf(init: Initializer, fp16: boolean): TensorSpec {
   if (init.kind === 'int64') {
     const raw = new Uint8Array(init.values.length * 8);
@@ -80,10 +91,7 @@ function tensorOf(init: Initializer, fp16: boolean): TensorSpec {
   if (fp16 && !init.keepFloat32) {
     return { name: init.name, dims: init.dims, dataType: TensorDataType.FLOAT16, rawData: toFloat16Bytes(init.values) };
   }
-  const raw = new Uint8Array(init.values.length * 4);
-  const view = new DataView(raw.buffer);
-  init.values.forEach((v, i) => view.setFloat32(i * 4, v, true));
-  return { name: init.name, dims: init.dims, dataType: TensorDataType.FLOAT, rawData: raw };
+  return { name: init.name, dims: init.dims, dataType: TensorDataType.FLOAT, rawData: float32LittleEndianBytes(init.values) };
 }
 
 function outputNamesFor(model: ParsedModel, options: ConvertOptions): string[] {

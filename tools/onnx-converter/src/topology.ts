@@ -190,8 +190,7 @@ function readWeights(modelJson: Record<string, unknown>, data: Uint8Array): Map<
       if (offset + count * 4 > data.byteLength) {
         throw new ConversionError(`weight data too short: '${entry.name}' needs bytes ${offset}..${offset + count * 4}, data has ${data.byteLength}`);
       }
-      const values = new Float32Array(count);
-      for (let i = 0; i < count; i += 1) values[i] = view.getFloat32(offset + i * 4, true);
+      const values = readFloat32LittleEndian(data, view, offset, count);
       offset += count * 4;
       if (weights.has(entry.name)) throw new ConversionError(`weight '${entry.name}' appears twice in weightsManifest`);
       weights.set(entry.name, { shape, values });
@@ -201,6 +200,18 @@ function readWeights(modelJson: Record<string, unknown>, data: Uint8Array): Map<
     throw new ConversionError(`weight data has ${data.byteLength} bytes but weightsManifest describes ${offset}`);
   }
   return weights;
+}
+
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function readFloat32LittleEndian(data: Uint8Array, view: DataView, offset: number, count: number): Float32Array {
+  if (HOST_IS_LITTLE_ENDIAN) {
+    const start = data.byteOffset + offset;
+    return new Float32Array(data.buffer.slice(start, start + count * 4));
+  }
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i += 1) values[i] = view.getFloat32(offset + i * 4, true);
+  return values;
 }
 
 export function parseModelJson(modelJson: unknown, weightData: Uint8Array): ParsedModel {
