@@ -20,14 +20,20 @@ export const isolationHeaders = {
 
 /**
  * The files the app serves itself (no CDN: factory networks have no internet):
- * - `ort/`: onnxruntime-web's WASM binary and its loader for the `onnxruntime-web/webgpu` entry;
+ * - `ort/`: onnxruntime-web's WASM binaries and loaders (WebGPU entry: asyncify build; WASM entry: plain build);
  * - `models/`: every `.onnx` in the repository's models/ folder, plus `models/index.json`
  *   naming the default; without any, the tiny test fixture (and the index says so);
  * - `samples/`: the embedded sample images of models/samples, listed in the index.
  */
 function collectStaticFiles(): Map<string, () => Buffer> {
   const files = new Map<string, () => Buffer>();
-  for (const name of ['ort-wasm-simd-threaded.asyncify.wasm', 'ort-wasm-simd-threaded.asyncify.mjs']) {
+  // asyncify: the build of the WebGPU entry; plain: the WASM entry's (much faster on CPU).
+  for (const name of [
+    'ort-wasm-simd-threaded.asyncify.wasm',
+    'ort-wasm-simd-threaded.asyncify.mjs',
+    'ort-wasm-simd-threaded.wasm',
+    'ort-wasm-simd-threaded.mjs',
+  ]) {
     files.set(`ort/${name}`, () => readFileSync(join(ortDist, name)));
   }
   const models = existsSync(modelsDir)

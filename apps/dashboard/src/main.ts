@@ -20,6 +20,9 @@ import './style.css';
 const params = new URLSearchParams(location.search);
 const requestedProvider = (params.get('provider') ?? 'auto') as WebProviderRequest;
 const wasmPaths = new URL('ort/', document.baseURI).href;
+// ?threads=N: WASM threads (default: up to 4 when cross-origin isolated).
+const threadsParam = Number(params.get('threads') ?? NaN);
+const numThreads = Number.isInteger(threadsParam) && threadsParam > 0 ? threadsParam : undefined;
 
 const app = document.getElementById('app')!;
 app.innerHTML = `
@@ -91,7 +94,11 @@ async function loadModel(source: string | File, label: string): Promise<void> {
   panel = undefined;
   await previous?.dispose();
   try {
-    const loaded = await createWebInspector(source, { provider: providerSelect.value as WebProviderRequest, wasmPaths });
+    const loaded = await createWebInspector(source, {
+      provider: providerSelect.value as WebProviderRequest,
+      wasmPaths,
+      ...(numThreads !== undefined ? { numThreads } : {}),
+    });
     await loaded.warmup();
     inspector = loaded;
     modelLabel = label;

@@ -2,8 +2,14 @@
  * Session creation, one execution provider per attempt. Listing ['webgpu', 'wasm'] in one
  * InferenceSession.create lets onnxruntime-web fall back silently, with no way to tell which
  * provider runs; trying them one by one records what happened and why.
+ *
+ * Each provider loads its own onnxruntime-web entry, on demand: WebGPU the entry that carries
+ * the native WebGPU provider (`onnxruntime-web/webgpu`, an asyncify WASM build), WASM the plain
+ * `onnxruntime-web/wasm` build. Measured here on the 128x128 benchmark CAE (1 thread, V8), the
+ * WASM provider of the webgpu entry took 146 ms per inference against 23 ms for the plain build,
+ * so a factory PC without a GPU must not run on the former.
  */
-import * as ort from 'onnxruntime-web/webgpu';
+import type * as Ort from 'onnxruntime-web/webgpu';
 import type { ProviderAttempt, ProviderRequest } from '@residuum/inspection';
 import { errorMessage } from './model-source.js';
 
@@ -18,8 +24,23 @@ export interface WebGpuAdapterSummary {
   isFallbackAdapter: boolean;
 }
 
+/** One onnxruntime-web entry (both have the same API; each has its own env and WASM module). */
+export type OrtModule = typeof Ort;
+
+const loadOrt: Record<WebProvider, () => Promise<OrtModule>> = {
+  webgpu: () => import('onnxruntime-web/webgpu'),
+  wasm: () => import('onnxruntime-web/wasm'),
+};
+
+/** WASM settings, applied to an entry before its first session (onnxruntime-web reads them once). */
+export interface WasmSettings {
+  wasmPaths?: string;
+  numThreads: number;
+}
+
 export interface SelectedSession {
-  session: ort.InferenceSession;
+  ort: OrtModule;
+  session: Ort.InferenceSession;
   provider: WebProvider;
   attempts: ProviderAttempt[];
   adapter?: WebGpuAdapterSummary;
@@ -67,7 +88,8 @@ export function providerOrder(request: WebProviderRequest): WebProvider[] {
 export async function createSessionOnProviders(
   modelBytes: Uint8Array,
   request: WebProviderRequest,
-  sessionOptions: (provider: WebProvider) => ort.InferenceSession.SessionOptions,
+  sessionOptions: (provider: WebProvider) => Ort.InferenceSession.SessionOptions,
+  wasm: WasmSettings,
 ): Promise<SelectedSession> {
   const attempts: ProviderAttempt[] = [];
   let adapter: WebGpuAdapterSummary | undefined;
@@ -81,12 +103,15 @@ export async function createSessionOnProviders(
       adapter = summarizeAdapter(probe.adapter);
     }
     try {
+      const ort = await loadOrt[provider]();
+      if (wasm.wasmPaths !== undefined) ort.env.wasm.wasmPaths = wasm.wasmPaths;
+      ort.env.wasm.numThreads = wasm.numThreads;
       const session = await ort.InferenceSession.create(modelBytes, {
         ...sessionOptions(provider),
         executionProviders: [provider],
       });
       attempts.push({ provider, ok: true });
-      return { session, provider, attempts, ...(provider === 'webgpu' && adapter ? { adapter } : {}) };
+      return { ort, session, provider, attempts, ...(provider === 'webgpu' && adapter ? { adapter } : {}) };
     } catch (error) {
       attempts.push({ provider, ok: false, reason: `session creation failed: ${errorMessage(error)}` });
     }

@@ -4,7 +4,6 @@
  * "model outputs" and "verdict" is @residuum/inspection's shared code, and preprocessing is
  * @residuum/scoring's, so a browser score equals the Node score for the same file.
  */
-import * as ort from 'onnxruntime-web/webgpu';
 import {
   createInspectorCore,
   loadModelCard,
@@ -21,7 +20,13 @@ import {
 import { preprocessImage, type ModelCard } from '@residuum/scoring';
 import { decodeToRawImage, type WebImageSource } from './decode.js';
 import { errorMessage, readModelBytes, type ModelSource } from './model-source.js';
-import { createSessionOnProviders, type WebGpuAdapterSummary, type WebProvider, type WebProviderRequest } from './providers.js';
+import {
+  createSessionOnProviders,
+  type OrtModule,
+  type WebGpuAdapterSummary,
+  type WebProvider,
+  type WebProviderRequest,
+} from './providers.js';
 
 export interface WebInspectorOptions {
   /** 'auto' (default): WebGPU when navigator.gpu gives an adapter, else WASM. */
@@ -66,29 +71,33 @@ export async function createWebInspector(model: ModelSource, options: WebInspect
   } catch (error) {
     throw new Error(`${label}: ${errorMessage(error)}`);
   }
-  configureWasm(options);
-  const selected = await createSessionOnProviders(bytes, request, (provider) =>
-    provider === 'webgpu'
-      ? // Outputs stay on the GPU until read: MC-Dropout passes then download only what scoring needs.
-        { preferredOutputLocation: 'gpu-buffer', graphOptimizationLevel: 'all' }
-      : { graphOptimizationLevel: 'all' },
+  const selected = await createSessionOnProviders(
+    bytes,
+    request,
+    (provider) =>
+      provider === 'webgpu'
+        ? // Outputs stay on the GPU until read: MC-Dropout passes then download only what scoring needs.
+          { preferredOutputLocation: 'gpu-buffer', graphOptimizationLevel: 'all' }
+        : { graphOptimizationLevel: 'all' },
+    { numThreads: defaultThreads(options.numThreads), ...(options.wasmPaths !== undefined ? { wasmPaths: options.wasmPaths } : {}) },
   );
-  const session = selected.session;
+  const { ort, session } = selected;
   const core = createInspectorCore({
     card,
     provider: selected.provider,
-    run: (feeds) => runSession(session, feeds),
+    run: (feeds) => runSession(ort, session, feeds),
     ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
   });
-  return new OrtWebInspector(core, session, selected.attempts, selected.adapter);
+  return new OrtWebInspector(core, ort, session, selected.attempts, selected.adapter);
 }
 
-function configureWasm(options: WebInspectorOptions): void {
-  if (options.wasmPaths !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths;
+/** WASM threads need a cross-origin isolated page (SharedArrayBuffer); up to 4, as onnxruntime-web. */
+function defaultThreads(requested: number | undefined): number {
+  if (requested !== undefined) return requested;
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
-  ort.env.wasm.numThreads = options.numThreads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
+  return isolated ? Math.max(1, Math.min(4, cores)) : 1;
 }
 
 /**
@@ -97,13 +106,15 @@ function configureWasm(options: WebInspectorOptions): void {
  * uploaded once, every intermediate stays on the GPU, and only the outputs come back
  * (preferredOutputLocation 'gpu-buffer', downloaded here by getData(true), which also frees them).
  */
-async function runSession(session: ort.InferenceSession, feeds: ModelFeeds): Promise<ModelOutputs> {
-  const tensors: Record<string, ort.Tensor> = {};
+type OrtSession = Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
+
+async function runSession(ort: OrtModule, session: OrtSession, feeds: ModelFeeds): Promise<ModelOutputs> {
+  const tensors: Record<string, InstanceType<OrtModule['Tensor']>> = {};
   for (const [name, value] of Object.entries(feeds)) tensors[name] = new ort.Tensor('float32', value.data, [...value.dims]);
   const results = await session.run(tensors);
   const outputs: ModelOutputs = {};
   for (const [name, value] of Object.entries(results)) {
-    const tensor = value as ort.Tensor;
+    const tensor = value as InstanceType<OrtModule['Tensor']>;
     const data = await tensor.getData(true);
     if (!(data instanceof Float32Array)) throw new TypeError(`output '${name}' is ${tensor.type}, expected float32`);
     outputs[name] = { data, dims: tensor.dims };
@@ -116,7 +127,8 @@ class OrtWebInspector implements WebInspector {
 
   constructor(
     private readonly core: InspectorCore,
-    private readonly session: ort.InferenceSession,
+    private readonly ort: OrtModule,
+    private readonly session: OrtSession,
     readonly attempts: readonly ProviderAttempt[],
     readonly adapter: WebGpuAdapterSummary | undefined,
   ) {}
@@ -130,7 +142,7 @@ class OrtWebInspector implements WebInspector {
   }
 
   get wasmThreads(): number {
-    return ort.env.wasm.numThreads ?? 1;
+    return this.ort.env.wasm.numThreads ?? 1;
   }
 
   /** One run on zeros, so the first real image does not pay for shader compilation / allocation; returns ms. */
