@@ -33,3 +33,6 @@ export { applyStainNoise, createStain, type Stain, type StainOptions } from './n
 
 // Backend selection (src/backend).
 export { initBackend, BackendUnavailableError, BACKEND_REQUESTS, type BackendRequest, type BackendSelection } from './backend/index.js';
+
+// Data-parallel training engine (src/engine): worker_threads with gradient averaging.
+export { createDataParallelEngine, createLocalEngine, type DataParallelEngine, type DataParallelOptions, type TrainingEngine } from './engine/index.js';

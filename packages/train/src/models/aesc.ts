@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { McDropoutSpec, OutputSpec, ScoreSpec } from '@residuum/scoring';
 import { McDropout } from '../layers/mc-dropout.js';
 import { createRandom } from '../random.js';
-import { checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from './common.js';
+import { batchNorm, checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from './common.js';
 
 /**
  * AESc (Collin & De Vleeschouwer, "Improved anomaly detection by training an autoencoder with
@@ -71,7 +71,7 @@ export function buildAesc(spec: AescSpec): tf.LayersModel {
     x = tf.layers
       .conv2d({ filters: width, kernelSize: 5, strides: 2, padding: 'same', useBias: false, kernelInitializer: seededGlorot(random), name: `${prefix}_conv` })
       .apply(x) as tf.SymbolicTensor;
-    x = tf.layers.batchNormalization({ name: `${prefix}_bn` }).apply(x) as tf.SymbolicTensor;
+    x = batchNorm(`${prefix}_bn`).apply(x) as tf.SymbolicTensor;
     x = tf.layers.leakyReLU({ alpha: spec.leakyAlpha, name: `${prefix}_lrelu` }).apply(x) as tf.SymbolicTensor;
     const rate = spec.dropoutRates[depth];
     if (rate > 0) {
@@ -84,7 +84,7 @@ export function buildAesc(spec: AescSpec): tf.LayersModel {
     x = tf.layers
       .conv2dTranspose({ filters: spec.widths[depth - 1], kernelSize: 5, strides: 2, padding: 'same', useBias: false, kernelInitializer: seededGlorot(random), name: `${prefix}_deconv` })
       .apply(x) as tf.SymbolicTensor;
-    x = tf.layers.batchNormalization({ name: `${prefix}_bn` }).apply(x) as tf.SymbolicTensor;
+    x = batchNorm(`${prefix}_bn`).apply(x) as tf.SymbolicTensor;
     x = tf.layers.leakyReLU({ alpha: spec.leakyAlpha, name: `${prefix}_lrelu` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.add({ name: `${prefix}_skip_add` }).apply([x, encoderFeatures[depth - 1]]) as tf.SymbolicTensor;
   }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { OutputSpec, ScoreSpec } from '@residuum/scoring';
 import { NeighborConv2D } from '../layers/neighbor-conv2d.js';
 import { createRandom } from '../random.js';
-import { checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from './common.js';
+import { batchNorm, checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from './common.js';
 
 /**
  * Convolutional autoencoder (the seed's CAE): per width a Conv3x3-BN-ReLU-MaxPool2 encoder
@@ -31,7 +31,7 @@ export function buildConvAutoencoder(spec: CommonModelSpec & { widths: number[] 
         .conv2d({ filters: width, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: seededGlorot(random), name: `${prefix}_conv` })
         .apply(x) as tf.SymbolicTensor;
     }
-    x = tf.layers.batchNormalization({ name: `${prefix}_bn` }).apply(x) as tf.SymbolicTensor;
+    x = batchNorm(`${prefix}_bn`).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: `${prefix}_relu` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `${prefix}_pool` }).apply(x) as tf.SymbolicTensor;
   });
@@ -41,7 +41,7 @@ export function buildConvAutoencoder(spec: CommonModelSpec & { widths: number[] 
     x = tf.layers
       .conv2dTranspose({ filters: width, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: seededGlorot(random), name: `${prefix}_deconv` })
       .apply(x) as tf.SymbolicTensor;
-    x = tf.layers.batchNormalization({ name: `${prefix}_bn` }).apply(x) as tf.SymbolicTensor;
+    x = batchNorm(`${prefix}_bn`).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: `${prefix}_relu` }).apply(x) as tf.SymbolicTensor;
   });
   x = tf.layers

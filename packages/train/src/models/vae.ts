@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { OutputSpec, ScoreSpec } from '@residuum/scoring';
 import { VaeSampling } from '../layers/vae-sampling.js';
 import { createRandom } from '../random.js';
-import { checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from './common.js';
+import { batchNorm, checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from './common.js';
 
 /**
  * Convolutional VAE: per width a Conv3x3/2-BN-LeakyReLU encoder block, Flatten, two Dense
@@ -37,7 +37,7 @@ export function buildVae(spec: VaeSpec): tf.LayersModel {
     x = tf.layers
       .conv2d({ filters: width, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: seededGlorot(random), name: `${prefix}_conv` })
       .apply(x) as tf.SymbolicTensor;
-    x = tf.layers.batchNormalization({ name: `${prefix}_bn` }).apply(x) as tf.SymbolicTensor;
+    x = batchNorm(`${prefix}_bn`).apply(x) as tf.SymbolicTensor;
     x = tf.layers.leakyReLU({ alpha: 0.2, name: `${prefix}_lrelu` }).apply(x) as tf.SymbolicTensor;
   });
   const bottleneckSide = spec.inputSize / 2 ** spec.widths.length;
@@ -60,7 +60,7 @@ export function buildVae(spec: VaeSpec): tf.LayersModel {
       x = tf.layers
         .conv2dTranspose({ filters: width, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: seededGlorot(random), name: `${prefix}_deconv` })
         .apply(x) as tf.SymbolicTensor;
-      x = tf.layers.batchNormalization({ name: `${prefix}_bn` }).apply(x) as tf.SymbolicTensor;
+      x = batchNorm(`${prefix}_bn`).apply(x) as tf.SymbolicTensor;
       x = tf.layers.leakyReLU({ alpha: 0.2, name: `${prefix}_lrelu` }).apply(x) as tf.SymbolicTensor;
     });
   x = tf.layers
