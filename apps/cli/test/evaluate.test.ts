@@ -10,7 +10,7 @@ interface EvaluateJson {
   model: { name: string; family: string; cardThreshold: number };
   provider: string;
   dataset: { normal: number; anomalous: number; scored: number; skipped: number };
-  image: { auroc: number; ap: number; f1: number; f1Max: number; f1MaxThreshold: number; accuracy: number; threshold: number; precision: number; recall: number; confusion: { tp: number; fp: number; tn: number; fn: number } };
+  image: { auroc: number; ap: number; f1: number; f1Max: number; f1MaxThreshold: number; accuracy: number; threshold: number; precision: number; recall: number; confusion: { tp: number; fp: number; tn: number; fn: number }; perDefectType: Array<{ defectType: string; count: number; auroc: number; detectionRate: number }> };
   pixel?: { auroc: number; aupro: number };
   perImage: Array<{ path: string; label: 0 | 1; score: number; isAnomalous: boolean }>;
   skipped: Array<{ path: string; reason: string }>;
@@ -75,6 +75,10 @@ describe('residuum evaluate', () => {
     expect(json.image.f1Max).toBe(best.f1);
     expect(json.image.f1MaxThreshold).toBe(best.threshold);
     expect(json.image.confusion).toEqual({ tp: atThreshold.tp, fp: atThreshold.fp, tn: atThreshold.tn, fn: atThreshold.fn });
+    // One defect type (the folder's name): its AUROC is the overall one.
+    expect(json.image.perDefectType).toEqual([
+      { defectType: 'bad', count: 5, auroc: json.image.auroc, detectionRate: json.perImage.filter((r) => r.label === 1 && r.score >= 0.05).length / 5 },
+    ]);
     for (const r of json.perImage) expect(r.isAnomalous).toBe(r.score >= 0.05);
     expect(json.skipped).toEqual([]);
     expect(run.out).toContain(`image AUROC ${Number(json.image.auroc.toPrecision(4))}`);

@@ -67,6 +67,18 @@ describe('renderEvaluationReport', () => {
     expect(defective).toBe(data.scores.anomalous.length);
   });
 
+  it('tabulates defect types when there are several', () => {
+    const rows = [
+      { defectType: 'crack', count: 12, auroc: 0.9312, detectionRate: 0.75 },
+      { defectType: 'blow<hole>', count: 3, auroc: 0.5, detectionRate: 0 },
+    ];
+    const html = renderEvaluationReport(sampleData({ perDefectType: rows }));
+    const table = html.slice(html.indexOf('data-table="defect-types"'), html.indexOf('</table>', html.indexOf('data-table="defect-types"')));
+    expect(table).toContain('<tr><td>crack</td><td>12</td><td>0.9312</td><td>75.0%</td></tr>');
+    expect(table).toContain('<tr><td>blow&lt;hole&gt;</td><td>3</td><td>0.5</td><td>0.0%</td></tr>');
+    expect(renderEvaluationReport(sampleData({ perDefectType: rows.slice(0, 1) }))).not.toContain('data-table="defect-types"');
+  });
+
   it('shows pixel metrics when given', () => {
     const html = renderEvaluationReport(sampleData({ pixel: { auroc: 0.95432, aupro: 0.81 } }));
     expect(html).toMatch(/data-metric="pixel.auroc".*0.9543/);

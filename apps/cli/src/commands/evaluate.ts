@@ -6,7 +6,7 @@ import type { EvaluateCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
 import { inspectorSource, itemPath, readEvaluationSet, type EvaluationSet } from './dataset.js';
 import { renderTriptychPng } from './heatmaps.js';
-import { computeImageMetrics, computePixelMetrics, type ImageMetrics, type PixelMetrics } from './metrics.js';
+import { computeDefectTypeMetrics, computeImageMetrics, computePixelMetrics, type ImageMetrics, type PixelMetrics } from './metrics.js';
 import { requireModelFile } from './model-source.js';
 import { renderEvaluationReport, type ReportGalleryItem } from '../report/evaluation-report.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
@@ -111,6 +111,7 @@ async function evaluateWith(
   const scores = Float64Array.from(perImage, (r) => r.score);
   const labels = Uint8Array.from(perImage, (r) => r.label);
   const image: ImageMetrics = computeImageMetrics(scores, labels, threshold);
+  const perDefectType = computeDefectTypeMetrics(perImage, threshold);
   const pixel: PixelMetrics | undefined = withPixels ? computePixelMetrics(pixelSamples) : undefined;
   pixelSamples.length = 0;
   const totalMs = performance.now() - started;
@@ -146,6 +147,7 @@ async function evaluateWith(
       accuracy: image.accuracy,
       threshold,
       confusion: image.confusion,
+      perDefectType,
     },
     ...(pixel ? { pixel: { auroc: pixel.auroc, aupro: pixel.aupro, auproFprLimit: 0.3, resolution: 'model input' } } : {}),
     perImage,
@@ -204,6 +206,7 @@ async function evaluateWith(
       },
       ...(pixel ? { pixel } : {}),
       confusion: image.confusion,
+      perDefectType,
       scores: {
         normal: perImage.filter((r) => r.label === 0).map((r) => r.score),
         anomalous: perImage.filter((r) => r.label === 1).map((r) => r.score),

@@ -51,3 +51,31 @@ export function computeImageMetrics(scores: Float64Array, labels: Uint8Array, th
 export function computePixelMetrics(samples: readonly SegmentationSample[]): PixelMetrics {
   return { auroc: pixelAuroc(samples), aupro: aupro(samples, 0.3) };
 }
+
+export interface DefectTypeMetrics {
+  defectType: string;
+  count: number;
+  /** Good images vs this defect type only. */
+  auroc: number;
+  /** Share of this type's images at or above the threshold. */
+  detectionRate: number;
+}
+
+/** Per defect type (MVTec classes, anomaly folders): how well each is told apart from the good images. */
+export function computeDefectTypeMetrics(
+  results: ReadonlyArray<{ label: 0 | 1; score: number; defectType?: string }>,
+  threshold: number,
+): DefectTypeMetrics[] {
+  const good = results.filter((r) => r.label === 0).map((r) => r.score);
+  const types = [...new Set(results.filter((r) => r.label === 1 && r.defectType).map((r) => r.defectType as string))].sort();
+  return types.map((defectType) => {
+    const bad = results.filter((r) => r.label === 1 && r.defectType === defectType).map((r) => r.score);
+    const labels = [...good.map(() => 0), ...bad.map(() => 1)];
+    return {
+      defectType,
+      count: bad.length,
+      auroc: auroc([...good, ...bad], labels),
+      detectionRate: bad.filter((score) => score >= threshold).length / bad.length,
+    };
+  });
+}

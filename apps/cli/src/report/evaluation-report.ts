@@ -36,6 +36,8 @@ export interface EvaluationReportData {
   };
   pixel?: { auroc: number | null; aupro: number | null };
   confusion: { tp: number; fp: number; tn: number; fn: number };
+  /** Shown when there are two or more defect types. */
+  perDefectType?: ReadonlyArray<{ defectType: string; count: number; auroc: number; detectionRate: number }>;
   scores: { normal: readonly number[]; anomalous: readonly number[] };
   roc: { fpr: readonly number[]; tpr: readonly number[] };
   pr: { recall: readonly number[]; precision: readonly number[] };
@@ -70,6 +72,17 @@ function confusionTable({ tp, fp, tn, fn }: EvaluationReportData['confusion']): 
     '<table class="confusion"><thead><tr><th></th><th>predicted good</th><th>predicted defective</th></tr></thead><tbody>' +
     `<tr><th>actually good</th><td class="correct" data-cell="tn">${tn}</td><td class="wrong" data-cell="fp">${fp}</td></tr>` +
     `<tr><th>actually defective</th><td class="wrong" data-cell="fn">${fn}</td><td class="correct" data-cell="tp">${tp}</td></tr>` +
+    '</tbody></table>'
+  );
+}
+
+function defectTypeTable(rows: NonNullable<EvaluationReportData['perDefectType']>): string {
+  if (rows.length < 2) return '';
+  return (
+    '<h2>Per defect type</h2><table class="confusion" data-table="defect-types"><thead><tr><th>defect type</th><th>images</th><th>AUROC vs good</th><th>detected at threshold</th></tr></thead><tbody>' +
+    rows
+      .map((r) => `<tr><td>${escapeHtml(r.defectType)}</td><td>${r.count}</td><td>${escapeHtml(formatNumber(r.auroc))}</td><td>${escapeHtml(formatPercent(r.detectionRate))}</td></tr>`)
+      .join('') +
     '</tbody></table>'
   );
 }
@@ -128,6 +141,7 @@ ${unitCurveSvg({ title: 'Precision-recall curve', xLabel: 'recall', yLabel: 'pre
 <h2>Confusion matrix at threshold ${escapeHtml(formatNumber(data.threshold))}</h2>
 ${confusionTable(data.confusion)}
 <p class="meta">false positive rate ${escapeHtml(formatPercent(data.confusion.fp / Math.max(1, data.confusion.fp + data.confusion.tn)))}, miss rate ${escapeHtml(formatPercent(data.confusion.fn / Math.max(1, data.confusion.fn + data.confusion.tp)))}</p>
+${defectTypeTable(data.perDefectType ?? [])}
 <h2>Worst false positives (good parts scored highest)</h2>
 ${galleryHtml(data.gallery.falsePositives, 'fp')}
 <h2>Worst false negatives (defective parts scored lowest)</h2>
