@@ -1,0 +1,446 @@
+/**
+ * DFR training (Shi et al. 2021, "Unsupervised anomaly segmentation via deep feature reconstruction"):
+ * features of a frozen pretrained backbone are extracted once for the good images, the latent width
+ * is chosen by PCA (or given), a 1x1-conv autoencoder learns to reconstruct the features (Adam, MSE),
+ * and the full graph (backbone included) is saved as one TF.js model whose output is the feature
+ * error map, with a model card calibrated on the held-out good images.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import {
+  anomalyMap,
+  imageScore,
+  MODEL_CARD_SCHEMA_VERSION,
+  resizeMap,
+  targetFprThreshold,
+  validateModelCard,
+  type ImageScoreSpec,
+  type ModelCard,
+  type PreprocessingSpec,
+  type ScoreSpec,
+} from '@residuum/scoring';
+import { initBackend, type BackendRequest } from '../../backend/index.js';
+import { createRandom, shuffled } from '../../random.js';
+import { calibrate, DEFAULT_THRESHOLD, type ThresholdOption } from '../../training/calibration.js';
+import { createDatasetSource, type DatasetLayout, type NhwcBatch, type TrainingDataSource } from '../../training/data.js';
+import { saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
+import { checkBackboneSpec, DEFAULT_BACKBONE, loadBackbone, type BackboneSpec } from './backbone.js';
+import { buildDfrGraph, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, type DfrGraphShape } from './graph.js';
+import { pcaLatentWidth } from './pca.js';
+
+export interface DfrTrainOptions {
+  /** The run folder (model.json, weights.bin, model-card.json, history.json). */
+  out: string;
+  /** Dataset root (or give `dataSource`, built with `dfrPreprocessing`). */
+  data?: string;
+  layout?: DatasetLayout;
+  /** Folder layout: the normal training folders, relative to `data`. */
+  normalDir?: string[];
+  dataSource?: TrainingDataSource;
+  /** Square input side, a multiple of 32 for MobileNet (default 224, the backbone's own size). */
+  size?: number;
+  /** 1 = grey (replicated to RGB in-graph) or 3 = RGB (default). */
+  channels?: 1 | 3;
+  /** Default: MobileNet v1 0.75 shipped in models/backbones, taps conv_pw_1/3/5/11_relu. */
+  backbone?: BackboneSpec;
+  /** Side of the averaging cell on the common tap grid (default 4, as in DFR). */
+  cell?: number;
+  /** Latent width; default: PCA keeping `varianceFraction` of the feature variance. */
+  latent?: number;
+  /** Default 0.9. */
+  varianceFraction?: number;
+  /** Autoencoder epochs over the sampled feature vectors (default 20; the best validation epoch is kept). */
+  epochs?: number;
+  /** Feature vectors per Adam step (default 512). */
+  batch?: number;
+  /** Adam learning rate (default 1e-3). */
+  learningRate?: number;
+  /** Cap on the training feature vectors kept in memory, sampled evenly over the images (default 65536). */
+  maxTrainVectors?: number;
+  /** Vectors the PCA covariance is computed from (default 8192). */
+  pcaVectors?: number;
+  /** Images per backbone forward pass (default 8). */
+  featureBatch?: number;
+  seed?: number;
+  /** Held-out fraction of the normal images for validation and calibration (default 0.1). */
+  validationSplit?: number;
+  /** Image threshold (default quantile 0.99 of the validation scores). */
+  threshold?: ThresholdOption;
+  /** calibration.pixelThreshold: false-positive rate on good validation pixels (default 0.05). */
+  pixelFpr?: number;
+  /** Image score from the map (default max). */
+  imageScore?: ImageScoreSpec;
+  /** Gaussian sigma (feature-grid cells) applied to the map before upsampling (default 0). */
+  smoothingSigma?: number;
+  /** Default 'auto' (tfjs-node when installed, else wasm). */
+  backend?: BackendRequest;
+  command?: string;
+  quiet?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface DfrEpochRecord {
+  epoch: number;
+  loss: number;
+  valLoss: number;
+  seconds: number;
+}
+
+export interface DfrTrainResult {
+  runDir: string;
+  cardPath: string;
+  card: ModelCard;
+  latentWidth: number;
+  /** PCA: the variance fraction the chosen width keeps (when chosen by PCA). */
+  pca?: { fraction: number; featureVectors: number; eigenvaluesTop: number[] };
+  shape: DfrGraphShape;
+  history: DfrEpochRecord[];
+  bestEpoch: number;
+  backend: string;
+  timings: { totalMs: number; featureMs: number; pcaMs: number; trainMs: number; calibrationMs: number };
+}
+
+export const DFR_DEFAULTS = {
+  size: 224,
+  channels: 3 as 1 | 3,
+  cell: 4,
+  varianceFraction: 0.9,
+  epochs: 20,
+  batch: 512,
+  learningRate: 1e-3,
+  maxTrainVectors: 65536,
+  pcaVectors: 8192,
+  featureBatch: 8,
+  seed: 42,
+  validationSplit: 0.1,
+  pixelFpr: 0.05,
+  imageScore: { kind: 'max' } as ImageScoreSpec,
+  smoothingSigma: 0,
+};
+
+export const DFR_OUTPUT_NAME = 'feature_error';
+
+/** The preprocessing DFR trains and runs with: fill-resize, bilinear, the backbone's normalization. */
+export function dfrPreprocessing(size: number, channels: 1 | 3, backbone: BackboneSpec = DEFAULT_BACKBONE): PreprocessingSpec {
+  return {
+    width: size,
+    height: size,
+    channels,
+    resize: 'fill',
+    interpolation: 'bilinear',
+    mean: new Array<number>(channels).fill(backbone.inputMean),
+    std: new Array<number>(channels).fill(backbone.inputStd),
+  };
+}
+
+export function dfrScoreSpec(image: ImageScoreSpec = DFR_DEFAULTS.imageScore, smoothingSigma = 0): ScoreSpec {
+  return { map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma }, image };
+}
+
+function positiveInteger(value: number | undefined, name: string, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1) throw new Error(`trainDfr: ${name} must be a positive integer, got ${String(value)}`);
+  return v;
+}
+
+function fractionIn(value: number | undefined, name: string, fallback: number, low: number, high: number): number {
+  const v = value ?? fallback;
+  if (!(v > low && v < high)) throw new Error(`trainDfr: ${name} must be in (${low}, ${high}), got ${String(value)}`);
+  return v;
+}
+
+async function trainerVersion(): Promise<string> {
+  try {
+    const pkg = JSON.parse(await readFile(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { name: string; version: string };
+    return `${pkg.name} ${pkg.version}`;
+  } catch {
+    return '@residuum/train';
+  }
+}
+
+/** Training feature vectors sampled from each image's grid positions (seeded), plus validation vectors. */
+async function collectVectors(
+  extractor: tf.LayersModel,
+  batches: AsyncIterable<NhwcBatch>,
+  shape: DfrGraphShape,
+  perImage: number,
+  capacity: number,
+  seed: number,
+): Promise<{ vectors: Float32Array; count: number; images: number }> {
+  const { inputSize, channels, featureGrid, featureChannels: dim } = shape;
+  const positions = featureGrid * featureGrid;
+  const random = createRandom(seed);
+  const vectors = new Float32Array(capacity * dim);
+  let count = 0;
+  let images = 0;
+  const allPositions = Array.from({ length: positions }, (_, i) => i);
+  for await (const batch of batches) {
+    const x = tf.tensor4d(batch.data, [batch.count, inputSize, inputSize, channels]);
+    const features = extractor.predict(x) as tf.Tensor;
+    const data = (await features.data()) as Float32Array;
+    tf.dispose([x, features]);
+    for (let i = 0; i < batch.count; i++) {
+      const chosen = perImage >= positions ? allPositions : shuffled(allPositions, random).slice(0, perImage);
+      for (const p of chosen) {
+        if (count >= capacity) break;
+        const from = (i * positions + p) * dim;
+        vectors.set(data.subarray(from, from + dim), count * dim);
+        count++;
+      }
+      images++;
+    }
+  }
+  return { vectors: vectors.subarray(0, count * dim), count, images };
+}
+
+async function meanSquaredError(model: tf.LayersModel, vectors: Float32Array, count: number, dim: number, batch: number): Promise<number> {
+  let sum = 0;
+  for (let start = 0; start < count; start += batch) {
+    const n = Math.min(batch, count - start);
+    const value = tf.tidy(() => {
+      const x = tf.tensor2d(vectors.subarray(start * dim, (start + n) * dim), [n, dim]);
+      const y = model.apply(x, { training: false }) as tf.Tensor;
+      return tf.sum(tf.squaredDifference(y, x));
+    });
+    sum += (await value.data())[0];
+    value.dispose();
+  }
+  return sum / (count * dim);
+}
+
+/** The calibration maps and scores of normal images, exactly as the runtimes compute them. */
+export async function scoreDfrBatches(
+  model: tf.LayersModel,
+  batches: AsyncIterable<NhwcBatch>,
+  shape: { inputSize: number; channels: 1 | 3; featureGrid: number },
+  score: ScoreSpec,
+  onMap?: (map: Float32Array, index: number) => void,
+): Promise<number[]> {
+  const { inputSize, channels, featureGrid } = shape;
+  const scores: number[] = [];
+  for await (const batch of batches) {
+    const x = tf.tensor4d(batch.data, [batch.count, inputSize, inputSize, channels]);
+    const output = model.predict(x) as tf.Tensor;
+    const maps = (await output.data()) as Float32Array;
+    tf.dispose([x, output]);
+    const plane = featureGrid * featureGrid;
+    for (let i = 0; i < batch.count; i++) {
+      // Same path as @residuum/inspection: reduce/smooth at the model's grid, then bilinear to the input size.
+      const reduced = anomalyMap(new Float32Array(0), maps.slice(i * plane, (i + 1) * plane), 1, featureGrid, featureGrid, score.map);
+      const map = resizeMap(reduced, inputSize, inputSize, featureGrid, featureGrid);
+      onMap?.(map, scores.length);
+      scores.push(imageScore(map, score.image));
+    }
+  }
+  return scores;
+}
+
+export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult> {
+  const startedAt = Date.now();
+  if (options == null || typeof options !== 'object') throw new Error('trainDfr: options object required');
+  if (typeof options.out !== 'string' || options.out.trim() === '') throw new Error('trainDfr: out (the run folder) is required');
+  if (options.data === undefined && options.dataSource === undefined) throw new Error('trainDfr: data (the dataset folder) or dataSource is required');
+  const backboneSpec = options.backbone ?? DEFAULT_BACKBONE;
+  checkBackboneSpec(backboneSpec);
+  const size = positiveInteger(options.size, 'size', DFR_DEFAULTS.size);
+  const channels = options.channels ?? DFR_DEFAULTS.channels;
+  if (channels !== 1 && channels !== 3) throw new Error(`trainDfr: channels must be 1 or 3, got ${String(channels)}`);
+  const cell = positiveInteger(options.cell, 'cell', DFR_DEFAULTS.cell);
+  const epochs = positiveInteger(options.epochs, 'epochs', DFR_DEFAULTS.epochs);
+  const batch = positiveInteger(options.batch, 'batch', DFR_DEFAULTS.batch);
+  const maxTrainVectors = positiveInteger(options.maxTrainVectors, 'maxTrainVectors', DFR_DEFAULTS.maxTrainVectors);
+  const pcaVectors = positiveInteger(options.pcaVectors, 'pcaVectors', DFR_DEFAULTS.pcaVectors);
+  const featureBatch = positiveInteger(options.featureBatch, 'featureBatch', DFR_DEFAULTS.featureBatch);
+  const seed = options.seed ?? DFR_DEFAULTS.seed;
+  if (!Number.isInteger(seed)) throw new Error(`trainDfr: seed must be an integer, got ${String(seed)}`);
+  const varianceFraction = options.varianceFraction ?? DFR_DEFAULTS.varianceFraction;
+  if (!(varianceFraction > 0 && varianceFraction <= 1)) throw new Error(`trainDfr: varianceFraction must be in (0, 1], got ${varianceFraction}`);
+  const validationSplit = fractionIn(options.validationSplit, 'validationSplit', DFR_DEFAULTS.validationSplit, 0, 1);
+  const pixelFpr = fractionIn(options.pixelFpr, 'pixelFpr', DFR_DEFAULTS.pixelFpr, 0, 1);
+  const learningRate = options.learningRate ?? DFR_DEFAULTS.learningRate;
+  if (!(learningRate > 0 && Number.isFinite(learningRate))) throw new Error(`trainDfr: learningRate must be a positive number, got ${learningRate}`);
+  if (options.latent !== undefined) positiveInteger(options.latent, 'latent', 1);
+  const smoothingSigma = options.smoothingSigma ?? DFR_DEFAULTS.smoothingSigma;
+  if (!(smoothingSigma >= 0)) throw new Error(`trainDfr: smoothingSigma must be >= 0, got ${smoothingSigma}`);
+  const score = dfrScoreSpec(options.imageScore ?? DFR_DEFAULTS.imageScore, smoothingSigma);
+  const log = options.quiet ? () => undefined : (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
+
+  const selection = await initBackend(options.backend ?? 'auto');
+  log(`backend: ${selection.backend} (${selection.reason})`);
+  const preprocessing = dfrPreprocessing(size, channels, backboneSpec);
+  const source =
+    options.dataSource ??
+    (await createDatasetSource({ root: options.data as string, layout: options.layout, normalDirs: options.normalDir, preprocessing, validationFraction: validationSplit, seed }));
+  const runDir = resolve(options.out);
+  await mkdir(runDir, { recursive: true });
+
+  const backbone = await loadBackbone(backboneSpec);
+  const extractor = buildFeatureExtractor(backbone, backboneSpec.taps, size, channels, cell);
+  const shape = extractor.shape;
+  const dim = shape.featureChannels;
+  const positions = shape.featureGrid * shape.featureGrid;
+  log(`DFR: ${backboneSpec.name ?? backboneSpec.dir}, taps ${backboneSpec.taps.join(', ')} -> ${shape.featureGrid}x${shape.featureGrid} x ${dim} features`);
+
+  const featureStart = Date.now();
+  const perImage = Math.max(1, Math.min(positions, Math.ceil(maxTrainVectors / Math.max(1, source.trainCount))));
+  const train = await collectVectors(extractor.model, source.trainBatches(featureBatch, 0), shape, perImage, Math.min(maxTrainVectors, source.trainCount * perImage), seed);
+  const validation = await collectVectors(
+    extractor.model,
+    source.validationBatches(featureBatch),
+    shape,
+    positions,
+    Math.max(1, source.validationCount) * positions,
+    seed + 1,
+  );
+  if (train.count < 2) throw new Error(`trainDfr: ${source.description}: too few training feature vectors (${train.count})`);
+  if (validation.count === 0) throw new Error(`trainDfr: ${source.description}: no validation images could be read`);
+  const featureMs = Date.now() - featureStart;
+  log(`features: ${train.count} training vectors from ${train.images} images, ${validation.images} validation images (${(featureMs / 1000).toFixed(1)} s)`);
+
+  const pcaStart = Date.now();
+  let latentWidth: number;
+  let pca: DfrTrainResult['pca'];
+  if (options.latent !== undefined) {
+    latentWidth = options.latent;
+  } else {
+    const step = Math.max(1, Math.floor(train.count / pcaVectors));
+    const sampleCount = Math.floor((train.count - 1) / step) + 1;
+    const sample = new Float32Array(sampleCount * dim);
+    for (let i = 0; i < sampleCount; i++) sample.set(train.vectors.subarray(i * step * dim, (i * step + 1) * dim), i * dim);
+    const result = pcaLatentWidth(sample, sampleCount, dim, varianceFraction);
+    latentWidth = result.width;
+    pca = { fraction: varianceFraction, featureVectors: sampleCount, eigenvaluesTop: Array.from(result.eigenvalues.subarray(0, 10)) };
+  }
+  const pcaMs = Date.now() - pcaStart;
+  log(`latent width ${latentWidth}${pca ? ` (PCA: ${varianceFraction} of the variance, ${pca.featureVectors} vectors)` : ' (given)'}; autoencoder ${dim} -> ${autoencoderWidths(dim, latentWidth).join(' -> ')}`);
+
+  const trainStart = Date.now();
+  const autoencoder = buildVectorAutoencoder(dim, latentWidth, seed);
+  const optimizer = tf.train.adam(learningRate);
+  const random = createRandom(seed + 2);
+  const history: DfrEpochRecord[] = [];
+  let best = { valLoss: Infinity, epoch: 0, weights: [] as tf.Tensor[] };
+  const order = Array.from({ length: train.count }, (_, i) => i);
+  const batchData = new Float32Array(batch * dim);
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    const epochStart = Date.now();
+    const shuffledOrder = shuffled(order, random);
+    let lossSum = 0;
+    let seen = 0;
+    for (let start = 0; start < train.count; start += batch) {
+      const n = Math.min(batch, train.count - start);
+      // A lone last vector would make BatchNormalization's batch variance 0: skip it.
+      if (n < 2) break;
+      for (let i = 0; i < n; i++) {
+        const from = shuffledOrder[start + i] * dim;
+        batchData.set(train.vectors.subarray(from, from + dim), i * dim);
+      }
+      const x = tf.tensor2d(batchData.subarray(0, n * dim), [n, dim]);
+      const loss = optimizer.minimize(() => tf.mean(tf.squaredDifference(autoencoder.apply(x, { training: true }) as tf.Tensor, x)) as tf.Scalar, true);
+      lossSum += (await (loss as tf.Scalar).data())[0] * n;
+      seen += n;
+      tf.dispose([x, loss as tf.Scalar]);
+    }
+    const loss = lossSum / Math.max(1, seen);
+    const valLoss = await meanSquaredError(autoencoder, validation.vectors, validation.count, dim, 4096);
+    if (!Number.isFinite(loss) || !Number.isFinite(valLoss)) throw new Error(`trainDfr: training diverged at epoch ${epoch} (loss ${loss}, validation ${valLoss}); lower learningRate`);
+    history.push({ epoch, loss, valLoss, seconds: (Date.now() - epochStart) / 1000 });
+    log(`epoch ${epoch}/${epochs}: loss ${loss.toPrecision(4)}, val ${valLoss.toPrecision(4)}, ${((Date.now() - epochStart) / 1000).toFixed(1)} s`);
+    if (valLoss < best.valLoss) {
+      tf.dispose(best.weights);
+      best = { valLoss, epoch, weights: autoencoder.getWeights().map((w) => w.clone()) };
+    }
+  }
+  autoencoder.setWeights(best.weights);
+  tf.dispose(best.weights);
+  optimizer.dispose();
+  const trainMs = Date.now() - trainStart;
+
+  const calibrationStart = Date.now();
+  const full = buildDfrGraph(backbone, backboneSpec.taps, size, channels, cell, autoencoder);
+  await saveModelToDir(full.model, runDir);
+  const goodPixels = new Float32Array(validation.images * size * size);
+  const scores = await scoreDfrBatches(full.model, source.validationBatches(featureBatch), shape, score, (map, index) => goodPixels.set(map, index * map.length));
+  const { calibration, threshold } = calibrate(scores, options.threshold ?? DEFAULT_THRESHOLD, `validation split of the normal training images (${scores.length})`);
+  calibration.pixelThreshold = targetFprThreshold(goodPixels.subarray(0, scores.length * size * size), pixelFpr, 'pixel', 'good validation pixels').value;
+  const calibrationMs = Date.now() - calibrationStart;
+
+  const card: ModelCard = {
+    schemaVersion: MODEL_CARD_SCHEMA_VERSION,
+    family: 'dfr',
+    name: `dfr-${backboneSpec.name ?? 'backbone'}-${size}px-${channels === 1 ? 'grey' : 'rgb'}`,
+    description: `DFR (deep feature reconstruction) on ${backboneSpec.name ?? backboneSpec.dir} features, trained on ${source.description}`,
+    preprocessing,
+    input: { name: 'input', layout: 'NCHW', shape: ['N', channels, size, size] },
+    outputs: [
+      {
+        name: DFR_OUTPUT_NAME,
+        meaning: 'feature-error-map',
+        shape: ['N', 1, shape.featureGrid, shape.featureGrid],
+        description: `mean over the ${dim} feature channels of (feature - reconstruction)^2 on the ${shape.featureGrid}x${shape.featureGrid} feature grid; upsample bilinearly to the input`,
+      },
+    ],
+    score,
+    threshold,
+    calibration,
+    training: {
+      dataFingerprint: await source.fingerprint(),
+      dataDescription: source.description,
+      imageCount: source.trainCount + source.validationCount,
+      epochs: history.length,
+      seed,
+      backend: selection.backend,
+      loss: 'mse on backbone features (autoencoder only; backbone frozen)',
+      ...(options.command ? { command: options.command } : {}),
+    },
+    createdAt: new Date().toISOString(),
+    producer: { trainer: await trainerVersion() },
+    extras: {
+      dfr: {
+        backbone: { name: backboneSpec.name ?? null, dir: backboneSpec.dir, inputMean: backboneSpec.inputMean, inputStd: backboneSpec.inputStd },
+        taps: backboneSpec.taps,
+        tapChannels: shape.tapChannels,
+        tapGrid: shape.tapGrid,
+        cell,
+        featureGrid: shape.featureGrid,
+        featureChannels: dim,
+        latentWidth,
+        latentChoice: pca ? `PCA keeping ${varianceFraction} of the feature variance (${pca.featureVectors} vectors)` : 'given',
+        autoencoderWidths: autoencoderWidths(dim, latentWidth),
+        trainVectors: train.count,
+        vectorsPerImage: perImage,
+        bestEpoch: best.epoch,
+        bestValLoss: best.valLoss,
+        pixelThreshold: { fpr: pixelFpr, on: `${scores.length * size * size} good validation pixels (map upsampled to the input)` },
+        whyErrorMapOutput:
+          'The graph outputs the per-position feature error itself, not the two feature maps: one small [N,1,h,w] output instead of two [N,C,h,w] ones (C = ' +
+          `${dim}), so far less data leaves the runtime, and the scorer stays the same as for every family (kind 'model-output': reduce, upsample, image score).`,
+      },
+      skippedFiles: source.skipped(),
+    },
+  };
+  const cardPath = join(runDir, 'model-card.json');
+  const validCard = validateModelCard(card);
+  await writeFileAtomic(cardPath, JSON.stringify(validCard, null, 2));
+  await writeFile(join(runDir, 'history.json'), JSON.stringify({ family: 'dfr', status: 'completed', bestEpoch: best.epoch, bestValLoss: best.valLoss, history }, null, 2));
+  log(`model and card written to ${runDir} (threshold ${threshold.value.toPrecision(4)}, pixel threshold ${calibration.pixelThreshold.toPrecision(4)})`);
+
+  extractor.model.dispose();
+  full.model.dispose();
+  autoencoder.dispose();
+  backbone.dispose();
+  return {
+    runDir,
+    cardPath,
+    card: validCard,
+    latentWidth,
+    ...(pca ? { pca } : {}),
+    shape,
+    history,
+    bestEpoch: best.epoch,
+    backend: selection.backend,
+    timings: { totalMs: Date.now() - startedAt, featureMs, pcaMs, trainMs, calibrationMs },
+  };
+}
