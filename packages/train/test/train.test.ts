@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultScoreSpec, resolveModelSpec } from '../src/models/spec.js';
+import { createTrainable } from '../src/models/trainable.js';
 import { scoreImages } from '../src/training/calibration.js';
 import { createMemorySource } from '../src/training/data.js';
 import { loadModelFromDir } from '../src/training/model-io.js';
@@ -183,6 +184,23 @@ describe('train', () => {
       const loaded = await loadModelFromDir(join(dir, 'vae'));
       expect(loaded.outputs).toHaveLength(3);
       tf.dispose(loaded.weights.map((w) => w.read()));
+    });
+  });
+
+  it('trains through the data-parallel worker engine with --workers 2 (same loop, same card)', async () => {
+    await withTempDir(async (dir) => {
+      const result = await train(options(dir, { epochs: 2, workers: 2 }));
+      expect(result.workers).toBe(2);
+      expect(result.completed).toBe(true);
+      expect(result.history.every((h) => Number.isFinite(h.loss) && Number.isFinite(h.valLoss))).toBe(true);
+      const card = validateModelCard(JSON.parse(await readFile(join(dir, 'model-card.json'), 'utf8')));
+      expect(card.calibration.count).toBe(6);
+      // The workers' weights reach the main thread: validation changes per epoch and the saved model is trained.
+      expect(result.history[0].valLoss).not.toBe(result.history[1].valLoss);
+      const loaded = (await loadModelFromDir(dir)).getWeights().map((w) => Array.from(w.dataSync()));
+      const initial = createTrainable(resolveModelSpec({ family: 'cae', inputSize: SIZE, channels: 1, seed: 7, widths: [8, 8] })).model.getWeights();
+      expect(loaded.length).toBe(initial.length);
+      expect(loaded[0]).not.toEqual(Array.from(initial[0].dataSync()));
     });
   });
 
