@@ -108,5 +108,12 @@ export default defineConfig({
   plugins: [residuumStaticFiles()],
   server: { headers: isolationHeaders },
   preview: { headers: isolationHeaders },
-  build: { target: 'es2022', outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 2000 },
+  build: {
+    target: 'es2022',
+    outDir: 'dist',
+    emptyOutDir: true,
+    chunkSizeWarningLimit: 2000,
+    // embed.html: the README's embedding example, built and tested like the dashboard.
+    rollupOptions: { input: { dashboard: join(here, 'index.html'), embed: join(here, 'embed.html') } },
+  },
 });

@@ -189,7 +189,48 @@ describe('dashboard on WASM (no WebGPU adapter)', () => {
     expect(state.provider).toBe('wasm');
   });
 
+  test('picking a folder inspects its images with their relative paths, and folder names give the ROC', async () => {
+    await page.evaluate(() => window.__residuum.clear());
+    await page.locator('input[data-role="pick-folder"]').setInputFiles(join(distDir, 'samples', 'casting'));
+    await page.waitForFunction((n) => window.__residuum.state().entries.length === n, index.samples.length);
+    const state = await pageState(page);
+    const sources = state.entries.map((entry) => entry.source).sort();
+    expect(sources).toEqual([...index.samples].sort());
+    for (const entry of state.entries) {
+      expect(entry.truth).toBe(entry.source.includes('/ok_front/') ? 'good' : 'defective');
+      const node = reference.get(join(distDir, 'samples', entry.source))!;
+      expect(Math.abs(entry.score! - node.score)).toBeLessThan(1e-4);
+    }
+    expect(state.auroc).toBeGreaterThanOrEqual(0);
+    await expect(page.locator('[data-role="roc"]').isVisible()).resolves.toBe(true);
+  });
+
   test('no uncaught page errors', () => {
     expect(consoleErrors.filter((text) => !/Failed to load resource/.test(text))).toEqual([]);
+  });
+});
+
+describe('embedding (embed.html: the README example)', () => {
+  test('mountInspectionPanel in a foreign page inspects picked files like runtime-node', async () => {
+    const embedded = await browser.context.newPage();
+    try {
+      await embedded.goto(`${server.url}embed.html`);
+      const picker = embedded.locator('#inspection input[data-role="pick-files"]');
+      await picker.waitFor({ state: 'attached' });
+      const chosen = index.samples.slice(0, 3);
+      await picker.setInputFiles(chosen.map((sample) => join(distDir, 'samples', sample)));
+      await embedded.waitForFunction(() => document.title === '3 inspected');
+      const rows = await embedded.locator('tr[data-source]').evaluateAll((trs) =>
+        trs.map((tr) => ({ source: (tr as HTMLElement).dataset.source!, score: Number((tr as HTMLElement).dataset.score), verdict: (tr as HTMLElement).dataset.verdict })),
+      );
+      expect(rows.map((row) => row.source)).toEqual(chosen.map((sample) => sample.split('/').pop()));
+      rows.forEach((row, i) => {
+        const node = reference.get(join(distDir, 'samples', chosen[i]))!;
+        expect(Math.abs(row.score - node.score)).toBeLessThan(1e-4);
+        expect(row.verdict).toBe(node.isAnomalous ? 'anomalous' : 'normal');
+      });
+    } finally {
+      await embedded.close();
+    }
   });
 });

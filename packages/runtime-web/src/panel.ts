@@ -391,7 +391,11 @@ function createDropZone(onFiles: (files: File[], paths: string[]) => void): HTML
     zone.classList.remove('rsd-over');
     if (!event.dataTransfer) return;
     void filesFromDrop(event.dataTransfer).then(({ files, paths }) => {
-      const keep = files.map((file, i) => [file, paths[i]] as const).filter(([file], i) => files.length === 1 || IMAGE_NAME.test(file.name) || !paths[i].includes('/'));
+      // Files dropped directly are always inspected (a wrong one becomes an error row); inside
+      // dropped folders only image-named files are (folders also hold masks, notes, ...).
+      const keep = files
+        .map((file, i) => [file, paths[i]] as const)
+        .filter(([file, path]) => IMAGE_NAME.test(file.name) || !path.includes('/'));
       onFiles(keep.map(([file]) => file), keep.map(([, path]) => path));
     });
   });
