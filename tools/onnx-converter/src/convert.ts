@@ -201,12 +201,6 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
         usedWeights.add(name);
         return weight;
       },
-      optionalWeight(shortName) {
-        const found = findWeight(shortName);
-        if (!found) return undefined;
-        usedWeights.add(found[0]);
-        return found[1];
-      },
       foldableInput() {
         if (call.inputs.length !== 1) return undefined;
         const key = tensorKey(call.inputs[0]);

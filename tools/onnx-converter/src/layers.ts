@@ -29,7 +29,6 @@ export interface LayerContext {
   inputs: Value[];
   /** Required weight `<layer>/<shortName>`; checks its shape when given. */
   weight(shortName: string, expectedShape?: number[]): NamedWeight;
-  optionalWeight(shortName: string): NamedWeight | undefined;
   /** Conv producing this layer's (single) input, when folding into it is legal. */
   foldableInput(): FoldableConv | undefined;
   registerFoldable(conv: FoldableConv): void;
@@ -666,6 +665,7 @@ function inTfOrder(ctx: LayerContext, input: Value): string {
 }
 
 const flatten: LayerConverter = (ctx) => {
+  requireChannelsLast(ctx);
   const input = singleInput(ctx);
   if (input.shape.length === 1) return input;
   const size = input.shape.reduce((a, b) => a * b, 1);
