@@ -1,4 +1,4 @@
-import { basename, extname, join, relative } from 'node:path';
+import { basename, extname, isAbsolute, join, relative } from 'node:path';
 import type { InspectionFailure, InspectionResult, InspectionSuccess } from '@residuum/inspection';
 import { createNodeInspector } from '@residuum/runtime-node';
 import type { InspectCliOptions } from '../cli.js';
@@ -25,8 +25,8 @@ export function formatResultLine(result: InspectionResult, cwd: string): string 
 
 /** A unique file name per image under the maps folder, mirroring relative folders. */
 function mapFileName(source: string, roots: readonly string[], used: Set<string>): string {
-  const root = roots.find((r) => source.startsWith(r + '/'));
-  const rel = root ? relative(root, source) : basename(source);
+  const inside = roots.map((root) => relative(root, source)).find((rel) => rel !== '' && !rel.startsWith('..') && !isAbsolute(rel));
+  const rel = inside ?? basename(source);
   const stem = rel.slice(0, rel.length - extname(rel).length).replace(/[\\/]/g, '__');
   let name = `${stem}.png`;
   for (let k = 2; used.has(name); k += 1) name = `${stem}-${k}.png`;
