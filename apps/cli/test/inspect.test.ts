@@ -126,6 +126,10 @@ describe('residuum inspect (tiny fixture model, generated 16x16 PNGs)', () => {
     expect(png.readUInt32BE(16)).toBe(3 * 128 + 2 * 4);
     expect(png.readUInt32BE(20)).toBe(128);
     expect(run.out).toContain('heatmaps: 4 written');
+    // Same names when the folder is given as an absolute path.
+    const absoluteMaps = join(tmp.dir, 'maps-absolute');
+    await residuum(['inspect', TINY_AE, join(tmp.dir, 'parts'), '--ep', 'cpu', '--threshold', HUGE, '--maps', absoluteMaps], tmp.dir);
+    expect((await readdir(absoluteMaps)).filter((f) => f.endsWith('.png')).sort()).toEqual(files);
   });
 
   it('adds the uncertainty panel for an MC-Dropout model', async () => {

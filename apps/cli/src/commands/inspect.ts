@@ -1,4 +1,4 @@
-import { basename, extname, isAbsolute, join, relative } from 'node:path';
+import { basename, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { InspectionFailure, InspectionResult, InspectionSuccess } from '@residuum/inspection';
 import { createNodeInspector } from '@residuum/runtime-node';
 import type { InspectCliOptions } from '../cli.js';
@@ -71,7 +71,7 @@ async function inspectWith(
   const mapsWritten: Record<string, string> = {};
   const mapErrors: string[] = [];
   const usedNames = new Set<string>();
-  const roots = paths.map((p) => join(io.cwd, p).replace(/\/+$/, ''));
+  const roots = paths.map((p) => resolve(io.cwd, p));
   // Result lines on a terminal are the progress; a bar on the same screen would garble them.
   const progress = io.stdoutInteractive ? NO_PROGRESS : startProgress(io, collected.images.length, 'inspect');
   try {
