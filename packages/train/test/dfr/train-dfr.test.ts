@@ -1,0 +1,136 @@
+import * as tf from '@tensorflow/tfjs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { convertRunDir } from '@residuum/onnx-converter';
+import { validateModelCard, type RawImage } from '@residuum/scoring';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createMemorySource } from '../../src/training/data.js';
+import { loadModelFromDir } from '../../src/training/model-io.js';
+import { dfrPreprocessing, scoreDfrBatches, trainDfr, type DfrTrainResult } from '../../src/families/dfr/index.js';
+import { createRandom } from '../../src/random.js';
+import { useCpuBackend, withTempDir } from '../helpers.js';
+import { testBackbone } from './helpers.js';
+
+const SIZE = 64;
+
+/** Good parts: a seeded diagonal stripe texture with noise (RGB). */
+function goodImage(seed: number): RawImage {
+  const random = createRandom(seed);
+  const phase = random.uniform(0, 6);
+  const data = new Uint8Array(SIZE * SIZE * 3);
+  for (let y = 0; y < SIZE; y++) {
+    for (let x = 0; x < SIZE; x++) {
+      const v = 128 + 70 * Math.sin((x + y) / 3 + phase) + random.uniform(-15, 15);
+      for (let c = 0; c < 3; c++) data[(y * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v - 10 * c)));
+    }
+  }
+  return { data, width: SIZE, height: SIZE, channels: 3 };
+}
+
+/** A good part with a flat dark blob (rows/cols 20..39): the defect. */
+function defectImage(seed: number): RawImage {
+  const image = goodImage(seed);
+  for (let y = 20; y < 40; y++) for (let x = 20; x < 40; x++) for (let c = 0; c < 3; c++) image.data[(y * SIZE + x) * 3 + c] = 20;
+  return image;
+}
+
+function nhwcOf(image: RawImage): Float32Array {
+  // The spec's normalization: (p/255 - 0.5) / 0.5, interleaved like the data source.
+  return Float32Array.from(image.data, (p) => (p / 255 - 0.5) / 0.5);
+}
+
+describe('trainDfr (0.25 backbone, 64 px, cpu)', () => {
+  let result: DfrTrainResult;
+  let runDir: string;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    await useCpuBackend();
+  });
+
+  it('trains, writes a valid run folder, converts to one ONNX graph that matches TF.js', async () => {
+    await withTempDir(async (dir) => {
+      runDir = join(dir, 'run');
+      const backbone = testBackbone();
+      const source = createMemorySource({
+        images: Array.from({ length: 14 }, (_, i) => goodImage(100 + i)),
+        preprocessing: dfrPreprocessing(SIZE, 3, backbone),
+        validationFraction: 0.25,
+        seed: 3,
+        description: 'synthetic stripes',
+      });
+      result = await trainDfr({ out: runDir, dataSource: source, size: SIZE, channels: 3, backbone, epochs: 6, batch: 64, learningRate: 3e-3, backend: 'cpu', seed: 5, log: (l) => logs.push(l) });
+
+      // Loss falls.
+      expect(result.history).toHaveLength(6);
+      expect(result.history[5].loss).toBeLessThan(result.history[0].loss * 0.8);
+      expect(result.history[result.bestEpoch - 1].valLoss).toBeLessThan(result.history[0].valLoss);
+      // PCA chose a width in range and the card explains the graph.
+      expect(result.latentWidth).toBeGreaterThanOrEqual(1);
+      expect(result.latentWidth).toBeLessThan(240);
+      expect(result.pca?.fraction).toBe(0.9);
+      const card = validateModelCard(JSON.parse(await readFile(join(runDir, 'model-card.json'), 'utf8')));
+      expect(card.family).toBe('dfr');
+      expect(card.score.map.kind).toBe('model-output');
+      expect(card.outputs).toEqual([expect.objectContaining({ name: 'feature_error', meaning: 'feature-error-map', shape: ['N', 1, 8, 8] })]);
+      expect(card.preprocessing.mean).toEqual([0.5, 0.5, 0.5]);
+      expect(card.calibration.pixelThreshold).toBeGreaterThan(0);
+      expect(card.threshold.value).toBeGreaterThan(0);
+      const extras = card.extras?.dfr as Record<string, unknown>;
+      expect(extras.taps).toEqual(backbone.taps);
+      expect(extras.latentWidth).toBe(result.latentWidth);
+      expect(String(extras.whyErrorMapOutput)).toMatch(/one small/);
+      const history = JSON.parse(await readFile(join(runDir, 'history.json'), 'utf8')) as { history: unknown[] };
+      expect(history.history).toHaveLength(6);
+
+      // One ONNX graph (backbone included), checked by onnx.checker, equal to TF.js within 1e-4.
+      const onnxFile = join(dir, 'dfr.onnx');
+      const converted = await convertRunDir(runDir, { outFile: onnxFile });
+      expect(converted.report.outputs).toEqual([{ name: 'feature_error', shape: ['N', 1, 8, 8] }]);
+      const bytes = new Uint8Array(await readFile(onnxFile));
+      const { checkOnnx } = await import('./helpers.js');
+      checkOnnx(bytes);
+
+      const model = await loadModelFromDir(runDir);
+      const images = [goodImage(900), defectImage(901)];
+      const nhwc = new Float32Array(2 * SIZE * SIZE * 3);
+      images.forEach((image, i) => nhwc.set(nhwcOf(image), i * SIZE * SIZE * 3));
+      const x = tf.tensor4d(nhwc, [2, SIZE, SIZE, 3]);
+      const expected = (await (model.predict(x) as tf.Tensor).data()) as Float32Array;
+      const session = await ort.InferenceSession.create(bytes);
+      const nchw = (await x.transpose([0, 3, 1, 2]).data()) as Float32Array;
+      const output = await session.run({ input: new ort.Tensor('float32', nchw, [2, 3, SIZE, SIZE]) });
+      await session.release();
+      const actual = output.feature_error.data as Float32Array;
+      expect(actual.length).toBe(expected.length);
+      let maxDiff = 0;
+      for (let i = 0; i < actual.length; i++) maxDiff = Math.max(maxDiff, Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
+      expect(maxDiff).toBeLessThan(1e-4);
+
+      // The defect lights up its own region of the map more than the rest of the image.
+      const maps: Float32Array[] = [];
+      const scores = await scoreDfrBatches(model, (async function* () { yield { data: nhwc, count: 2 }; })(), { inputSize: SIZE, channels: 3, featureGrid: 8 }, card.score, (map) => maps.push(map));
+      expect(scores[1]).toBeGreaterThan(scores[0]);
+      let inside = 0;
+      let outside = 0;
+      for (let y = 0; y < SIZE; y++) for (let xx = 0; xx < SIZE; xx++) {
+        const v = maps[1][y * SIZE + xx];
+        if (y >= 20 && y < 40 && xx >= 20 && xx < 40) inside += v / 400;
+        else outside += v / (SIZE * SIZE - 400);
+      }
+      expect(inside).toBeGreaterThan(2 * outside);
+      tf.dispose(x);
+      model.dispose();
+    });
+  });
+
+  it('rejects bad options with the name of the option', async () => {
+    const backbone = testBackbone();
+    await expect(trainDfr({ out: '' })).rejects.toThrow(/out \(the run folder\)/);
+    await expect(trainDfr({ out: '/tmp/x' })).rejects.toThrow(/data \(the dataset folder\) or dataSource/);
+    await expect(trainDfr({ out: '/tmp/x', data: '/tmp', backbone, epochs: 0 })).rejects.toThrow(/epochs must be a positive integer/);
+    await expect(trainDfr({ out: '/tmp/x', data: '/tmp', backbone, pixelFpr: 1.5 })).rejects.toThrow(/pixelFpr must be in/);
+    await expect(trainDfr({ out: '/tmp/x', data: '/tmp', backbone: { ...backbone, taps: [] } })).rejects.toThrow(/taps must be a non-empty list/);
+  });
+});
