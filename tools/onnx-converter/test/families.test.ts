@@ -116,6 +116,24 @@ describe('convertRunDir and the residuum-convert CLI', () => {
     expect([v32.ok, v16.ok]).toEqual([true, true]);
   });
 
+  it('reads weights split over several shard files, in manifest order', async () => {
+    const { dir } = await writeRunDir('cae-shards', FAMILIES[0][1]);
+    const whole = await convertRunDir(dir, { outFile: join(dir, 'whole.onnx') });
+    const weights = readFileSync(join(dir, 'weights.bin'));
+    const cut = 4099; // not a multiple of 4: tf.io shards split at byte boundaries
+    writeFileSync(join(dir, 'group1-shard1of2.bin'), weights.subarray(0, cut));
+    writeFileSync(join(dir, 'group1-shard2of2.bin'), weights.subarray(cut));
+    rmSync(join(dir, 'weights.bin'));
+    const modelJson = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { weightsManifest: Array<{ paths: string[] }> };
+    modelJson.weightsManifest[0].paths = ['group1-shard1of2.bin', 'group1-shard2of2.bin'];
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
+    const sharded = await convertRunDir(dir, { outFile: join(dir, 'sharded.onnx') });
+    expect(sharded.onnx).toEqual(whole.onnx);
+    modelJson.weightsManifest[0].paths = ['group1-shard1of2.bin'];
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
+    await expect(convertRunDir(dir, { outFile: join(dir, 'short.onnx') })).rejects.toThrow(/weight data too short/);
+  });
+
   it('explains bad usage and missing files', () => {
     const usage = cli([]);
     expect(usage.status).toBe(2);
