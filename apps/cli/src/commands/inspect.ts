@@ -1,5 +1,5 @@
 import { basename, extname, isAbsolute, join, relative, resolve } from 'node:path';
-import type { InspectionFailure, InspectionResult, InspectionSuccess } from '@residuum/inspection';
+import { summarize, type InspectionFailure, type InspectionResult, type InspectionSuccess } from '@residuum/inspection';
 import { createNodeInspector } from '@residuum/runtime-node';
 import type { InspectCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
@@ -45,10 +45,11 @@ export async function runInspect(model: string, paths: string[], options: Inspec
     throw new CliError(`no images found in ${paths.join(', ')} (extensions .png .jpg .jpeg .bmp .tif .tiff .webp)`);
   }
 
-  const started = performance.now();
+  const loadStarted = performance.now();
   const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch });
+  const loadMs = performance.now() - loadStarted;
   try {
-    return await inspectWith(inspector, paths, options, context, { collected, modelPath, jsonPath, mapsDir, started });
+    return await inspectWith(inspector, paths, options, context, { collected, modelPath, jsonPath, mapsDir, loadMs });
   } finally {
     await inspector.dispose();
   }
@@ -61,9 +62,10 @@ async function inspectWith(
   paths: string[],
   options: InspectCliOptions,
   context: CommandContext,
-  { collected, modelPath, jsonPath, mapsDir, started }: { collected: CollectedImages; modelPath: string; jsonPath: string | undefined; mapsDir: string | undefined; started: number },
+  { collected, modelPath, jsonPath, mapsDir, loadMs }: { collected: CollectedImages; modelPath: string; jsonPath: string | undefined; mapsDir: string | undefined; loadMs: number },
 ): Promise<ExitCodeValue> {
   const { io } = context;
+  const started = performance.now();
   const results: InspectionResult[] = collected.missing.map(
     (missing): InspectionFailure => ({ ok: false, source: missing.path, error: missing.reason }),
   );
@@ -103,20 +105,23 @@ async function inspectWith(
   const attempts = [...inspector.attempts];
   const card = inspector.card;
 
-  const scored = results.filter((r): r is InspectionSuccess => r.ok);
-  const anomalous = scored.filter((r) => r.isAnomalous).length;
-  const errors = results.length - scored.length;
+  const summary = summarize(results, wallMs);
+  const { anomalous, errors } = summary;
   const threshold = options.threshold ?? card.threshold.value;
-  const imagesPerSecond = scored.length > 0 ? (scored.length * 1000) / wallMs : 0;
+  const imagesPerSecond = summary.imagesPerSecond ?? 0;
   const failedAttempts = attempts.filter((a) => !a.ok);
+  const latency =
+    summary.latencyP50Ms !== null && summary.latencyP95Ms !== null
+      ? `, latency p50 ${formatNumber(summary.latencyP50Ms)} ms, p95 ${formatNumber(summary.latencyP95Ms)} ms`
+      : '';
 
   io.stdout(
-    `\n${results.length} images: ${scored.length - anomalous} ok, ${anomalous} anomalous, ${errors} unreadable` +
+    `\n${results.length} images: ${summary.ok} ok, ${anomalous} anomalous, ${errors} unreadable` +
       (collected.skipped.length ? `, ${collected.skipped.length} non-image files skipped` : '') +
       '\n' +
       `model ${card.name} (${card.family}), threshold ${formatNumber(threshold)}${options.threshold !== undefined ? ' (override)' : ''}\n` +
       `provider ${provider}${failedAttempts.map((a) => `; ${a.provider} not used: ${a.reason ?? 'unknown reason'}`).join('')}\n` +
-      `${formatNumber(imagesPerSecond)} images/s, ${formatDuration(wallMs)} in all (model load included)\n`,
+      `${formatNumber(imagesPerSecond)} images/s over ${formatDuration(wallMs)}${latency}; model load ${formatDuration(loadMs)}\n`,
   );
   if (mapsDir) io.stdout(`heatmaps: ${Object.keys(mapsWritten).length} written to ${displayPath(mapsDir, io.cwd)}\n`);
   for (const problem of mapErrors) io.stderr(`heatmap not written for ${problem}\n`);
@@ -132,12 +137,15 @@ async function inspectWith(
       attempts,
       summary: {
         total: results.length,
-        ok: scored.length - anomalous,
+        ok: summary.ok,
         anomalous,
         errors,
         skippedNonImages: collected.skipped.length,
         imagesPerSecond,
-        wallMs,
+        latencyP50Ms: summary.latencyP50Ms,
+        latencyP95Ms: summary.latencyP95Ms,
+        inspectMs: wallMs,
+        modelLoadMs: loadMs,
       },
       results: results.map((r) =>
         r.ok
