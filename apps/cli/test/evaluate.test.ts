@@ -179,5 +179,8 @@ describe('residuum evaluate', () => {
     const mnistWithoutDigit = await residuum(['evaluate', TINY_AE, '--data', 'folder', '--layout', 'mnist', '--json', 'x.json'], tmp.dir);
     expect(mnistWithoutDigit.code).toBe(2);
     expect(mnistWithoutDigit.err).toMatch(/--layout mnist needs --digit/);
+    const samePath = await residuum(['evaluate', TINY_AE, '--data', 'folder', '--normal-dir', 'good', '--anomaly-dir', 'bad', '--json', 'same.out', '--report', 'same.out'], tmp.dir);
+    expect(samePath.code).toBe(2);
+    expect(samePath.err).toMatch(/--json and --report name the same file/);
   });
 });

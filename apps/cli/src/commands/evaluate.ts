@@ -9,6 +9,7 @@ import { renderTriptychPng } from './heatmaps.js';
 import { computeDefectTypeMetrics, computeImageMetrics, computePixelMetrics, type ImageMetrics, type PixelMetrics } from './metrics.js';
 import { requireModelFile } from './model-source.js';
 import { renderEvaluationReport, type ReportGalleryItem } from '../report/evaluation-report.js';
+import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
 import { displayPath, formatDuration, formatNumber } from '../util/format.js';
 import { prepareOutputFile, writeFileAtomic } from '../util/output-files.js';
@@ -30,6 +31,7 @@ export async function runEvaluate(model: string, options: EvaluateCliOptions, co
   const modelPath = await requireModelFile(model, io.cwd);
   const jsonPath = await prepareOutputFile(options.json, '--json', { cwd: io.cwd, force });
   const reportPath = options.report ? await prepareOutputFile(options.report, '--report', { cwd: io.cwd, force }) : undefined;
+  if (reportPath === jsonPath) throw new CliError('--json and --report name the same file; give two paths');
   const set = await readEvaluationSet(options, io.cwd);
   for (const note of set.notes) io.stderr(`note: ${note.path}: ${note.reason}\n`);
 
