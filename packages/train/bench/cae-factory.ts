@@ -51,22 +51,26 @@ export function createBenchCae(spec: BenchCaeSpec): BenchTrainable {
   };
 }
 
-/** Multiply-accumulate count of the conv layers of one image, forward only (x2 for FLOPs, x3 for fwd+bwd). */
-export function benchCaeConvMacs(spec: BenchCaeSpec): number {
-  let macs = 0;
+/**
+ * FLOPs of one training step per image, conv layers only (2 per multiply-accumulate): forward, the filter
+ * gradient of every conv, and the input gradient of every conv but the first (nothing needs d(input)).
+ */
+export function benchCaeTrainingFlopsPerImage(spec: BenchCaeSpec): { forward: number; training: number } {
+  const layerMacs: number[] = [];
   let size = spec.size;
   let channels = spec.channels;
   for (const width of spec.widths) {
-    macs += size * size * 9 * channels * width;
+    layerMacs.push(size * size * 9 * channels * width);
     channels = width;
     size /= 2;
   }
   for (const width of [...spec.widths].reverse()) {
     // A transposed conv does k*k*Cin*Cout MACs per input pixel.
-    macs += size * size * 9 * channels * width;
+    layerMacs.push(size * size * 9 * channels * width);
     channels = width;
     size *= 2;
   }
-  macs += size * size * 9 * channels * spec.channels;
-  return macs;
+  layerMacs.push(size * size * 9 * channels * spec.channels);
+  const forward = 2 * layerMacs.reduce((a, b) => a + b, 0);
+  return { forward, training: forward + forward + (forward - 2 * layerMacs[0]) };
 }

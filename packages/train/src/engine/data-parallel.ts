@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { BACKEND_REQUESTS, initBackend, type BackendRequest } from '../backend/index.js';
 import type { WorkerInit, WorkerReply, WorkerRequestBody } from './protocol.js';
@@ -235,4 +236,28 @@ export async function createDataParallelEngine(options: DataParallelOptions): Pr
       await terminate();
     },
   };
+}
+
+/**
+ * Default number of gradient workers: one per core, at most 2 (see bench-results/train-throughput.json:
+ * wasm is single-threaded in Node, so each worker keeps one core busy; beyond the core count they only
+ * compete). 0 means "train on the main thread" (a machine with one core).
+ */
+export function recommendedWorkerCount(): number {
+  const cores = availableParallelism();
+  return cores >= 2 ? Math.min(2, cores) : 0;
+}
+
+export interface TrainingEngineOptions extends EngineOptions {
+  /** 'auto' = recommendedWorkerCount(); 0 = main thread. */
+  workers: number | 'auto';
+}
+
+/** The engine the training loop should use: data-parallel workers, or the main thread for workers = 0. */
+export async function createTrainingEngine(options: TrainingEngineOptions): Promise<TrainingEngine> {
+  const workers = options.workers === 'auto' ? recommendedWorkerCount() : options.workers;
+  if (!Number.isInteger(workers) || workers < 0) {
+    throw new Error(`createTrainingEngine: workers must be 'auto' or an integer >= 0, got ${JSON.stringify(options.workers)}`);
+  }
+  return workers === 0 ? createLocalEngine(options) : createDataParallelEngine({ ...options, workers });
 }

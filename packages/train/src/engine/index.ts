@@ -1,3 +1,3 @@
-export { createDataParallelEngine, createLocalEngine } from './data-parallel.js';
-export type { DataParallelEngine, DataParallelOptions, EngineOptions, TrainingEngine } from './data-parallel.js';
+export { createDataParallelEngine, createLocalEngine, createTrainingEngine, recommendedWorkerCount } from './data-parallel.js';
+export type { DataParallelEngine, DataParallelOptions, EngineOptions, TrainingEngine, TrainingEngineOptions } from './data-parallel.js';
 export type { AdamSettings, BatchShape, NamedWeight, Trainable, TrainableFactory } from './replica.js';

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BenchCaeSpec } from '../../bench/cae-factory.js';
-import { createDataParallelEngine, createLocalEngine, type NamedWeight, type TrainingEngine } from '../../src/engine/index.js';
+import { createDataParallelEngine, createLocalEngine, createTrainingEngine, recommendedWorkerCount, type NamedWeight, type TrainingEngine } from '../../src/engine/index.js';
 
 const moduleUrl = new URL('../../bench/cae-factory.ts', import.meta.url).href;
 const size = 16;
@@ -40,6 +40,15 @@ afterAll(async () => {
 });
 
 describe('data-parallel engine (worker_threads, wasm)', () => {
+  it("createTrainingEngine('auto') uses one worker per core up to 2, and the main thread for workers = 0", async () => {
+    const auto = await createTrainingEngine({ factory: factory(false), optimizer: { learningRate: 1e-3 }, backend: 'wasm', workers: 'auto' });
+    const local = await createTrainingEngine({ factory: factory(false), optimizer: { learningRate: 1e-3 }, backend: 'wasm', workers: 0 });
+    engines.push(auto, local);
+    expect(auto.workers).toBe(recommendedWorkerCount());
+    expect(recommendedWorkerCount()).toBeLessThanOrEqual(2);
+    expect(local.workers).toBe(0);
+  });
+
   it('without batch statistics, 2 workers on uneven shards equal a main-thread step on the full batch', async () => {
     const options = { factory: factory(false), optimizer: { learningRate: 1e-2 }, backend: 'wasm' as const };
     const parallel = await createDataParallelEngine({ ...options, workers: 2 });
@@ -109,6 +118,12 @@ describe('data-parallel engine (worker_threads, wasm)', () => {
     ).rejects.toThrow(/has no exported function 'nope'/);
     await expect(createDataParallelEngine({ factory: factory(false), optimizer: { learningRate: 1e-3 }, backend: 'wasm', workers: 0 })).rejects.toThrow(
       /workers must be a positive integer/,
+    );
+    await expect(createTrainingEngine({ factory: factory(false), optimizer: { learningRate: 1e-3 }, backend: 'wasm', workers: -1 })).rejects.toThrow(
+      /workers must be 'auto' or an integer >= 0, got -1/,
+    );
+    await expect(createLocalEngine({ factory: factory(false), optimizer: { learningRate: 0 }, backend: 'wasm' })).rejects.toThrow(
+      /optimizer.learningRate must be a positive number, got 0/,
     );
   });
 });
