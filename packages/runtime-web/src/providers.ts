@@ -4,10 +4,10 @@
  * provider runs; trying them one by one records what happened and why.
  *
  * Each provider loads its own onnxruntime-web entry, on demand: WebGPU the entry that carries
- * the native WebGPU provider (`onnxruntime-web/webgpu`, an asyncify WASM build), WASM the plain
- * `onnxruntime-web/wasm` build. Measured here on the 128x128 benchmark CAE (1 thread, V8), the
- * WASM provider of the webgpu entry took 146 ms per inference against 23 ms for the plain build,
- * so a factory PC without a GPU must not run on the former.
+ * the native WebGPU provider (`onnxruntime-web/webgpu`, a 27 MB asyncify WASM build), WASM the
+ * plain `onnxruntime-web/wasm` build (14 MB). A factory PC without a GPU thus never downloads
+ * the larger build; and in Node's V8 the WASM provider of the asyncify build measured 6-30x
+ * slower than the plain one on the 128x128 benchmark CAE (in chromium the two were within noise).
  */
 import type * as Ort from 'onnxruntime-web/webgpu';
 import type { ProviderAttempt, ProviderRequest } from '@residuum/inspection';
