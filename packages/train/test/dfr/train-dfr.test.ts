@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { convertRunDir } from '@residuum/onnx-converter';
+import { createNodeInspector } from '@residuum/runtime-node';
 import { validateModelCard, type RawImage } from '@residuum/scoring';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createMemorySource } from '../../src/training/data.js';
@@ -120,6 +121,19 @@ describe('trainDfr (0.25 backbone, 64 px, cpu)', () => {
         else outside += v / (SIZE * SIZE - 400);
       }
       expect(inside).toBeGreaterThan(2 * outside);
+
+      // runtime-node scores the converted file with its embedded card exactly like the trainer did.
+      const inspector = await createNodeInspector(bytes, { provider: 'cpu', batchSize: 2 });
+      const plane = SIZE * SIZE;
+      const results = await inspector.inspectTensors(
+        [0, 1].map((i) => ({ source: `image-${i}`, input: { data: nchw.slice(i * 3 * plane, (i + 1) * 3 * plane), channels: 3, height: SIZE, width: SIZE } })),
+      );
+      await inspector.dispose();
+      results.forEach((r, i) => {
+        if (!r.ok) throw new Error(`runtime-node failed on image ${i}: ${JSON.stringify(r)}`);
+        expect(Math.abs(r.score - scores[i]) / Math.max(1e-6, Math.abs(scores[i]))).toBeLessThan(1e-4);
+        expect(r.threshold).toBe(card.threshold.value);
+      });
       tf.dispose(x);
       model.dispose();
     });
