@@ -1,0 +1,234 @@
+import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { convertRunDir } from '@residuum/onnx-converter';
+import { anomalyMap, imageScore, validateModelCard, type RawImage } from '@residuum/scoring';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildCritic,
+  buildEncoder,
+  buildGenerator,
+  buildInferenceGraph,
+  fanoganPreprocessing,
+  meanPairwiseDistance,
+  registerComparisonGradients,
+  trainFanogan,
+  type FanoganArchitecture,
+  type FanoganTrainResult,
+} from '../../src/families/fanogan/index.js';
+import { createMemorySource } from '../../src/training/data.js';
+import { loadModelFromDir } from '../../src/training/model-io.js';
+import { createRandom } from '../../src/random.js';
+import { useCpuBackend } from '../helpers.js';
+
+const SIZE = 16;
+const ARCH: FanoganArchitecture = { size: SIZE, channels: 1, zDim: 8, baseFilters: 4 };
+
+/** Good parts: a bright disc on a dark background, seeded position jitter and noise (grey). */
+function goodImage(seed: number): RawImage {
+  const random = createRandom(seed);
+  const cx = 8 + random.uniform(-1.5, 1.5);
+  const cy = 8 + random.uniform(-1.5, 1.5);
+  const data = new Uint8Array(SIZE * SIZE);
+  for (let y = 0; y < SIZE; y++) {
+    for (let x = 0; x < SIZE; x++) {
+      const inside = (x - cx) ** 2 + (y - cy) ** 2 < 25;
+      data[y * SIZE + x] = Math.max(0, Math.min(255, Math.round((inside ? 200 : 40) + random.uniform(-10, 10))));
+    }
+  }
+  return { data, width: SIZE, height: SIZE, channels: 1 };
+}
+
+function nhwcOf(images: RawImage[]): Float32Array {
+  const out = new Float32Array(images.length * SIZE * SIZE);
+  images.forEach((image, i) => out.set(Float32Array.from(image.data, (p) => (p / 255 - 0.5) / 0.5), i * SIZE * SIZE));
+  return out;
+}
+
+function checkOnnx(file: string): void {
+  const python = '/usr/bin/python3';
+  if (!existsSync(python)) throw new Error(`${python} not found: install Debian's python3-onnx`);
+  const run = spawnSync(python, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print("OK")', file], {
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONPATH: '' },
+  });
+  if (run.status !== 0 || !run.stdout.includes('OK')) throw new Error(`onnx.checker rejected ${file} (exit ${run.status}): ${run.stderr || run.stdout}`);
+}
+
+beforeAll(async () => {
+  await useCpuBackend();
+  registerComparisonGradients();
+});
+
+describe('f-AnoGAN networks', () => {
+  it('have the DCGAN shapes and ranges', () => {
+    const generator = buildGenerator(ARCH, 1);
+    const critic = buildCritic(ARCH, 2);
+    const encoder = buildEncoder(ARCH, 3);
+    tf.tidy(() => {
+      const z = tf.randomUniform([3, ARCH.zDim], -1, 1, 'float32', 4);
+      const image = generator.predict(z) as tf.Tensor;
+      expect(image.shape).toEqual([3, SIZE, SIZE, 1]);
+      expect(tf.max(tf.abs(image)).dataSync()[0]).toBeLessThanOrEqual(1);
+      const [score, features] = critic.predict(image) as tf.Tensor[];
+      expect(score.shape).toEqual([3, 1]);
+      expect(features.shape).toEqual([3, 4, 4, ARCH.baseFilters * 2]);
+      const code = encoder.predict(image) as tf.Tensor;
+      expect(code.shape).toEqual([3, ARCH.zDim]);
+      expect(tf.max(tf.abs(code)).dataSync()[0]).toBeLessThanOrEqual(1);
+    });
+    expect(() => buildGenerator({ ...ARCH, size: 24 }, 1)).toThrow(/power of two/);
+    expect(() => buildEncoder({ ...ARCH, zDim: 0 }, 1)).toThrow(/zDim/);
+  });
+
+  it('compute the gradient penalty gradient that finite differences agree with (second order through LeakyReLU)', () => {
+    const critic = buildCritic(ARCH, 5);
+    const variables = critic.trainableWeights.map((w) => w.read() as tf.Variable);
+    // DCGAN init (std 0.02) gives input gradients ~1e-2, too small for float32 finite differences of (||g|| - 1)^2.
+    for (const v of variables) v.assign(tf.mul(v, 8));
+    const x = tf.randomNormal([4, SIZE, SIZE, 1], 0, 1, 'float32', 6);
+    const penalty = (): tf.Scalar =>
+      tf.tidy(() => {
+        const g = tf.grad((input: tf.Tensor) => tf.sum((critic.apply(input) as tf.Tensor[])[0]))(x);
+        const norms = tf.sqrt(tf.add(tf.sum(tf.square(g), [1, 2, 3]), 1e-12));
+        return tf.mean(tf.square(tf.sub(norms, 1))) as tf.Scalar;
+      });
+    const { grads } = tf.variableGrads(penalty, variables);
+    const names = Object.keys(grads);
+    const kernelGradients = names.filter((n) => n.includes('kernel')).map((n) => tf.norm(grads[n]).dataSync()[0]);
+    expect(kernelGradients.every((v) => v > 0 && Number.isFinite(v))).toBe(true);
+    // Directional derivative along the analytic gradient equals its squared norm / norm.
+    const byName = new Map(variables.map((v) => [v.name, v]));
+    const base = names.map((n) => (byName.get(n) as tf.Variable).clone());
+    const gradientNorm = Math.sqrt(names.reduce((sum, n) => sum + tf.sum(tf.square(grads[n])).dataSync()[0], 0));
+    const shifted = (sign: number, eps: number): number => {
+      names.forEach((n, i) => (byName.get(n) as tf.Variable).assign(tf.add(base[i], tf.mul(grads[n], (sign * eps) / gradientNorm))));
+      return penalty().dataSync()[0];
+    };
+    // Small enough that no LeakyReLU input changes sign along the step (larger steps cross kinks).
+    const eps = 1e-3;
+    const finiteDifference = (shifted(1, eps) - shifted(-1, eps)) / (2 * eps);
+    names.forEach((n, i) => (byName.get(n) as tf.Variable).assign(base[i]));
+    expect(Math.abs(finiteDifference - gradientNorm) / gradientNorm).toBeLessThan(0.02);
+    tf.dispose([x, ...base, ...Object.values(grads)]);
+  });
+
+  it('measures diversity: identical samples have distance 0, distinct ones more', () => {
+    const same = new Float32Array(3 * 4).fill(0.5);
+    expect(meanPairwiseDistance(same, 3, 4)).toBe(0);
+    const distinct = Float32Array.from({ length: 12 }, (_, i) => (i < 4 ? -1 : i < 8 ? 0 : 1));
+    expect(meanPairwiseDistance(distinct, 3, 4)).toBeCloseTo((1 + 2 + 1) / 3, 6);
+    expect(() => meanPairwiseDistance(same, 1, 4)).toThrow(/at least 2/);
+  });
+});
+
+describe('trainFanogan (16x16 grey, cpu)', () => {
+  let result: FanoganTrainResult;
+  let tmp: string;
+  let dir: string;
+  const images = Array.from({ length: 40 }, (_, i) => goodImage(100 + i));
+
+  // One training run shared by the tests below.
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'residuum-fanogan-'));
+    dir = join(tmp, 'run');
+    result = await trainFanogan({
+      out: dir,
+      dataSource: createMemorySource({ images, preprocessing: fanoganPreprocessing(SIZE, 1), validationFraction: 0.2, seed: 3 }),
+      size: SIZE,
+      channels: 1,
+      zDim: ARCH.zDim,
+      baseFilters: ARCH.baseFilters,
+      ganEpochs: 3,
+      encoderEpochs: 6,
+      batch: 8,
+      nCritic: 2,
+      ganLearningRate: 1e-3,
+      encoderLearningRate: 3e-3,
+      seed: 11,
+      backend: 'cpu',
+      quiet: true,
+    });
+  }, 240_000);
+  afterAll(async () => {
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('logs finite, moving GAN losses and writes a sample grid per epoch', async () => {
+    expect(result.gan).toHaveLength(3);
+    for (const record of result.gan) {
+      for (const value of [record.wassersteinEstimate, record.criticLoss, record.gradientPenalty, record.generatorLoss, record.diversityRatio]) expect(Number.isFinite(value)).toBe(true);
+      expect(existsSync(join(dir, record.samplesPng))).toBe(true);
+    }
+    expect(result.gan[0].generatorSteps).toBe(2); // 32 training images / batch 8 = 4 critic steps, nCritic 2
+    expect(new Set(result.gan.map((r) => r.criticLoss)).size).toBe(3);
+    expect(new Set(result.gan.map((r) => r.generatorLoss)).size).toBe(3);
+    const png = await readFile(join(dir, result.gan[0].samplesPng));
+    expect(png.subarray(1, 4).toString('ascii')).toBe('PNG');
+    const history = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8')) as { family: string; gan: unknown[]; encoder: unknown[]; stability: { collapseLimit: number } };
+    expect(history.family).toBe('fanogan');
+    expect(history.gan).toHaveLength(3);
+    expect(history.encoder).toHaveLength(6);
+    expect(history.stability.collapseLimit).toBeGreaterThan(0);
+  });
+
+  it('trains the encoder: the izi_f loss falls', () => {
+    const losses = result.encoder.map((r) => r.loss);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
+    expect(result.encoder[result.encoder.length - 1].valLoss).toBeLessThan(result.encoder[0].valLoss * 1.05);
+  });
+
+  it('writes a valid fanogan card with kappa and both outputs', async () => {
+    const card = validateModelCard(JSON.parse(await readFile(join(dir, 'model-card.json'), 'utf8')));
+    expect(card.family).toBe('fanogan');
+    expect(card.outputs.map((o) => [o.name, o.meaning])).toEqual([
+      ['reconstruction', 'reconstruction'],
+      ['disc_feature_residual', 'discriminator-feature-residual'],
+    ]);
+    expect(card.outputs[1].shape).toEqual(['N', 1]);
+    expect(card.score.map.kind).toBe('squared');
+    expect(card.score.image.kappa).toBe(1);
+    expect(card.calibration.count).toBe(8);
+    expect(card.threshold.value).toBeGreaterThanOrEqual(card.calibration.min);
+  });
+
+  it('converts to one ONNX graph that passes onnx.checker and matches TF.js within 1e-4, and scores as calibrated', async () => {
+    const onnxFile = join(dir, 'model.onnx');
+    const conversion = await convertRunDir(dir, { outFile: onnxFile });
+    expect(conversion.report.outputs.map((o) => o.name)).toEqual(['reconstruction', 'disc_feature_residual']);
+    checkOnnx(onnxFile);
+
+    const model = await loadModelFromDir(dir);
+    const inputs = nhwcOf([...images.slice(0, 3), goodImage(999)]);
+    const [tfReconstruction, tfResidual] = tf.tidy(() => (model.predict(tf.tensor4d(inputs, [4, SIZE, SIZE, 1])) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array));
+    const session = await ort.InferenceSession.create(onnxFile);
+    // Grey: NHWC and NCHW hold the same numbers.
+    const outputs = await session.run({ input: new ort.Tensor('float32', inputs, [4, 1, SIZE, SIZE]) });
+    const ortReconstruction = outputs.reconstruction.data as Float32Array;
+    const ortResidual = outputs.disc_feature_residual.data as Float32Array;
+    expect(outputs.disc_feature_residual.dims).toEqual([4, 1]);
+    let worst = 0;
+    for (let i = 0; i < tfReconstruction.length; i++) worst = Math.max(worst, Math.abs(tfReconstruction[i] - ortReconstruction[i]));
+    for (let i = 0; i < 4; i++) worst = Math.max(worst, Math.abs(tfResidual[i] - ortResidual[i]));
+    expect(worst).toBeLessThanOrEqual(1e-4);
+    expect(Math.max(...Array.from(ortResidual))).toBeGreaterThan(0);
+
+    // The runtimes' score (map mean + kappa * residual) from ORT outputs equals the trainer's.
+    const card = result.card;
+    const plane = SIZE * SIZE;
+    const score = (i: number): number =>
+      imageScore(anomalyMap(inputs.subarray(i * plane, (i + 1) * plane), ortReconstruction.subarray(i * plane, (i + 1) * plane), 1, SIZE, SIZE, card.score.map), card.score.image, {
+        discriminatorResidual: ortResidual[i],
+      });
+    let pixelMean = 0;
+    for (let p = 0; p < plane; p++) pixelMean += (inputs[p] - tfReconstruction[p]) ** 2;
+    expect(score(0)).toBeCloseTo(pixelMean / plane + tfResidual[0], 4);
+    await session.release();
+    model.dispose();
+  }, 120_000);
+});
