@@ -7,6 +7,7 @@
 import {
   createInspectorCore,
   loadModelCard,
+  makeDropoutMasks,
   type InspectionResult,
   type InspectOptions,
   type Inspector,
@@ -146,8 +147,19 @@ class OrtWebInspector implements WebInspector {
   }
 
   /** One run on zeros, so the first real image does not pay for shader compilation / allocation; returns ms. */
-  warmup(): Promise<number> {
-    return this.core.warmup();
+  async warmup(): Promise<number> {
+    if (this.disposed) throw new Error('this inspector was disposed');
+    // The shape of a one-image call (one row per MC pass, up to the batch size), not a full
+    // batch: on a software WebGPU adapter a full batch of a 128x128 model takes half a minute,
+    // and WebGPU compiles its shaders per shape, so this is the shape worth warming.
+    const card = this.card;
+    const rows = Math.min(this.core.batchSize, card.mcDropout?.maskInputs.length ? card.mcDropout.samples : 1);
+    const [, channels, height, width] = card.input.shape;
+    const feeds: ModelFeeds = { [card.input.name]: { data: new Float32Array(rows * channels * height * width), dims: [rows, channels, height, width] } };
+    for (const [name, mask] of Object.entries(makeDropoutMasks(card, rows, null))) feeds[name] = mask;
+    const started = performance.now();
+    await runSession(this.ort, this.session, feeds);
+    return performance.now() - started;
   }
 
   async inspect(images: readonly WebImageSource[], options: InspectOptions = {}): Promise<InspectionResult[]> {

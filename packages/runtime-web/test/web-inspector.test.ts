@@ -159,3 +159,37 @@ describe('inspection', () => {
     await expect(short.inspect([randomRgba(16, 16, 8)])).rejects.toThrow(/disposed/);
   });
 });
+
+describe('MC-Dropout (packages/inspection/test/fixtures/tiny-mc-ae.onnx)', () => {
+  const mcPath = join(here, '..', '..', 'inspection', 'test', 'fixtures', 'tiny-mc-ae.onnx');
+
+  test('warm-up feeds the mask inputs; N seeded passes score like runtime-node, with an uncertainty map', async () => {
+    const web = await createWebInspector(new Uint8Array(readFileSync(mcPath)), { provider: 'wasm' });
+    const node = await createNodeInspector(mcPath, { provider: 'cpu' });
+    try {
+      expect(web.card.mcDropout?.maskInputs.length).toBeGreaterThan(0);
+      await expect(web.warmup()).resolves.toBeGreaterThan(0);
+      const images = [randomRgba(30, 20, 11), randomRgba(16, 16, 12)];
+      const prep = web.card.preprocessing;
+      const tensors = images.map((image, i) => ({
+        source: `image ${i + 1}`,
+        input: { data: preprocessImage({ data: image.data, width: image.width, height: image.height, channels: 4 }, prep), channels: prep.channels, height: prep.height, width: prep.width },
+      }));
+      const webResults = await web.inspect(images, { returnMaps: true, mcSamples: 5 });
+      const nodeResults = await node.inspectTensors(tensors, { mcSamples: 5 });
+      const deterministic = await web.inspect(images, { mcSamples: 1 });
+      webResults.forEach((result, i) => {
+        const reference = nodeResults[i];
+        if (!result.ok || !reference.ok || !deterministic[i].ok) throw new Error('unexpected failure');
+        expect(Math.abs(result.score - reference.score)).toBeLessThan(1e-6);
+        expect(result.uncertainty?.data.length).toBe(prep.width * prep.height);
+        expect(Math.max(...result.uncertainty!.data)).toBeGreaterThan(0);
+        // The stochastic passes really differ from the deterministic one.
+        expect(result.score).not.toBe((deterministic[i] as { score: number }).score);
+      });
+    } finally {
+      await web.dispose();
+      await node.dispose();
+    }
+  });
+});
