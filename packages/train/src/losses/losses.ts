@@ -10,19 +10,28 @@ export interface SsimOptions {
   dynamicRange?: number;
 }
 
-function gaussianWindow(size: number, sigma: number, channels: number): tf.Tensor4D {
+function gaussianTaps(size: number, sigma: number): number[] {
   const half = (size - 1) / 2;
-  const weights1d: number[] = [];
-  for (let i = 0; i < size; i++) weights1d.push(Math.exp(-((i - half) ** 2) / (2 * sigma * sigma)));
-  const total = weights1d.reduce((a, b) => a + b, 0);
-  const values: number[] = [];
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const w = (weights1d[y] * weights1d[x]) / (total * total);
-      for (let c = 0; c < channels; c++) values.push(w);
-    }
-  }
-  return tf.tensor4d(values, [size, size, channels, 1]);
+  const weights: number[] = [];
+  for (let i = 0; i < size; i++) weights.push(Math.exp(-((i - half) ** 2) / (2 * sigma * sigma)));
+  const total = weights.reduce((a, b) => a + b, 0);
+  return weights.map((w) => w / total);
+}
+
+/**
+ * 'valid' separable Gaussian blur of every channel. Channels go into the batch and the blur is two
+ * plain conv2d passes, because depthwise-conv gradients are not registered on the wasm backend.
+ */
+function gaussianBlurValid(x: tf.Tensor4D, taps: number[]): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const size = taps.length;
+  const planes = c === 1 ? x : (tf.transpose(x, [0, 3, 1, 2]).reshape([n * c, h, w, 1]) as tf.Tensor4D);
+  const vertical = tf.tensor4d(taps, [size, 1, 1, 1]);
+  const horizontal = tf.tensor4d(taps, [1, size, 1, 1]);
+  const blurred = tf.conv2d(tf.conv2d(planes, vertical, 1, 'valid'), horizontal, 1, 'valid');
+  if (c === 1) return blurred;
+  const [, bh, bw] = blurred.shape;
+  return tf.transpose(blurred.reshape([n, c, bh, bw]), [0, 2, 3, 1]) as tf.Tensor4D;
 }
 
 /**
@@ -34,11 +43,11 @@ export function ssimMap(a: tf.Tensor4D, b: tf.Tensor4D, options: SsimOptions = {
   const sigma = options.sigma ?? 1.5;
   const range = options.dynamicRange ?? 1;
   return tf.tidy(() => {
-    const [, height, width, channels] = a.shape;
+    const [, height, width] = a.shape;
     // Small images (unit tests) cannot hold an 11-px window: shrink it to fit, odd size.
     const size = Math.max(1, Math.min(windowSize, height - ((height + 1) % 2), width - ((width + 1) % 2)));
-    const window = gaussianWindow(size, sigma, channels);
-    const blur = (x: tf.Tensor4D): tf.Tensor4D => tf.depthwiseConv2d(x, window, 1, 'valid');
+    const taps = gaussianTaps(size, sigma);
+    const blur = (x: tf.Tensor4D): tf.Tensor4D => gaussianBlurValid(x, taps);
     const c1 = (0.01 * range) ** 2;
     const c2 = (0.03 * range) ** 2;
     const muA = blur(a);
