@@ -6,7 +6,9 @@ import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
-const modelsDir = join(repoRoot, 'models');
+// RESIDUUM_MODELS_DIR: build with the .onnx files of another folder (default: the repo's models/).
+const modelsDir = process.env.RESIDUUM_MODELS_DIR ?? join(repoRoot, 'models');
+const samplesDir = join(repoRoot, 'models', 'samples');
 const fixtureModel = join(repoRoot, 'packages', 'inspection', 'test', 'fixtures', 'tiny-ae.onnx');
 const require = createRequire(import.meta.url);
 // The package's exports do not expose package.json; its .wasm files are exported.
@@ -48,7 +50,7 @@ function collectStaticFiles(): Map<string, () => Buffer> {
     files.set(`models/${defaultModel}`, () => readFileSync(fixtureModel));
   }
   const samples: string[] = [];
-  const samplesRoot = join(modelsDir, 'samples');
+  const samplesRoot = samplesDir;
   const walk = (dir: string): void => {
     for (const entry of readdirSync(dir).sort()) {
       const full = join(dir, entry);

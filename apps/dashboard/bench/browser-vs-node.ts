@@ -24,7 +24,7 @@ const resultsDir = join(appDir, 'bench-results');
 const index = JSON.parse(readFileSync(join(distDir, 'models', 'index.json'), 'utf8')) as { default: string; samples: string[] };
 const sampleUrls = index.samples.map((s) => `samples/${s}`);
 const samplePaths = index.samples.map((s) => join(distDir, 'samples', s));
-const WEBGPU_IMAGES = 6;
+const WEBGPU_IMAGES = 4;
 
 mkdirSync(join(resultsDir, 'models'), { recursive: true });
 const benchCae = join(resultsDir, 'models', 'bench-cae-128.onnx');

@@ -15,11 +15,13 @@ import { nodeScores } from './support/node-reference.js';
 const appDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const distDir = join(appDir, 'dist');
 const index = JSON.parse(readFileSync(join(distDir, 'models', 'index.json'), 'utf8')) as { default: string; samples: string[] };
-// Two good and two defective images.
+// One good and one defective image: a trained default model on SwiftShader takes seconds per inference.
 const samples = [
-  ...index.samples.filter((s) => /(^|\/)ok_front\//.test(s)).slice(0, 2),
-  ...index.samples.filter((s) => /(^|\/)def_front\//.test(s)).slice(0, 2),
+  ...index.samples.filter((s) => /(^|\/)ok_front\//.test(s)).slice(0, 1),
+  ...index.samples.filter((s) => /(^|\/)def_front\//.test(s)).slice(0, 1),
 ];
+// Software WebGPU is slow for a real model; this bounds a hang, it does not time anything.
+const SOFTWARE_GPU_TIMEOUT_MS = 300_000;
 
 let server: StaticServer;
 let browser: LaunchedBrowser;
@@ -35,7 +37,7 @@ afterAll(async () => {
 });
 
 test('auto picks WebGPU when an adapter exists, and WebGPU = WASM = runtime-node within 1e-4', async () => {
-  expect(samples).toHaveLength(4);
+  expect(samples).toHaveLength(2);
   const urls = samples.map((s) => `samples/${s}`);
 
   const gpu = await openDashboard(browser.context, `${server.url}?provider=auto`);
@@ -72,7 +74,7 @@ test('auto picks WebGPU when an adapter exists, and WebGPU = WASM = runtime-node
     expect(onGpu[i].verdict === 'anomalous').toBe(reference.isAnomalous);
     expect(onWasm[i].verdict === 'anomalous').toBe(reference.isAnomalous);
   });
-});
+}, SOFTWARE_GPU_TIMEOUT_MS);
 
 test("provider 'webgpu' without an adapter fails with the reason on the page (no silent WASM)", async () => {
   const plain = await launchChromium({ webgpu: false });
