@@ -86,25 +86,58 @@ function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: tf
   // XNNPACK's GEMM runs these at full speed (~35 GFLOP/s here); a transposed-A matmul or the conv form of dW
   // (kernel = whole image, 8-16 channels per tap) reaches only 2-10 GFLOP/s.
   const xT = transpose(backend, x, [3, 0, 1, 2]); // [Cin, N, H, W]: tap rows become contiguous runs
+  // With a column stride, each row is regrouped by column phase (w mod sw) once, so that every tap reads
+  // contiguous runs (memcpy) instead of strided elements.
+  const phaseLength: number[] = [];
+  const phaseOffset: number[] = [];
+  for (let phase = 0, offset = 0; phase < sw; phase++) {
+    phaseOffset.push(offset);
+    phaseLength.push(Math.ceil((iw - phase) / sw));
+    offset += phaseLength[phase];
+  }
+  let grouped = xT;
+  if (sw > 1) {
+    grouped = backend.makeOutput(xT.shape, 'float32');
+    const target = backend.typedArrayFromHeap(grouped) as Float32Array;
+    const source = backend.typedArrayFromHeap(xT) as Float32Array;
+    const rowCount = cin * n * ih;
+    for (let r = 0; r < rowCount; r++) {
+      const base = r * iw;
+      for (let phase = 0; phase < sw; phase++) {
+        let k = base + phaseOffset[phase];
+        for (let w = phase; w < iw; w += sw) target[k++] = source[base + w];
+      }
+    }
+    release(backend, xT);
+  }
   const rows = n * oh * ow;
   const dyMatrix = runKernel(backend, 'Reshape', { x: dy }, { shape: [1, rows, cout] });
   const out = backend.makeOutput([fh, fw, cin, cout], 'float32');
   const batchMatMul = tf.getKernel('BatchMatMul', 'wasm');
   if (batchMatMul === undefined) throw new Error("wasm training kernels: the wasm backend has no 'BatchMatMul' kernel");
-  for (let a = 0; a < fh; a++) {
-    for (let b = 0; b < fw; b++) {
-      const tap = backend.makeOutput([1, cin, rows], 'float32');
-      // Views are taken after each allocation: growing the wasm memory detaches older ones.
-      const target = backend.typedArrayFromHeap(tap) as Float32Array;
-      const source = backend.typedArrayFromHeap(xT) as Float32Array;
-      // Output columns whose input column w = col*sw + b - padLeft lies inside the image.
-      const colStart = Math.max(0, Math.ceil((padLeft - b) / sw));
-      const colEnd = Math.min(ow, Math.floor((iw - 1 + padLeft - b) / sw) + 1);
+  // Few input channels make a GEMV per tap (M = Cin); stacking taps as extra rows keeps M >= 32.
+  const taps = fh * fw;
+  const group = Math.min(taps, Math.max(1, Math.ceil(32 / cin)));
+  for (let first = 0; first < taps; first += group) {
+    const count = Math.min(group, taps - first);
+    const stacked = backend.makeOutput([1, count * cin, rows], 'float32');
+    // Views are taken after each allocation: growing the wasm memory detaches older ones.
+    const target = backend.typedArrayFromHeap(stacked) as Float32Array;
+    const source = backend.typedArrayFromHeap(grouped) as Float32Array;
+    for (let t = first; t < first + count; t++) {
+      const a = Math.floor(t / fw);
+      const b = t - a * fw;
+      const tapBase = (t - first) * cin * rows;
+      // Input column w = col*sw + b - padLeft = (col + shift)*sw + phase: position col + shift of that phase.
+      const phase = (((b - padLeft) % sw) + sw) % sw;
+      const shift = Math.floor((b - padLeft) / sw);
+      const colStart = Math.max(0, -shift);
+      const colEnd = Math.min(ow, phaseLength[phase] - shift);
       for (let c = 0; c < cin; c++) {
         for (let img = 0; img < n; img++) {
           const sourceImage = (c * n + img) * ih * iw;
           for (let row = 0; row < oh; row++) {
-            const destination = ((c * n + img) * oh + row) * ow;
+            const destination = tapBase + ((c * n + img) * oh + row) * ow;
             const h = row * sh + a - padTop;
             if (h < 0 || h >= ih || colEnd <= colStart) {
               target.fill(0, destination, destination + ow);
@@ -112,21 +145,18 @@ function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: tf
             }
             if (colStart > 0) target.fill(0, destination, destination + colStart);
             if (colEnd < ow) target.fill(0, destination + colEnd, destination + ow);
-            const sourceRow = sourceImage + h * iw + colStart * sw + b - padLeft;
-            if (sw === 1) {
-              target.set(source.subarray(sourceRow, sourceRow + colEnd - colStart), destination + colStart);
-            } else {
-              for (let col = colStart, k = sourceRow; col < colEnd; col++, k += sw) target[destination + col] = source[k];
-            }
+            const sourceRow = sourceImage + h * iw + phaseOffset[phase] + colStart + shift;
+            target.set(source.subarray(sourceRow, sourceRow + colEnd - colStart), destination + colStart);
           }
         }
       }
-      const product = batchMatMul.kernelFunc({ inputs: { a: tap, b: dyMatrix }, backend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
-      (backend.typedArrayFromHeap(out) as Float32Array).set(backend.typedArrayFromHeap(product) as Float32Array, (a * fw + b) * cin * cout);
-      release(backend, tap, product);
     }
+    const product = batchMatMul.kernelFunc({ inputs: { a: stacked, b: dyMatrix }, backend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
+    // [count*Cin, Cout] rows are exactly taps first..first+count-1 of the [fh, fw, Cin, Cout] result.
+    (backend.typedArrayFromHeap(out) as Float32Array).set(backend.typedArrayFromHeap(product) as Float32Array, first * cin * cout);
+    release(backend, stacked, product);
   }
-  release(backend, xT, dyMatrix);
+  release(backend, grouped, dyMatrix);
   return out;
 }
 
