@@ -187,16 +187,21 @@ $<HTMLInputElement>('model-file').addEventListener('change', (event) => {
   input.value = '';
   if (file) void loadModel(file, file.name);
 });
-// A .onnx dropped anywhere on the page replaces the model (image drops go to the panel).
+// A .onnx dropped anywhere on the page replaces the model; captured before the panel's drop
+// zone sees it (which would try it as an image). Image drops go on to the panel.
 window.addEventListener('dragover', (event) => event.preventDefault());
-window.addEventListener('drop', (event) => {
-  const file = [...(event.dataTransfer?.files ?? [])].find((f) => f.name.toLowerCase().endsWith('.onnx'));
-  event.preventDefault();
-  if (file) {
-    event.stopPropagation();
-    void loadModel(file, file.name);
-  }
-});
+window.addEventListener(
+  'drop',
+  (event) => {
+    const file = [...(event.dataTransfer?.files ?? [])].find((f) => f.name.toLowerCase().endsWith('.onnx'));
+    event.preventDefault();
+    if (file) {
+      event.stopPropagation();
+      void loadModel(file, file.name);
+    }
+  },
+  true,
+);
 
 /** The model select shows the model in use; a dropped or URL-given model gets its own entry. */
 function showInSelect(label: string): void {

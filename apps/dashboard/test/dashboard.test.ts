@@ -205,6 +205,35 @@ describe('dashboard on WASM (no WebGPU adapter)', () => {
     await expect(page.locator('[data-role="roc"]').isVisible()).resolves.toBe(true);
   });
 
+  test('dropping images on the drop zone inspects them; dropping a .onnx loads it as the model', async () => {
+    await page.evaluate(() => window.__residuum.clear());
+    const drop = async (selector: string, files: Array<{ name: string; bytes: number[] }>) => {
+      await page.evaluate(
+        ([target, list]) => {
+          const transfer = new DataTransfer();
+          for (const file of list) transfer.items.add(new File([new Uint8Array(file.bytes)], file.name));
+          document.querySelector(target)!.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        },
+        [selector, files] as const,
+      );
+    };
+    const chosen = index.samples.slice(-2);
+    await drop('.rsd-drop', chosen.map((sample) => ({ name: sample.split('/').pop()!, bytes: [...readFileSync(join(distDir, 'samples', sample))] })));
+    await page.waitForFunction(() => window.__residuum.state().entries.length === 2);
+    let state = await pageState(page);
+    state.entries.forEach((entry, i) => {
+      const node = reference.get(join(distDir, 'samples', chosen[i]))!;
+      expect(entry.source).toBe(chosen[i].split('/').pop());
+      expect(Math.abs(entry.score! - node.score)).toBeLessThan(1e-4);
+    });
+    // A model dropped on the drop zone is a model, not an image row.
+    await drop('.rsd-drop', [{ name: 'dropped.onnx', bytes: [...readFileSync(join(distDir, 'models', index.default))] }]);
+    await page.waitForFunction(() => window.__residuum.state().model === 'dropped.onnx' && window.__residuum.state().provider !== undefined);
+    state = await pageState(page);
+    expect(state.modelError).toBeUndefined();
+    expect(state.entries).toHaveLength(0);
+  });
+
   test('no uncaught page errors', () => {
     expect(consoleErrors.filter((text) => !/Failed to load resource/.test(text))).toEqual([]);
   });
