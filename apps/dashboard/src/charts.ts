@@ -48,7 +48,7 @@ export function renderHistogram(target: SVGSVGElement, input: HistogramInput): v
   });
   const tx = x(Math.min(input.max, Math.max(input.min, input.threshold)));
   target.append(svgElement('line', { x1: tx, y1: pad.top - 4, x2: tx, y2: pad.top + plotHeight, stroke: '#1d2330', 'stroke-width': 2, 'stroke-dasharray': '4 3', 'data-role': 'threshold-line' }));
-  const label = svgElement('text', { x: Math.min(tx + 4, width - 90), y: pad.top + 10, 'font-size': 11, fill: '#1d2330' });
+  const label = svgElement('text', { x: Math.min(tx + 4, width - 190), y: pad.top + 10, 'font-size': 11, fill: '#1d2330' });
   label.textContent = `threshold ${input.threshold.toPrecision(4)}`;
   target.append(label);
   for (const [value, anchor] of [[input.min, 'start'], [input.max, 'end']] as const) {
@@ -56,6 +56,15 @@ export function renderHistogram(target: SVGSVGElement, input: HistogramInput): v
     tick.textContent = value.toPrecision(3);
     target.append(tick);
   }
+  // Legend: only the classes present in this session.
+  const present = (['good', 'defective', 'unknown'] as const).filter((kind) => counts.some((count) => count[kind] > 0));
+  present.forEach((kind, i) => {
+    const y = pad.top + 4 + i * 14;
+    target.append(svgElement('rect', { x: width - pad.right - 86, y: y - 8, width: 10, height: 10, fill: COLORS[kind] }));
+    const text = svgElement('text', { x: width - pad.right - 72, y, 'font-size': 11, fill: '#1d2330' });
+    text.textContent = kind === 'unknown' ? 'no label' : kind;
+    target.append(text);
+  });
   const axis = svgElement('text', { x: pad.left + plotWidth / 2, y: height - 8, 'font-size': 11, 'text-anchor': 'middle', fill: '#5a6478' });
   axis.textContent = 'anomaly score';
   const top = svgElement('text', { x: 4, y: pad.top + 8, 'font-size': 11, fill: '#5a6478' });
