@@ -6,8 +6,9 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
  * - Conv2DBackpropFilter (not registered at all upstream, tfjs issue #8474): dW is a Conv2D of the transposed
  *   input (channels as batch, batch as channels) with the transposed output gradient as filter, dilation = stride.
  * - Conv2DBackpropInput (upstream is a naive loop; also the forward pass of Conv2DTranspose): stride 1 is a
- *   Conv2D of dy with the flipped, in/out-swapped kernel; stride s > 1 is one Conv2D of the undilated dy
- *   producing all s*s output phases as channels (sub-pixel form), then a channel-run interleave.
+ *   Conv2D of dy with the flipped, in/out-swapped kernel; stride s > 1 is one small Conv2D per output phase
+ *   with only the taps that reach it (no multiplications by inserted zeros), interleaved into the output;
+ *   the single sub-pixel Conv2D (all phases as channels) remains for paddings the phase form cannot express.
  * - Conv2D, FusedConv2D: 'same' padding is passed to XNNPACK as explicit padding (its SAME mode is wrong for
  *   some strided shapes).
  * - MaxPoolGrad: upstream routes gradients to the wrong positions; this one follows the cpu backend (first maximum).
@@ -243,6 +244,77 @@ function subPixelFilter(
   return g;
 }
 
+/**
+ * Conv2DBackpropInput with stride > 1 as one small Conv2D per output phase (h mod sh, w mod sw), each with
+ * only the filter taps that reach that phase (k3 s2: 2x2, 2x1, 1x2 and 1x1 taps, 9 in all, against 16 for
+ * the single sub-pixel conv), interleaved into the output. Returns null when a phase would need dy rows
+ * before the first one (negative padding; only for kernels smaller than the stride with large padding).
+ */
+function backpropInputByPhases(backend: BackendWasm, dy: tf.TensorInfo, w: Float32Array, info: tf.backend_util.Conv2DInfo): tf.TensorInfo | null {
+  const { batchSize, filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow, inHeight: ih, inWidth: iw, inChannels: cin, outChannels: cout } = info;
+  const padTop = info.padInfo.top;
+  const padLeft = info.padInfo.left;
+  // Output row h = sh*q + r gets tap a = r + padTop - sh*m from dy row q + m, for m in [mLow, mHigh].
+  const window = (r: number, pad: number, stride: number, size: number): { low: number; count: number } => {
+    const low = Math.ceil((r + pad - size + 1) / stride);
+    const high = Math.floor((r + pad) / stride);
+    return { low, count: Math.max(0, high - low + 1) };
+  };
+  const rowWindows = Array.from({ length: sh }, (_, r) => window(r, padTop, sh, fh));
+  const colWindows = Array.from({ length: sw }, (_, r) => window(r, padLeft, sw, fw));
+  if ([...rowWindows, ...colWindows].some((win) => win.count > 0 && win.low > 0)) return null;
+
+  const out = backend.makeOutput([batchSize, ih, iw, cin], 'float32');
+  (backend.typedArrayFromHeap(out) as Float32Array).fill(0);
+  for (let rh = 0; rh < sh; rh++) {
+    const rows = Math.ceil((ih - rh) / sh);
+    const rowWindow = rowWindows[rh];
+    if (rows <= 0 || rowWindow.count === 0) continue;
+    for (let rw = 0; rw < sw; rw++) {
+      const cols = Math.ceil((iw - rw) / sw);
+      const colWindow = colWindows[rw];
+      if (cols <= 0 || colWindow.count === 0) continue;
+      const kh = rowWindow.count;
+      const kw = colWindow.count;
+      // Phase filter G[j, k, o, i] = W[rh + padTop - sh*(low_h + j), rw + padLeft - sw*(low_w + k), i, o].
+      const g = new Float32Array(kh * kw * cout * cin);
+      for (let j = 0; j < kh; j++) {
+        const a = rh + padTop - sh * (rowWindow.low + j);
+        for (let k = 0; k < kw; k++) {
+          const b = rw + padLeft - sw * (colWindow.low + k);
+          for (let i = 0; i < cin; i++) {
+            const wBase = ((a * fw + b) * cin + i) * cout;
+            for (let o = 0; o < cout; o++) g[((j * kw + k) * cout + o) * cin + i] = w[wBase + o];
+          }
+        }
+      }
+      const gInfo = backend.makeOutput([kh, kw, cout, cin], 'float32');
+      (backend.typedArrayFromHeap(gInfo) as Float32Array).set(g);
+      const top = -rowWindow.low;
+      const left = -colWindow.low;
+      const bottom = Math.max(0, rows + kh - 1 - oh - top);
+      const right = Math.max(0, cols + kw - 1 - ow - left);
+      const phase = conv2d(backend, dy, gInfo, [1, 1], [1, 1], [[top, bottom], [left, right]]);
+      release(backend, gInfo);
+      const target = backend.typedArrayFromHeap(out) as Float32Array;
+      const source = backend.typedArrayFromHeap(phase) as Float32Array;
+      const phaseRows = phase.shape[1];
+      const phaseCols = phase.shape[2];
+      for (let n = 0; n < batchSize; n++) {
+        for (let q = 0; q < rows; q++) {
+          const h = q * sh + rh;
+          for (let p = 0; p < cols; p++) {
+            const start = ((n * phaseRows + q) * phaseCols + p) * cin;
+            target.set(source.subarray(start, start + cin), ((n * ih + h) * iw + p * sw + rw) * cin);
+          }
+        }
+      }
+      release(backend, phase);
+    }
+  }
+  return out;
+}
+
 function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
   const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
@@ -259,6 +331,10 @@ function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: tf.
     throw new Error(`wasm Conv2DBackpropInput: padding (${padTop}, ${padLeft}) not smaller than the filter (${fh}x${fw}) is not supported`);
   }
   const w = backend.typedArrayFromHeap(filter) as Float32Array;
+  if (sh > 1 || sw > 1) {
+    const byPhases = backpropInputByPhases(backend, dy, w, info);
+    if (byPhases !== null) return byPhases;
+  }
 
   // dy row q + m feeds output row s*q + r for m in [mMin, mMax] over all phases r.
   const mMinH = Math.floor((padTop - fh) / sh) + 1;

@@ -142,6 +142,27 @@ describe('wasm training kernels match the cpu backend', () => {
     ['forward (Conv2DBackpropInput)', 'dy', 'dW (Conv2DBackpropFilter)'].forEach((name, i) => expectClose(actual[i], expected[i], name));
   });
 
+  it('conv2dTranspose with stride 3 and explicit padding (phase form and its sub-pixel fallback) matches', async () => {
+    const random = seededRandom(77);
+    // pad 1 with a 2x2 kernel and stride 3: output phase 2 needs dy rows after q, the case the phase form hands back.
+    for (const [kernel, pad] of [[[2, 2], 1], [[3, 2], 'same'], [[4, 3], 'valid']] as const) {
+      const outShape: [number, number, number, number] = [2, 8, 7, 3];
+      const probe = tf.tidy(() => tf.conv2d(tf.zeros(outShape) as tf.Tensor4D, tf.zeros([kernel[0], kernel[1], 3, 4]) as tf.Tensor4D, 3, pad));
+      const yShape = probe.shape as [number, number, number, number];
+      probe.dispose();
+      const yData = randomArray(random, yShape.reduce((a, b) => a * b));
+      const wData = randomArray(random, kernel[0] * kernel[1] * 3 * 4);
+      const compute = (): tf.Tensor[] => {
+        const y = tf.tensor4d(yData, yShape);
+        const w = tf.tensor4d(wData, [kernel[0], kernel[1], 3, 4]);
+        return [tf.conv2dTranspose(y, w, outShape, 3, pad)];
+      };
+      const expected = await on('cpu', compute);
+      const actual = await on('wasm', compute);
+      expectClose(actual[0], expected[0], `conv2dTranspose k${kernel.join('x')} s3 pad ${pad}`);
+    }
+  });
+
   it('tile matches for float32, int32 and bool on several rank/reps combinations', async () => {
     const random = seededRandom(7);
     const cases: Array<{ shape: number[]; reps: number[] }> = [
