@@ -101,14 +101,14 @@ function defaultThreads(requested: number | undefined): number {
   return isolated ? Math.max(1, Math.min(4, cores)) : 1;
 }
 
+type OrtSession = Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
+
 /**
  * One session run. MC-Dropout passes are rows of the same batch (the inspection core stacks
- * images x passes), so on WebGPU all passes of a batch run in one session.run: the input is
+ * images x passes), so on WebGPU all passes of a batch run in one session.run: the batch is
  * uploaded once, every intermediate stays on the GPU, and only the outputs come back
  * (preferredOutputLocation 'gpu-buffer', downloaded here by getData(true), which also frees them).
  */
-type OrtSession = Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
-
 async function runSession(ort: OrtModule, session: OrtSession, feeds: ModelFeeds): Promise<ModelOutputs> {
   const tensors: Record<string, InstanceType<OrtModule['Tensor']>> = {};
   for (const [name, value] of Object.entries(feeds)) tensors[name] = new ort.Tensor('float32', value.data, [...value.dims]);
