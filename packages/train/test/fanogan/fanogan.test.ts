@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { convertRunDir } from '@residuum/onnx-converter';
+import { createNodeInspector } from '@residuum/runtime-node';
 import { anomalyMap, imageScore, validateModelCard, type RawImage } from '@residuum/scoring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,6 +17,7 @@ import {
   fanoganPreprocessing,
   meanPairwiseDistance,
   registerComparisonGradients,
+  scoreFanoganBatches,
   trainFanogan,
   type FanoganArchitecture,
   type FanoganTrainResult,
@@ -88,7 +90,7 @@ describe('f-AnoGAN networks', () => {
   it('compute the gradient penalty gradient that finite differences agree with (second order through LeakyReLU)', () => {
     const critic = buildCritic(ARCH, 5);
     const variables = critic.trainableWeights.map((w) => w.read() as tf.Variable);
-    // DCGAN init (std 0.02) gives input gradients ~1e-2, too small for float32 finite differences of (||g|| - 1)^2.
+    // Larger weights make the input gradients O(1), so float32 finite differences of (||g|| - 1)^2 resolve the change.
     for (const v of variables) v.assign(tf.mul(v, 8));
     const x = tf.randomNormal([4, SIZE, SIZE, 1], 0, 1, 'float32', 6);
     const penalty = (): tf.Scalar =>
@@ -197,7 +199,7 @@ describe('trainFanogan (16x16 grey, cpu)', () => {
     expect(card.threshold.value).toBeGreaterThanOrEqual(card.calibration.min);
   });
 
-  it('converts to one ONNX graph that passes onnx.checker and matches TF.js within 1e-4, and scores as calibrated', async () => {
+  it('converts to one ONNX graph that passes onnx.checker and matches TF.js within 1e-4, and runtime-node scores it like the trainer', async () => {
     const onnxFile = join(dir, 'model.onnx');
     const conversion = await convertRunDir(dir, { outFile: onnxFile });
     expect(conversion.report.outputs.map((o) => o.name)).toEqual(['reconstruction', 'disc_feature_residual']);
@@ -229,6 +231,19 @@ describe('trainFanogan (16x16 grey, cpu)', () => {
     for (let p = 0; p < plane; p++) pixelMean += (inputs[p] - tfReconstruction[p]) ** 2;
     expect(score(0)).toBeCloseTo(pixelMean / plane + tfResidual[0], 4);
     await session.release();
+
+    // runtime-node scores the file with its embedded card (kappa and the residual output) like the trainer.
+    const trainerScores = await scoreFanoganBatches(model, (async function* () { yield { data: inputs, count: 4 }; })(), ARCH, card.score);
+    const inspector = await createNodeInspector(await readFile(onnxFile), { provider: 'cpu', batchSize: 2 });
+    const results = await inspector.inspectTensors(
+      [0, 1, 2, 3].map((i) => ({ source: `image-${i}`, input: { data: inputs.slice(i * plane, (i + 1) * plane), channels: 1, height: SIZE, width: SIZE } })),
+    );
+    await inspector.dispose();
+    results.forEach((r, i) => {
+      if (!r.ok) throw new Error(`runtime-node failed on image ${i}: ${JSON.stringify(r)}`);
+      expect(Math.abs(r.score - trainerScores[i]) / Math.abs(trainerScores[i])).toBeLessThan(1e-4);
+      expect(r.threshold).toBe(card.threshold.value);
+    });
     model.dispose();
   }, 120_000);
 });
