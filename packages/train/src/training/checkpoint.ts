@@ -78,7 +78,7 @@ function fromTensors(list: Array<{ name: string; tensor: tf.Tensor }>): NamedWei
 }
 
 /** Writes a checkpoint; `model` must already hold `currentWeights` (it provides the topology). */
-export async function writeCheckpoint(runDir: string, model: tf.LayersModel, checkpoint: Checkpoint): Promise<void> {
+export async function writeCheckpoint(runDir: string, model: tf.LayersModel, checkpoint: Omit<Checkpoint, 'currentWeights'>): Promise<void> {
   const finalDir = join(runDir, CHECKPOINT_DIR);
   const tmpDir = `${finalDir}.tmp`;
   const oldDir = `${finalDir}.old`;

@@ -27,7 +27,7 @@ import { applyStainNoise } from '../noise/stain.js';
 import { createRandom } from '../random.js';
 import { calibrate, DEFAULT_THRESHOLD, scoreImages, type ThresholdOption } from './calibration.js';
 import { findCheckpoint, readCheckpoint, writeCheckpoint, type EpochRecord, type TrainingState } from './checkpoint.js';
-import { createDatasetSource, type DatasetLayout, type NhwcBatch, type TrainingDataSource } from './data.js';
+import { createDatasetSource, type DatasetLayout, type TrainingDataSource } from './data.js';
 import { saveModelToDir, writeFileAtomic } from './model-io.js';
 import { createEpochProgress } from './progress.js';
 import { InThreadEngine, readModelWeights, writeModelWeights, type NamedWeight, type StepEngine } from './step-engine.js';
@@ -402,7 +402,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       const optimizerState = engine.getOptimizerState ? await engine.getOptimizerState() : null;
       state.hasOptimizerState = optimizerState !== null;
-      await writeCheckpoint(runDir, main.model, { state, bestWeights, currentWeights: [], optimizerState });
+      await writeCheckpoint(runDir, main.model, { state, bestWeights, optimizerState });
       await writeHistory(runDir, state.history, { status: 'training', bestEpoch: state.bestEpoch, bestValLoss: state.bestValLoss });
       log(`epoch ${record.epoch}/${epochs}: loss ${record.loss.toPrecision(4)}, val ${valLoss.toPrecision(4)}, lr ${record.learningRate}, ${record.seconds.toFixed(1)} s`);
       options.onEpoch?.(record);
@@ -495,4 +495,3 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 }
 
-export type { NhwcBatch };
