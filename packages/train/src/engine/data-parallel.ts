@@ -12,6 +12,8 @@ export interface TrainingEngine {
   /** Model weights in model.weights order, including non-trainable ones (BN moving statistics). */
   getWeights(): Promise<NamedWeight[]>;
   setLearningRate(learningRate: number): Promise<void>;
+  /** Replaces the model weights (matched by name, e.g. to resume); the optimizer state is kept. */
+  setWeights(weights: NamedWeight[]): Promise<void>;
   dispose(): Promise<void>;
   /** Threads computing gradients: 0 for the main-thread engine. */
   readonly workers: number;
@@ -58,6 +60,9 @@ export async function createLocalEngine(options: EngineOptions): Promise<Trainin
     },
     async setLearningRate(learningRate) {
       replica.setLearningRate(learningRate);
+    },
+    async setWeights(weights) {
+      replica.setWeights(weights);
     },
     async dispose() {
       replica.dispose();
@@ -220,6 +225,10 @@ export async function createDataParallelEngine(options: DataParallelOptions): Pr
         });
         return { ...weight, data };
       });
+    },
+    async setWeights(weights) {
+      alive();
+      await Promise.all(handles.map((handle) => handle.request({ type: 'setWeights', weights })));
     },
     async replicaWeights() {
       alive();

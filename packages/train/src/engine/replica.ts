@@ -144,11 +144,24 @@ export class Replica {
     };
   }
 
+  /** Replaces every model weight, matched by name; counts and shapes must fit the model. */
   setWeights(weights: NamedWeight[]): void {
     const list = this.trainable.model.weights;
-    if (weights.length !== list.length) throw new Error(`setWeights: expected ${list.length} weights, got ${weights.length}`);
+    if (!Array.isArray(weights) || weights.length !== list.length) {
+      throw new Error(`setWeights: the model has ${list.length} weights, got ${Array.isArray(weights) ? weights.length : typeof weights}`);
+    }
+    const byName = new Map(weights.map((w) => [w.name, w]));
+    const values = list.map((expected) => {
+      const weight = byName.get(expected.originalName);
+      if (weight === undefined) throw new Error(`setWeights: no value for weight ${expected.originalName}`);
+      const size = expected.shape.reduce<number>((acc, d) => acc * (d ?? 0), 1);
+      if (weight.shape.join('x') !== expected.shape.join('x') || weight.data.length !== size) {
+        throw new Error(`setWeights: ${weight.name} has shape [${weight.shape.join(', ')}] (${weight.data.length} values), the model expects [${expected.shape.join(', ')}]`);
+      }
+      return weight;
+    });
     tf.tidy(() => {
-      list.forEach((w, i) => w.write(tf.tensor(weights[i].data, weights[i].shape)));
+      list.forEach((w, i) => w.write(tf.tensor(values[i].data, values[i].shape)));
     });
   }
 

@@ -107,6 +107,20 @@ describe('data-parallel engine (worker_threads, wasm)', () => {
     await expect(parallel.setLearningRate(-1)).rejects.toThrow(/learningRate must be a finite number >= 0, got -1/);
   });
 
+  it('setWeights replaces the weights of every replica (matched by name) and checks shapes', async () => {
+    const options = { factory: factory(true), optimizer: { learningRate: 1e-2 }, backend: 'wasm' as const };
+    const parallel = await createDataParallelEngine({ ...options, workers: 2 });
+    const local = await createLocalEngine(options);
+    engines.push(parallel, local);
+    const images = batch(4, 5);
+    for (let step = 0; step < 2; step++) await local.trainBatch(images, images, [4, size, size, 1]);
+    const trained = await local.getWeights();
+    await parallel.setWeights([...trained].reverse());
+    for (const replica of await parallel.replicaWeights()) expect(maxDifference(replica, trained)).toBe(0);
+    const wrong = trained.map((w, i) => (i === 0 ? { ...w, shape: [1, ...w.shape], data: w.data } : w));
+    await expect(parallel.setWeights(wrong)).rejects.toThrow(/setWeights: .* has shape \[1, /);
+  });
+
   it('reports bad input and a bad factory clearly', async () => {
     const parallel = await createDataParallelEngine({ factory: factory(false), optimizer: { learningRate: 1e-3 }, backend: 'wasm', workers: 1 });
     engines.push(parallel);
