@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels } from './wasm-kernels.js';
+import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS, wasmTrainingKernelsRegistered } from './wasm-kernels.js';
 
 export type BackendRequest = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -98,9 +98,14 @@ export async function initBackend(request: BackendRequest, options: InitBackendO
   }
   const customKernels = options.wasmCustomKernels ?? true;
   const skipped: BackendSelection['skipped'] = [];
+  if (!customKernels && wasmTrainingKernelsRegistered()) {
+    throw new BackendUnavailableError(
+      "initBackend: the stock wasm kernels were requested (wasmCustomKernels: false) but Residuum's training kernels are already registered in this thread; use a fresh process",
+    );
+  }
   const wasmReason = customKernels
-    ? 'wasm (XNNPACK, SIMD) with Residuum training kernels: Conv2DBackpropFilter/Conv2DBackpropInput as XNNPACK Conv2D, fast Tile'
-    : 'wasm (XNNPACK, SIMD) with the stock kernels only';
+    ? `wasm (XNNPACK, SIMD, one thread) with Residuum training kernels (${WASM_TRAINING_KERNELS.join(', ')})`
+    : 'wasm (XNNPACK, SIMD, one thread) with the stock kernels only (no Conv2DBackpropFilter: conv nets cannot train)';
 
   if (request === 'auto') {
     for (const [name, packageName] of [

@@ -529,6 +529,11 @@ let registered = false;
 
 export const WASM_TRAINING_KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Tile', 'MaxPoolGrad', 'Sum', 'Mean', 'BatchMatMul'] as const;
 
+/** Whether registerWasmTrainingKernels() ran in this thread (registration cannot be undone). */
+export function wasmTrainingKernelsRegistered(): boolean {
+  return registered;
+}
+
 /** Registers (or replaces) the training kernels on the 'wasm' backend. Idempotent. */
 export function registerWasmTrainingKernels(): void {
   if (registered) return;

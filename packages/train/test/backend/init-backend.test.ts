@@ -29,6 +29,11 @@ describe('initBackend', () => {
     expect(tf.getBackend()).toBe('wasm');
   });
 
+  it('refuses the stock wasm kernels once ours are registered in this thread, instead of mislabelling them', async () => {
+    await initBackend('wasm');
+    await expect(initBackend('wasm', { wasmCustomKernels: false })).rejects.toThrow(/already registered in this thread; use a fresh process/);
+  });
+
   it('rejects an unknown request naming the valid ones', async () => {
     await expect(initBackend('gpu' as never)).rejects.toThrow(/unknown backend "gpu"; expected one of auto, tensorflow-gpu, tensorflow, wasm, cpu/);
   });
