@@ -48,8 +48,10 @@ describe.each(Object.keys(tiny) as Array<ModelSpec['family']>)('%s', (family) =>
   });
 
   it('names a score for the runtime', () => {
-    expect(defaultScoreSpec(spec).map.kind).toBe('squared');
+    // CAE: 1 - SSIM always (measured better on casting); the others follow their training loss.
+    expect(defaultScoreSpec(spec).map.kind).toBe(family === 'cae' ? 'ssim' : 'squared');
     expect(defaultScoreSpec({ ...spec, loss: 'ssim' }).map.kind).toBe('ssim');
+    expect(defaultScoreSpec(spec).image.kind).toBe('mean');
   });
 });
 

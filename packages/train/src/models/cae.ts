@@ -57,9 +57,13 @@ export function buildCae(spec: CaeSpec): tf.LayersModel {
   return buildConvAutoencoder(spec, 'conv', 'cae');
 }
 
-/** CAE score: squared-error map, image score = its mean (MSE); 1 - SSIM when trained with the SSIM loss. */
-export function caeScoreSpec(spec: CaeSpec): ScoreSpec {
-  return residualScore(spec.loss);
+/**
+ * CAE score: the 1 - SSIM map (Gaussian window 11, sigma 1.5; Bergmann et al.'s AE-SSIM), image
+ * score = its mean, whatever the training loss. Measured on casting (bench/quality.ts, 64 px, MSE
+ * training, 2 epochs): image AUROC 0.860 with 1-SSIM/mean against 0.733 with squared/mean.
+ */
+export function caeScoreSpec(_spec: CaeSpec): ScoreSpec {
+  return residualScore('ssim');
 }
 
 export function caeOutputs(spec: CaeSpec): OutputSpec[] {
