@@ -6,13 +6,13 @@
  *
  *   npx tsx --conditions=@residuum/source bench/fanogan-quality.ts --dataset casting [--size 64] [--train-images 600]
  *       [--gan-epochs 10] [--encoder-epochs 5] [--max-generator-steps N] [--base 16] [--z 64] [--batch 32]
- *       [--n-critic 5] [--kappa 1] [--test-images N] [--backend auto]
+ *       [--n-critic 5] [--kappa 1] [--test-images N] [--backend auto] [--tag NAME]
  *   npx tsx --conditions=@residuum/source bench/fanogan-quality.ts --dataset magnetic_tile ...
  *
  * casting: image AUROC on test/ok_front (minus EXCLUDE_test.txt) vs test/def_front.
  * magnetic_tile (MVTec layout): image AUROC, pixel AUROC and AUPRO (FPR <= 0.3) with the ground-truth masks.
  * --test-images takes a seeded stratified subset of the test set (0 = all).
- * Writes bench-results/fanogan-<dataset>-<size>.json (+ the run folder with the per-epoch sample grids) and
+ * Writes bench-results/fanogan-<dataset>-<size>[-<tag>].json (+ the run folder with the per-epoch sample grids) and
  * prints it. Needs ../shared (fails clearly without it).
  */
 import { access, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -92,8 +92,11 @@ async function main(): Promise<void> {
   const nCritic = numberArgument('n-critic', '5');
   const kappa = numberArgument('kappa', '1');
   const backend = argument('backend', 'auto') as BackendRequest;
+  const tag = argument('tag', '');
+  if (!/^[a-z0-9-]*$/.test(tag)) throw new Error(`--tag must be lowercase letters, digits or '-', got '${tag}'`);
+  const suffix = tag === '' ? '' : `-${tag}`;
   const spec = fanoganPreprocessing(size, channels);
-  const runDir = join(packageDir, 'bench-results', `run-fanogan-${datasetName}-${size}`);
+  const runDir = join(packageDir, 'bench-results', `run-fanogan-${datasetName}-${size}${suffix}`);
   await rm(runDir, { recursive: true, force: true });
   await mkdir(join(packageDir, 'bench-results'), { recursive: true });
   const loadBefore = loadavg();
@@ -182,7 +185,7 @@ async function main(): Promise<void> {
     timings: { ...result.timings, testScoringSeconds: scoreSeconds, testImagesPerSecond: labels.length / scoreSeconds },
     machine: { loadAverageBefore: loadBefore, loadAverageAfter: loadavg() },
   };
-  const file = join(packageDir, 'bench-results', `fanogan-${datasetName}-${size}.json`);
+  const file = join(packageDir, 'bench-results', `fanogan-${datasetName}-${size}${suffix}.json`);
   await writeFile(file, JSON.stringify(report, null, 2));
   console.log(JSON.stringify(report, null, 2));
   model.dispose();

@@ -128,6 +128,18 @@ describe('f-AnoGAN networks', () => {
   });
 });
 
+describe('trainFanogan options', () => {
+  it('rejects bad options naming the option and the reason', async () => {
+    const dataSource = createMemorySource({ images: [goodImage(1), goodImage(2)], preprocessing: fanoganPreprocessing(SIZE, 1), validationFraction: 0.5, seed: 1 });
+    await expect(trainFanogan({ out: '' })).rejects.toThrow(/out \(the run folder\)/);
+    await expect(trainFanogan({ out: '/tmp/x' })).rejects.toThrow(/data \(the dataset folder\) or dataSource/);
+    await expect(trainFanogan({ out: '/tmp/x', dataSource, size: 24 })).rejects.toThrow(/size must be a power of two >= 8, got 24/);
+    await expect(trainFanogan({ out: '/tmp/x', dataSource, batch: 1 })).rejects.toThrow(/batch must be at least 2/);
+    await expect(trainFanogan({ out: '/tmp/x', dataSource, kappa: -1 })).rejects.toThrow(/kappa must be a non-negative number/);
+    await expect(trainFanogan({ out: '/tmp/x', dataSource, channels: 2 as 1 })).rejects.toThrow(/channels must be 1 or 3/);
+  });
+});
+
 describe('trainFanogan (16x16 grey, cpu)', () => {
   let result: FanoganTrainResult;
   let tmp: string;
