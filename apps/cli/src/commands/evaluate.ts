@@ -36,7 +36,7 @@ export async function runEvaluate(model: string, options: EvaluateCliOptions, co
   for (const note of set.notes) io.stderr(`note: ${note.path}: ${note.reason}\n`);
 
   const started = performance.now();
-  const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch });
+  const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch, logLevel: context.verbose ? 'warning' : 'fatal' });
   try {
     return await evaluateWith(inspector, set, options, context, { modelPath, jsonPath, reportPath, started });
   } finally {

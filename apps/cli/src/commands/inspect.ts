@@ -46,7 +46,7 @@ export async function runInspect(model: string, paths: string[], options: Inspec
   }
 
   const loadStarted = performance.now();
-  const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch });
+  const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch, logLevel: context.verbose ? 'warning' : 'fatal' });
   const loadMs = performance.now() - loadStarted;
   try {
     return await inspectWith(inspector, paths, options, context, { collected, modelPath, jsonPath, mapsDir, loadMs });
