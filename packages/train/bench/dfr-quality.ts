@@ -3,7 +3,7 @@
  * reports the test metrics through @residuum/scoring.
  *
  *   npx tsx --conditions=@residuum/source bench/dfr-quality.ts --dataset casting [--size 224] [--train-images 400]
- *       [--epochs 10] [--max-vectors 40000] [--channels 3] [--score max|top-k] [--backend auto]
+ *       [--epochs 10] [--max-vectors 40000] [--channels 3] [--score mean|max|top-k] [--backend auto]
  *   npx tsx --conditions=@residuum/source bench/dfr-quality.ts --dataset magnetic_tile ...
  *
  * casting: image AUROC on test/ok_front (minus EXCLUDE_test.txt) vs test/def_front.
@@ -64,11 +64,11 @@ async function main(): Promise<void> {
   const trainImages = Number(argument('train-images', '400'));
   const epochs = Number(argument('epochs', '10'));
   const maxVectors = Number(argument('max-vectors', '40000'));
-  const scoreKind = argument('score', 'max');
+  const scoreKind = argument('score', 'mean');
   const backend = argument('backend', 'auto') as BackendRequest;
   const backboneDir = argument('backbone', '');
   const backbone: BackboneSpec = backboneDir === '' ? DEFAULT_BACKBONE : { ...DEFAULT_BACKBONE, dir: backboneDir, name: backboneDir.split('/').pop() };
-  const imageScore: ImageScoreSpec = scoreKind === 'top-k' ? { kind: 'top-k-mean', topKFraction: 0.01 } : { kind: 'max' };
+  const imageScore: ImageScoreSpec = scoreKind === 'top-k' ? { kind: 'top-k-mean', topKFraction: 0.01 } : scoreKind === 'max' ? { kind: 'max' } : { kind: 'mean' };
   const spec = dfrPreprocessing(size, channels, backbone);
   const runDir = join(packageDir, 'bench-results', `run-dfr-${datasetName}-${size}`);
   await rm(runDir, { recursive: true, force: true });

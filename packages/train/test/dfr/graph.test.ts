@@ -76,21 +76,23 @@ describe('DFR graph', () => {
     expect(() => autoencoderWidths(240, 0)).toThrow(/latent width/);
   });
 
-  it('outputs mean_c (features - AE(features))^2 with the trained dense weights as 1x1 convolutions', async () => {
+  it('outputs mean_c (z - AE(z))^2, z = standardized features, with the trained dense weights as 1x1 convolutions', async () => {
     const extractor = buildFeatureExtractor(backbone, TAPS, 64, 3, 4);
     const autoencoder = buildVectorAutoencoder(240, 12, 5);
     // Non-trivial BN statistics so that copying them matters.
     const bn = autoencoder.getLayer('dfr_ae_0_bn');
     const [gamma, beta] = bn.getWeights();
     bn.setWeights([gamma, beta, tf.randomUniform(gamma.shape, 0, 1, 'float32', 3), tf.randomUniform(gamma.shape, 0.5, 2, 'float32', 4)]);
-    const { model, shape } = buildDfrGraph(backbone, TAPS, 64, 3, 4, autoencoder);
+    const mean = Float32Array.from({ length: 240 }, (_, i) => 0.01 * (i % 17));
+    const std = Float32Array.from({ length: 240 }, (_, i) => 0.5 + 0.01 * (i % 13));
+    const { model, shape } = buildDfrGraph(backbone, TAPS, 64, 3, 4, autoencoder, { mean, std });
     expect(model.outputs[0].shape).toEqual([null, 8, 8, 1]);
     expect(shape.featureChannels).toBe(240);
 
     const x = seededImages(2, 64, 3, 6);
     const features = extractor.model.predict(x) as tf.Tensor4D;
     const expected = tf.tidy(() => {
-      const vectors = features.reshape([-1, 240]);
+      const vectors = tf.div(tf.sub(features.reshape([-1, 240]), tf.tensor1d(mean)), tf.tensor1d(std)) as tf.Tensor2D;
       const reconstruction = autoencoder.predict(vectors) as tf.Tensor2D;
       return tf.mean(tf.squaredDifference(vectors, reconstruction), -1).reshape([2, 8, 8, 1]);
     });
@@ -102,5 +104,11 @@ describe('DFR graph', () => {
     const trainable = model.trainableWeights.map((w) => w.originalName);
     expect(trainable.length).toBeGreaterThan(0);
     expect(trainable.every((name) => name.startsWith('dfr_ae_'))).toBe(true);
+  });
+
+  it('rejects a standardization that does not fit the features', () => {
+    const autoencoder = buildVectorAutoencoder(240, 8, 1);
+    expect(() => buildDfrGraph(backbone, TAPS, 64, 3, 4, autoencoder, { mean: new Float32Array(10), std: new Float32Array(10).fill(1) })).toThrow(/10\/10 values for 240 channels/);
+    expect(() => buildDfrGraph(backbone, TAPS, 64, 3, 4, autoencoder, { mean: new Float32Array(240), std: new Float32Array(240) })).toThrow(/positive/);
   });
 });

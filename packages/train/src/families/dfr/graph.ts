@@ -4,6 +4,7 @@
  *
  *   input [N,H,W,1|3] -> (grey: Concatenate x3) -> backbone taps -> bilinear UpSampling2D to the first
  *   tap's grid -> Concatenate -> AveragePooling2D(cell, stride cell) = features [N,h,w,C]
+ *   -> per-channel standardization (frozen 1x1 DepthwiseConv2D: (f - mean) / std of the training features)
  *   -> 1x1-conv autoencoder (BN + ReLU) = reconstruction
  *   -> error = mean_c (features - reconstruction)^2  [N,h,w,1]
  *
@@ -107,6 +108,27 @@ export function featureErrorMap(features: tf.SymbolicTensor, reconstruction: tf.
     .apply(squared) as tf.SymbolicTensor;
 }
 
+/** Per-channel statistics of the training features; standardized features weigh every channel alike in the error. */
+export interface FeatureStandardization {
+  mean: Float32Array;
+  std: Float32Array;
+}
+
+/** (features - mean) / std per channel as a frozen 1x1 DepthwiseConv2D (weight 1/std, bias -mean/std). */
+export function standardizeFeatures(features: tf.SymbolicTensor, standardization: FeatureStandardization): tf.SymbolicTensor {
+  const channels = features.shape[3] as number;
+  const { mean, std } = standardization;
+  if (mean.length !== channels || std.length !== channels) throw new Error(`feature standardization has ${mean.length}/${std.length} values for ${channels} channels`);
+  if (!std.every((v) => v > 0 && Number.isFinite(v))) throw new Error('feature standardization: every std must be a positive number');
+  const layer = tf.layers.depthwiseConv2d({ kernelSize: 1, depthMultiplier: 1, useBias: true, trainable: false, name: 'dfr_standardize' });
+  const output = layer.apply(features) as tf.SymbolicTensor;
+  layer.setWeights([
+    tf.tensor4d(Float32Array.from(std, (s) => 1 / s), [1, 1, channels, 1]),
+    tf.tensor1d(Float32Array.from(mean, (m, i) => -m / std[i])),
+  ]);
+  return output;
+}
+
 export interface FeatureExtractor {
   /** input [N,H,W,channels] in the backbone's normalized space -> features [N,h,w,C]. */
   model: tf.LayersModel;
@@ -146,10 +168,13 @@ export function buildDfrGraph(
   channels: 1 | 3,
   cell: number,
   trainedAutoencoder: tf.LayersModel,
+  standardization?: FeatureStandardization,
 ): { model: tf.LayersModel; shape: DfrGraphShape } {
   const { input, rgb } = backboneInput(inputSize, channels);
   const tapTensors = applyBackbone(backbone, rgb, taps);
-  const { features, shape } = aggregateFeatures(tapTensors, cell, taps);
+  const aggregated = aggregateFeatures(tapTensors, cell, taps);
+  const shape = aggregated.shape;
+  const features = standardization ? standardizeFeatures(aggregated.features, standardization) : aggregated.features;
   const trained = trainedAutoencoder.layers.filter((l) => l.getClassName() !== 'InputLayer');
   const latent = (trained.find((l) => l.name === 'dfr_ae_2') as tf.layers.Layer | undefined)?.getWeights()[0]?.shape[1];
   if (latent === undefined) throw new Error('buildDfrGraph: the autoencoder has no latent layer dfr_ae_2');

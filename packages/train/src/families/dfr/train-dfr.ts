@@ -27,7 +27,7 @@ import { calibrate, DEFAULT_THRESHOLD, type ThresholdOption } from '../../traini
 import { createDatasetSource, type DatasetLayout, type NhwcBatch, type TrainingDataSource } from '../../training/data.js';
 import { saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
 import { checkBackboneSpec, DEFAULT_BACKBONE, loadBackbone, type BackboneSpec } from './backbone.js';
-import { buildDfrGraph, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, type DfrGraphShape } from './graph.js';
+import { buildDfrGraph, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, type DfrGraphShape, type FeatureStandardization } from './graph.js';
 import { pcaLatentWidth } from './pca.js';
 
 export interface DfrTrainOptions {
@@ -47,6 +47,12 @@ export interface DfrTrainOptions {
   backbone?: BackboneSpec;
   /** Side of the averaging cell on the common tap grid (default 4, as in DFR). */
   cell?: number;
+  /**
+   * Standardize each feature channel with the training mean/std before the autoencoder (default true):
+   * raw MobileNet channels differ in scale, and without it the error is dominated by the loudest ones
+   * (casting, 128 px, 300 images: image AUROC of the mean-map score 0.87 vs 0.81 after 3 epochs).
+   */
+  standardize?: boolean;
   /** Latent width; default: PCA keeping `varianceFraction` of the feature variance. */
   latent?: number;
   /** Default 0.9. */
@@ -70,7 +76,7 @@ export interface DfrTrainOptions {
   threshold?: ThresholdOption;
   /** calibration.pixelThreshold: false-positive rate on good validation pixels (default 0.05). */
   pixelFpr?: number;
-  /** Image score from the map (default max). */
+  /** Image score from the map (default mean; see DFR_DEFAULTS). */
   imageScore?: ImageScoreSpec;
   /** Gaussian sigma (feature-grid cells) applied to the map before upsampling (default 0). */
   smoothingSigma?: number;
@@ -116,7 +122,9 @@ export const DFR_DEFAULTS = {
   seed: 42,
   validationSplit: 0.1,
   pixelFpr: 0.05,
-  imageScore: { kind: 'max' } as ImageScoreSpec,
+  // The mean of the map: on casting (128 px, 300 images) image AUROC 0.91 vs 0.76 for the max, which
+  // border positions (zero padding in the backbone) make noisy. Use max / top-k for small defects.
+  imageScore: { kind: 'mean' } as ImageScoreSpec,
   smoothingSigma: 0,
 };
 
@@ -193,6 +201,36 @@ async function collectVectors(
     }
   }
   return { vectors: vectors.subarray(0, count * dim), count, images };
+}
+
+/** Per-channel mean and std of the training vectors; std floored so dead (always-zero) channels stay finite. */
+function channelStatistics(vectors: Float32Array, count: number, dim: number): FeatureStandardization {
+  const sum = new Float64Array(dim);
+  const squares = new Float64Array(dim);
+  for (let r = 0; r < count; r++) {
+    for (let c = 0; c < dim; c++) {
+      const v = vectors[r * dim + c];
+      sum[c] += v;
+      squares[c] += v * v;
+    }
+  }
+  const mean = new Float32Array(dim);
+  const std = new Float32Array(dim);
+  for (let c = 0; c < dim; c++) {
+    mean[c] = sum[c] / count;
+    std[c] = Math.sqrt(Math.max(0, squares[c] / count - (sum[c] / count) ** 2)) + STD_FLOOR;
+  }
+  return { mean, std };
+}
+
+const STD_FLOOR = 1e-3;
+
+function standardizeInPlace(vectors: Float32Array, { mean, std }: FeatureStandardization): void {
+  const dim = mean.length;
+  for (let i = 0; i < vectors.length; i++) {
+    const c = i % dim;
+    vectors[i] = (vectors[i] - mean[c]) / std[c];
+  }
 }
 
 async function meanSquaredError(model: tf.LayersModel, vectors: Float32Array, count: number, dim: number, batch: number): Promise<number> {
@@ -296,6 +334,12 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   );
   if (train.count < 2) throw new Error(`trainDfr: ${source.description}: too few training feature vectors (${train.count})`);
   if (validation.count === 0) throw new Error(`trainDfr: ${source.description}: no validation images could be read`);
+  let standardization: FeatureStandardization | undefined;
+  if (options.standardize ?? true) {
+    standardization = channelStatistics(train.vectors, train.count, dim);
+    standardizeInPlace(train.vectors, standardization);
+    standardizeInPlace(validation.vectors, standardization);
+  }
   const featureMs = Date.now() - featureStart;
   log(`features: ${train.count} training vectors from ${train.images} images, ${validation.images} validation images (${(featureMs / 1000).toFixed(1)} s)`);
 
@@ -359,7 +403,7 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   const trainMs = Date.now() - trainStart;
 
   const calibrationStart = Date.now();
-  const full = buildDfrGraph(backbone, backboneSpec.taps, size, channels, cell, autoencoder);
+  const full = buildDfrGraph(backbone, backboneSpec.taps, size, channels, cell, autoencoder, standardization);
   await saveModelToDir(full.model, runDir);
   const goodPixels = new Float32Array(validation.images * size * size);
   const scores = await scoreDfrBatches(full.model, source.validationBatches(featureBatch), shape, score, (map, index) => goodPixels.set(map, index * map.length));
@@ -406,6 +450,7 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
         cell,
         featureGrid: shape.featureGrid,
         featureChannels: dim,
+        standardized: standardization !== undefined,
         latentWidth,
         latentChoice: pca ? `PCA keeping ${varianceFraction} of the feature variance (${pca.featureVectors} vectors)` : 'given',
         autoencoderWidths: autoencoderWidths(dim, latentWidth),
