@@ -7,6 +7,7 @@
  *   npx tsx --conditions=@residuum/source bench/fanogan-quality.ts --dataset casting [--size 64] [--train-images 600]
  *       [--gan-epochs 10] [--encoder-epochs 5] [--max-generator-steps N] [--base 16] [--z 64] [--batch 32]
  *       [--n-critic 5] [--kappa 1] [--test-images N] [--backend auto] [--tag NAME]
+ *       [--encoder-lr 1e-3] [--gan-from RUN_DIR (reuse that run's generator and critic, train the encoder only)]
  *   npx tsx --conditions=@residuum/source bench/fanogan-quality.ts --dataset magnetic_tile ...
  *
  * casting: image AUROC on test/ok_front (minus EXCLUDE_test.txt) vs test/def_front.
@@ -91,6 +92,8 @@ async function main(): Promise<void> {
   const batch = numberArgument('batch', '32');
   const nCritic = numberArgument('n-critic', '5');
   const kappa = numberArgument('kappa', '1');
+  const encoderLearningRate = numberArgument('encoder-lr', '1e-3');
+  const ganFrom = argument('gan-from', '');
   const backend = argument('backend', 'auto') as BackendRequest;
   const tag = argument('tag', '');
   if (!/^[a-z0-9-]*$/.test(tag)) throw new Error(`--tag must be lowercase letters, digits or '-', got '${tag}'`);
@@ -128,6 +131,8 @@ async function main(): Promise<void> {
     batch,
     nCritic,
     kappa,
+    encoderLearningRate,
+    ...(ganFrom !== '' ? { ganFrom } : {}),
     backend,
     seed: 42,
     command,

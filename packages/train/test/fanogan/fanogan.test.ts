@@ -211,6 +211,17 @@ describe('trainFanogan (16x16 grey, cpu)', () => {
     expect(card.threshold.value).toBeGreaterThanOrEqual(card.calibration.min);
   });
 
+  it('retrains only the encoder from a previous run (ganFrom) and checks the architecture', async () => {
+    const dataSource = createMemorySource({ images, preprocessing: fanoganPreprocessing(SIZE, 1), validationFraction: 0.2, seed: 3 });
+    const common = { dataSource, size: SIZE, channels: 1 as const, baseFilters: ARCH.baseFilters, encoderEpochs: 2, batch: 8, seed: 12, backend: 'cpu' as const, quiet: true };
+    const again = await trainFanogan({ ...common, out: join(tmp, 'encoder-only'), zDim: ARCH.zDim, ganFrom: dir });
+    expect(again.gan).toEqual(result.gan);
+    expect(again.encoder).toHaveLength(2);
+    expect((again.card.extras?.fanogan as { ganFrom?: string }).ganFrom).toBe(dir);
+    await expect(trainFanogan({ ...common, out: join(tmp, 'mismatch'), zDim: ARCH.zDim + 1, ganFrom: dir })).rejects.toThrow(/its generator maps z 8 to \[16,16,1\], the options ask for z 9/);
+    await expect(trainFanogan({ ...common, out: join(tmp, 'missing'), zDim: ARCH.zDim, ganFrom: join(tmp, 'nowhere') })).rejects.toThrow(/ganFrom: cannot use .*history\.json/);
+  }, 60_000);
+
   it('converts to one ONNX graph that passes onnx.checker and matches TF.js within 1e-4, and runtime-node scores it like the trainer', async () => {
     const onnxFile = join(dir, 'model.onnx');
     const conversion = await convertRunDir(dir, { outFile: onnxFile });

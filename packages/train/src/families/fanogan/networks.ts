@@ -111,7 +111,8 @@ export function buildEncoder(arch: FanoganArchitecture, seed: number): tf.Layers
   const features = downStages(image, arch, 'enc', seed);
   const flat = tf.layers.flatten({ name: 'enc_flatten' }).apply(features) as tf.SymbolicTensor;
   const z = tf.layers
-    .dense({ units: arch.zDim, activation: 'tanh', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 100 }), name: 'enc_z' })
+    // Small initial weights keep tanh in its linear range: a saturated start has no gradient to leave it by.
+    .dense({ units: arch.zDim, activation: 'tanh', kernelInitializer: tf.initializers.varianceScaling({ scale: 0.01, mode: 'fanIn', distribution: 'uniform', seed: seed + 100 }), name: 'enc_z' })
     .apply(flat) as tf.SymbolicTensor;
   return tf.model({ inputs: image, outputs: z, name: 'fanogan_encoder' });
 }

@@ -34,7 +34,7 @@ import { initBackend, type BackendRequest } from '../../backend/index.js';
 import { createRandom, shuffled, type SeededRandom } from '../../random.js';
 import { calibrate, DEFAULT_THRESHOLD, type ThresholdOption } from '../../training/calibration.js';
 import { createDatasetSource, type DatasetLayout, type NhwcBatch, type TrainingDataSource } from '../../training/data.js';
-import { saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
+import { loadModelFromDir, saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
 import {
   buildCritic,
   buildEncoder,
@@ -62,6 +62,11 @@ export interface FanoganTrainOptions {
   channels?: 1 | 3;
   zDim?: number;
   baseFilters?: number;
+  /**
+   * A previous f-AnoGAN run folder: reuse its trained generator and critic (gan/generator, gan/critic) and
+   * GAN history, and train only the encoder (e.g. another kappa or encoder learning rate).
+   */
+  ganFrom?: string;
   /** GAN epochs: passes of the critic over the training images (default 20). */
   ganEpochs?: number;
   /** Encoder epochs (default 10). */
@@ -322,6 +327,29 @@ async function* asAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
   yield* items;
 }
 
+/** The generator, critic and GAN history of a previous run folder, checked against `arch`. */
+async function loadGan(runDir: string, arch: FanoganArchitecture): Promise<{ dir: string; generator: tf.LayersModel; critic: tf.LayersModel; history: GanEpochRecord[] }> {
+  const dir = resolve(runDir);
+  const historyPath = join(dir, 'history.json');
+  let history: GanEpochRecord[];
+  try {
+    const parsed = JSON.parse(await readFile(historyPath, 'utf8')) as { family?: unknown; gan?: unknown };
+    if (parsed.family !== 'fanogan' || !Array.isArray(parsed.gan) || parsed.gan.length === 0) throw new Error('not an f-AnoGAN history with GAN epochs');
+    history = parsed.gan as GanEpochRecord[];
+  } catch (error) {
+    throw new Error(`trainFanogan: ganFrom: cannot use ${historyPath}: ${(error as Error).message}`);
+  }
+  const generator = await loadModelFromDir(join(dir, 'gan', 'generator'));
+  const critic = await loadModelFromDir(join(dir, 'gan', 'critic'));
+  const expected = JSON.stringify([arch.size, arch.size, arch.channels]);
+  const generated = JSON.stringify(generator.outputs[0].shape.slice(1));
+  const zDim = generator.inputs[0].shape[1];
+  if (generated !== expected || zDim !== arch.zDim) {
+    throw new Error(`trainFanogan: ganFrom ${dir}: its generator maps z ${zDim} to ${generated}, the options ask for z ${arch.zDim} to ${expected}`);
+  }
+  return { dir, generator, critic, history };
+}
+
 export async function trainFanogan(options: FanoganTrainOptions): Promise<FanoganTrainResult> {
   const startedAt = Date.now();
   if (options == null || typeof options !== 'object') throw new Error('trainFanogan: options object required');
@@ -375,8 +403,10 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
   log(`f-AnoGAN ${arch.size}x${arch.size}x${arch.channels}, z ${arch.zDim}, base ${arch.baseFilters}: ${train.count} training, ${validation.count} validation images`);
 
   const random = createRandom(seed);
-  const generator = buildGenerator(arch, seed + 1);
-  const critic = buildCritic(arch, seed + 2);
+  const loaded = options.ganFrom === undefined ? undefined : await loadGan(options.ganFrom, arch);
+  if (loaded) log(`GAN from ${loaded.dir} (${loaded.history.length} epochs, ${loaded.history[loaded.history.length - 1].generatorSteps} generator steps): training the encoder only`);
+  const generator = loaded?.generator ?? buildGenerator(arch, seed + 1);
+  const critic = loaded?.critic ?? buildCritic(arch, seed + 2);
   const encoder = buildEncoder(arch, seed + 3);
   const generatorVariables = variablesOf(generator);
   const criticVariables = variablesOf(critic);
@@ -391,10 +421,10 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
   const realTensor = batchTensor(train, realSample, arch);
   const realDiversity = meanPairwiseDistance((await realTensor.data()) as Float32Array, realSample.length, imageSize);
   realTensor.dispose();
-  const gan: GanEpochRecord[] = [];
-  let generatorSteps = 0;
+  const gan: GanEpochRecord[] = loaded ? loaded.history : [];
+  let generatorSteps = loaded ? loaded.history[loaded.history.length - 1].generatorSteps : 0;
   const allIndices = Array.from({ length: train.count }, (_, i) => i);
-  for (let epoch = 1; epoch <= ganEpochs && generatorSteps < maxGeneratorSteps; epoch++) {
+  for (let epoch = 1; !loaded && epoch <= ganEpochs && generatorSteps < maxGeneratorSteps; epoch++) {
     const epochStart = Date.now();
     const order = shuffled(allIndices, random);
     let criticSteps = 0;
@@ -499,6 +529,20 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
     }
     return sum / validation.count;
   };
+  // Warm start with ziz (Schlegl et al.'s other encoder loss): ||z - E(G(z))||^2 on generated images puts
+  // E's outputs where the prior lives. From a fresh encoder (outputs near z = 0) izi_f alone can stall:
+  // near z = 0 the generator's first ReLUs may all be off, so izi_f has no gradient to follow.
+  const warmupSteps = Math.max(1, Math.floor(train.count / batch));
+  let warmupLoss = Number.NaN;
+  for (let step = 0; step < warmupSteps; step++) {
+    const z = uniformLatent(batch, arch.zDim, random);
+    const generated = generator.apply(z, { training: false }) as tf.Tensor;
+    const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(encoder.apply(generated, { training: true }) as tf.Tensor, z)) as tf.Scalar, encoderVariables);
+    encoderOptimizer.applyGradients(named(grads));
+    warmupLoss = (await value.data())[0];
+    tf.dispose([z, generated, value, ...Object.values(grads)]);
+  }
+  log(`encoder warm start (ziz, ${warmupSteps} steps): ${warmupLoss.toPrecision(4)}`);
   const encoderHistory: EncoderEpochRecord[] = [];
   for (let epoch = 1; epoch <= encoderEpochs; epoch++) {
     const epochStart = Date.now();
@@ -589,6 +633,7 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
         ganLearningRate,
         encoderLearningRate,
         latentPrior: 'uniform(-1, 1); encoder output tanh',
+        ...(loaded ? { ganFrom: loaded.dir } : {}),
         stability,
       },
       skippedFiles: source.skipped(),
@@ -605,6 +650,8 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
         status: 'completed',
         stabilityCheck: `per GAN epoch: mean pairwise RMS distance of ${SAMPLE_COUNT} samples from a fixed z over that of ${realSample.length} real training images (diversityRatio); below ${COLLAPSE_LIMIT} = collapse suspected; grids in samples/`,
         stability,
+        ...(loaded ? { ganFrom: loaded.dir } : {}),
+        encoderWarmStart: { loss: 'ziz: mean (z - E(G(z)))^2', steps: warmupSteps, finalLoss: warmupLoss },
         gan,
         encoder: encoderHistory,
       },
