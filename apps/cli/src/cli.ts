@@ -166,7 +166,7 @@ ${EXIT_CODES_HELP}`,
   program
     .command('train')
     .description('train a model on good images and write a run folder (model, card with threshold, history)')
-    .addOption(new Option('--model <family>', 'model family').choices(['cae', 'ncae', 'aesc', 'vae']).makeOptionMandatory())
+    .addOption(new Option('--model <family>', 'model family (dfr: pretrained-feature reconstruction; fanogan: WGAN-GP + encoder)').choices(['cae', 'ncae', 'aesc', 'vae', 'dfr', 'fanogan']).makeOptionMandatory())
     .requiredOption('--data <dir>', 'dataset root folder')
     .addOption(new Option('--layout <layout>', 'dataset layout').choices(LAYOUTS).default('folder'))
     .option('--normal-dir <sub>', 'folder layout: a folder of good training images, relative to --data (repeatable)', collect)
@@ -185,11 +185,14 @@ ${EXIT_CODES_HELP}`,
     .option('--val-split <fraction>', 'share of the good images held out for validation and threshold calibration (default 0.1)', finiteNumber('--val-split'))
     .option('--patience <epochs>', 'early stopping: epochs without validation improvement (default 5)', positiveInteger('--patience'))
     .option('--threshold-method <method>', 'how the threshold is fitted on validation scores: quantile[:q] (default quantile:0.99), mean-std[:k], target-fpr[:fpr]')
+    .option('--max-train-images <n>', 'fanogan: use at most this many training images (evenly spaced)', positiveInteger('--max-train-images'))
     .option('--quiet', 'no progress bar and no log lines')
     .addHelpText(
       'after',
       `
 Examples:
+  $ residuum train --model dfr --data ../shared/datasets/casting --normal-dir train/ok_front \\
+      --size 224 --channels 1 --epochs 20 --out runs/dfr
   $ residuum train --model cae --data ../shared/datasets/casting --normal-dir train/ok_front \\
       --size 128 --channels 1 --epochs 20 --out runs/cae-128
   $ residuum train --model aesc --data ../shared/datasets/magnetic_tile --layout mvtec \\
@@ -248,7 +251,7 @@ export interface EvaluateCliOptions {
 }
 
 export interface TrainCliOptions {
-  model: 'cae' | 'ncae' | 'aesc' | 'vae';
+  model: 'cae' | 'ncae' | 'aesc' | 'vae' | 'dfr' | 'fanogan';
   data: string;
   layout: (typeof LAYOUTS)[number];
   normalDir?: string[];
@@ -267,6 +270,7 @@ export interface TrainCliOptions {
   valSplit?: number;
   patience?: number;
   thresholdMethod?: string;
+  maxTrainImages?: number;
   quiet?: boolean;
 }
 

@@ -36,3 +36,9 @@ export { initBackend, BackendUnavailableError, BACKEND_REQUESTS, type BackendReq
 
 // Data-parallel training engine (src/engine): worker_threads with gradient averaging.
 export { createDataParallelEngine, createLocalEngine, type DataParallelEngine, type DataParallelOptions, type TrainingEngine } from './engine/index.js';
+
+// DFR family (src/families/dfr): frozen pretrained backbone features, 1x1-conv autoencoder.
+export { trainDfr, dfrPreprocessing, DFR_DEFAULTS, DEFAULT_BACKBONE, type DfrTrainOptions, type DfrTrainResult, type BackboneSpec } from './families/dfr/index.js';
+
+// f-AnoGAN family (src/families/fanogan): WGAN-GP generator/critic and an izi_f encoder.
+export { trainFanogan, FANOGAN_DEFAULTS, type FanoganTrainOptions, type FanoganTrainResult } from './families/fanogan/index.js';

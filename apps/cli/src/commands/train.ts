@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { TrainCliOptions } from '../cli.js';
+import type { ThresholdOption } from '@residuum/train';
 import type { CommandContext } from './context.js';
 import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
@@ -22,6 +23,13 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
   if (options.lr !== undefined && !(options.lr > 0)) throw new CliError(`--lr must be > 0, got ${options.lr}`);
   const threshold = options.thresholdMethod !== undefined ? parseThresholdOption(options.thresholdMethod) : undefined;
   const out = resolve(io.cwd, options.out);
+  if (options.maxTrainImages !== undefined && options.model !== 'fanogan') throw new CliError('--max-train-images applies to --model fanogan only');
+  if (options.model === 'dfr' || options.model === 'fanogan') {
+    for (const [flag, value] of [['--loss', options.loss], ['--resume', options.resume], ['--workers', options.workers], ['--patience', options.patience]] as const) {
+      if (value !== undefined) throw new CliError(`${flag} does not apply to --model ${options.model}`);
+    }
+    return runFamilyTrainer(options, context, out, threshold, argv);
+  }
   const result = await train({
     model: options.model,
     data: resolve(io.cwd, options.data),
@@ -53,6 +61,45 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
     `trained ${options.model} on backend ${result.backend}: ${result.epochsRun} epoch(s)${result.stoppedEarly ? ' (stopped early)' : ''}, ` +
       `best validation loss ${formatNumber(result.bestValLoss)} at epoch ${result.bestEpoch}, ${formatNumber(result.timings.imagesPerSecond)} images/s, ${formatDuration(result.timings.totalMs)}\n` +
       (result.threshold ? `threshold ${formatNumber(result.threshold.value)} (${result.threshold.method})\n` : '') +
+      `run folder: ${displayPath(result.runDir, io.cwd)}\n` +
+      `next: residuum export ${displayPath(result.runDir, io.cwd)} --out model.onnx\n`,
+  );
+  return ExitCode.ok;
+}
+
+/** DFR and f-AnoGAN have their own trainers (feature AE over a frozen backbone; GAN then encoder). */
+async function runFamilyTrainer(
+  options: TrainCliOptions,
+  context: CommandContext,
+  out: string,
+  threshold: ThresholdOption | undefined,
+  argv: readonly string[],
+): Promise<ExitCodeValue> {
+  const { io } = context;
+  const { trainDfr, trainFanogan } = await import('@residuum/train');
+  const common = {
+    out,
+    data: resolve(io.cwd, options.data),
+    layout: options.layout,
+    normalDir: options.layout === 'mnist' ? [String(options.digit)] : options.normalDir,
+    size: options.size,
+    channels: (options.channels === '3' ? 3 : 1) as 1 | 3,
+    batch: options.batch,
+    seed: options.seed,
+    validationSplit: options.valSplit,
+    threshold,
+    backend: options.backend,
+    command: ['residuum', ...argv].join(' '),
+    quiet: Boolean(options.quiet),
+    log: (line: string) => io.stderr(`${line}\n`),
+  };
+  const result =
+    options.model === 'dfr'
+      ? await trainDfr({ ...common, epochs: options.epochs, learningRate: options.lr })
+      : await trainFanogan({ ...common, ganEpochs: options.epochs, ganLearningRate: options.lr, maxTrainImages: options.maxTrainImages });
+  io.stdout(
+    `trained ${options.model} on backend ${result.backend} in ${formatDuration(result.timings.totalMs)}\n` +
+      `threshold ${formatNumber(result.card.threshold.value)} (${result.card.threshold.method})\n` +
       `run folder: ${displayPath(result.runDir, io.cwd)}\n` +
       `next: residuum export ${displayPath(result.runDir, io.cwd)} --out model.onnx\n`,
   );
