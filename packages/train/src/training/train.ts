@@ -5,8 +5,7 @@
  * model card. TrainOptions mirror `residuum train` flags one to one.
  */
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODEL_CARD_SCHEMA_VERSION, validateModelCard, type ModelCard, type PreprocessingSpec, type ThresholdSpec } from '@residuum/scoring';
 import { initBackend, type BackendRequest } from '../backend/index.js';
@@ -29,6 +28,7 @@ import { calibrate, DEFAULT_THRESHOLD, scoreImages, type ThresholdOption } from 
 import { findCheckpoint, readCheckpoint, writeCheckpoint, type EpochRecord, type TrainingState } from './checkpoint.js';
 import { createDatasetSource, type DatasetLayout, type TrainingDataSource } from './data.js';
 import { saveModelToDir, writeFileAtomic } from './model-io.js';
+import { positiveInteger, trainerVersion } from './options.js';
 import { createEpochProgress } from './progress.js';
 import { InThreadEngine, readModelWeights, writeModelWeights, type NamedWeight, type StepEngine } from './step-engine.js';
 
@@ -132,11 +132,6 @@ const MIN_LEARNING_RATE_FRACTION = 1e-3;
 /** Relative improvement the validation loss must make to count as better. */
 const MIN_RELATIVE_IMPROVEMENT = 1e-4;
 
-function positiveInteger(value: number | undefined, name: string, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${String(value)}`);
-  return v;
-}
 
 function checkOptions(options: TrainOptions): void {
   if (options == null || typeof options !== 'object') throw new Error('train: options object required');
@@ -231,14 +226,6 @@ async function writeHistory(runDir: string, history: EpochRecord[], extra: Recor
   await writeFileAtomic(join(runDir, 'history.json'), JSON.stringify({ ...extra, epochs: history }, null, 2));
 }
 
-async function trainerVersion(): Promise<string> {
-  try {
-    const pkg = JSON.parse(await readFile(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { name: string; version: string };
-    return `${pkg.name} ${pkg.version}`;
-  } catch {
-    return '@residuum/train';
-  }
-}
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const startedAt = Date.now();

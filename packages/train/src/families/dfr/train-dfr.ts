@@ -6,8 +6,7 @@
  * error map, with a model card calibrated on the held-out good images.
  */
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   anomalyMap,
@@ -29,6 +28,7 @@ import { saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
 import { checkBackboneSpec, DEFAULT_BACKBONE, loadBackbone, type BackboneSpec } from './backbone.js';
 import { buildDfrGraph, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, type DfrGraphShape, type FeatureStandardization } from './graph.js';
 import { pcaLatentWidth } from './pca.js';
+import { fractionIn, positiveInteger, trainerVersion } from '../../training/options.js';
 
 export interface DfrTrainOptions {
   /** The run folder (model.json, weights.bin, model-card.json, history.json). */
@@ -147,26 +147,8 @@ export function dfrScoreSpec(image: ImageScoreSpec = DFR_DEFAULTS.imageScore, sm
   return { map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma }, image };
 }
 
-function positiveInteger(value: number | undefined, name: string, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`trainDfr: ${name} must be a positive integer, got ${String(value)}`);
-  return v;
-}
 
-function fractionIn(value: number | undefined, name: string, fallback: number, low: number, high: number): number {
-  const v = value ?? fallback;
-  if (!(v > low && v < high)) throw new Error(`trainDfr: ${name} must be in (${low}, ${high}), got ${String(value)}`);
-  return v;
-}
 
-async function trainerVersion(): Promise<string> {
-  try {
-    const pkg = JSON.parse(await readFile(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { name: string; version: string };
-    return `${pkg.name} ${pkg.version}`;
-  } catch {
-    return '@residuum/train';
-  }
-}
 
 /** Training feature vectors sampled from each image's grid positions (seeded), plus validation vectors. */
 async function collectVectors(
@@ -282,24 +264,24 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   if (options.data === undefined && options.dataSource === undefined) throw new Error('trainDfr: data (the dataset folder) or dataSource is required');
   const backboneSpec = options.backbone ?? DEFAULT_BACKBONE;
   checkBackboneSpec(backboneSpec);
-  const size = positiveInteger(options.size, 'size', DFR_DEFAULTS.size);
+  const size = positiveInteger(options.size, 'size', DFR_DEFAULTS.size, 'trainDfr: ');
   const channels = options.channels ?? DFR_DEFAULTS.channels;
   if (channels !== 1 && channels !== 3) throw new Error(`trainDfr: channels must be 1 or 3, got ${String(channels)}`);
-  const cell = positiveInteger(options.cell, 'cell', DFR_DEFAULTS.cell);
-  const epochs = positiveInteger(options.epochs, 'epochs', DFR_DEFAULTS.epochs);
-  const batch = positiveInteger(options.batch, 'batch', DFR_DEFAULTS.batch);
-  const maxTrainVectors = positiveInteger(options.maxTrainVectors, 'maxTrainVectors', DFR_DEFAULTS.maxTrainVectors);
-  const pcaVectors = positiveInteger(options.pcaVectors, 'pcaVectors', DFR_DEFAULTS.pcaVectors);
-  const featureBatch = positiveInteger(options.featureBatch, 'featureBatch', DFR_DEFAULTS.featureBatch);
+  const cell = positiveInteger(options.cell, 'cell', DFR_DEFAULTS.cell, 'trainDfr: ');
+  const epochs = positiveInteger(options.epochs, 'epochs', DFR_DEFAULTS.epochs, 'trainDfr: ');
+  const batch = positiveInteger(options.batch, 'batch', DFR_DEFAULTS.batch, 'trainDfr: ');
+  const maxTrainVectors = positiveInteger(options.maxTrainVectors, 'maxTrainVectors', DFR_DEFAULTS.maxTrainVectors, 'trainDfr: ');
+  const pcaVectors = positiveInteger(options.pcaVectors, 'pcaVectors', DFR_DEFAULTS.pcaVectors, 'trainDfr: ');
+  const featureBatch = positiveInteger(options.featureBatch, 'featureBatch', DFR_DEFAULTS.featureBatch, 'trainDfr: ');
   const seed = options.seed ?? DFR_DEFAULTS.seed;
   if (!Number.isInteger(seed)) throw new Error(`trainDfr: seed must be an integer, got ${String(seed)}`);
   const varianceFraction = options.varianceFraction ?? DFR_DEFAULTS.varianceFraction;
   if (!(varianceFraction > 0 && varianceFraction <= 1)) throw new Error(`trainDfr: varianceFraction must be in (0, 1], got ${varianceFraction}`);
-  const validationSplit = fractionIn(options.validationSplit, 'validationSplit', DFR_DEFAULTS.validationSplit, 0, 1);
-  const pixelFpr = fractionIn(options.pixelFpr, 'pixelFpr', DFR_DEFAULTS.pixelFpr, 0, 1);
+  const validationSplit = fractionIn(options.validationSplit, 'validationSplit', DFR_DEFAULTS.validationSplit, 0, 1, 'trainDfr: ');
+  const pixelFpr = fractionIn(options.pixelFpr, 'pixelFpr', DFR_DEFAULTS.pixelFpr, 0, 1, 'trainDfr: ');
   const learningRate = options.learningRate ?? DFR_DEFAULTS.learningRate;
   if (!(learningRate > 0 && Number.isFinite(learningRate))) throw new Error(`trainDfr: learningRate must be a positive number, got ${learningRate}`);
-  if (options.latent !== undefined) positiveInteger(options.latent, 'latent', 1);
+  if (options.latent !== undefined) positiveInteger(options.latent, 'latent', 1, 'trainDfr: ');
   const smoothingSigma = options.smoothingSigma ?? DFR_DEFAULTS.smoothingSigma;
   if (!(smoothingSigma >= 0)) throw new Error(`trainDfr: smoothingSigma must be >= 0, got ${smoothingSigma}`);
   const score = dfrScoreSpec(options.imageScore ?? DFR_DEFAULTS.imageScore, smoothingSigma);

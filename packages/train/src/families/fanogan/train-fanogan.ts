@@ -18,7 +18,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { writePng } from '@residuum/imaging';
 import {
   anomalyMap,
@@ -46,6 +45,7 @@ import {
   type FanoganArchitecture,
 } from './networks.js';
 import { registerComparisonGradients } from './second-order.js';
+import { positiveInteger, positiveNumber, trainerVersion } from '../../training/options.js';
 
 export interface FanoganTrainOptions {
   /** The run folder (model.json, weights.bin, model-card.json, history.json, samples/, gan/). */
@@ -166,26 +166,8 @@ export function fanoganScoreSpec(kappa: number = FANOGAN_DEFAULTS.kappa): ScoreS
   return { map: { kind: 'squared', channelReduction: 'mean', smoothingSigma: 0 }, image: { kind: 'mean', kappa } };
 }
 
-function positiveInteger(value: number | undefined, name: string, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`trainFanogan: ${name} must be a positive integer, got ${String(value)}`);
-  return v;
-}
 
-function positiveNumber(value: number | undefined, name: string, fallback: number, allowZero = false): number {
-  const v = value ?? fallback;
-  if (!(Number.isFinite(v) && (allowZero ? v >= 0 : v > 0))) throw new Error(`trainFanogan: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(value)}`);
-  return v;
-}
 
-async function trainerVersion(): Promise<string> {
-  try {
-    const pkg = JSON.parse(await readFile(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { name: string; version: string };
-    return `${pkg.name} ${pkg.version}`;
-  } catch {
-    return '@residuum/train';
-  }
-}
 
 /** All images of a batch stream in one NHWC array (the GAN makes many passes; decoding once is cheaper). */
 async function collect(batches: AsyncIterable<NhwcBatch>, imageSize: number, limit: number): Promise<{ data: Float32Array; count: number }> {
@@ -357,27 +339,27 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
   if (options.data === undefined && options.dataSource === undefined) throw new Error('trainFanogan: data (the dataset folder) or dataSource is required');
   const channels = options.channels ?? FANOGAN_DEFAULTS.channels;
   const arch: FanoganArchitecture = {
-    size: positiveInteger(options.size, 'size', FANOGAN_DEFAULTS.size),
+    size: positiveInteger(options.size, 'size', FANOGAN_DEFAULTS.size, 'trainFanogan: '),
     channels,
-    zDim: positiveInteger(options.zDim, 'zDim', FANOGAN_DEFAULTS.zDim),
-    baseFilters: positiveInteger(options.baseFilters, 'baseFilters', FANOGAN_DEFAULTS.baseFilters),
+    zDim: positiveInteger(options.zDim, 'zDim', FANOGAN_DEFAULTS.zDim, 'trainFanogan: '),
+    baseFilters: positiveInteger(options.baseFilters, 'baseFilters', FANOGAN_DEFAULTS.baseFilters, 'trainFanogan: '),
   };
   try {
     checkArchitecture(arch);
   } catch (error) {
     throw new Error(`trainFanogan: ${(error as Error).message}`);
   }
-  const ganEpochs = positiveInteger(options.ganEpochs, 'ganEpochs', FANOGAN_DEFAULTS.ganEpochs);
-  const encoderEpochs = positiveInteger(options.encoderEpochs, 'encoderEpochs', FANOGAN_DEFAULTS.encoderEpochs);
-  const maxGeneratorSteps = options.maxGeneratorSteps === undefined ? Infinity : positiveInteger(options.maxGeneratorSteps, 'maxGeneratorSteps', 1);
-  const batch = positiveInteger(options.batch, 'batch', FANOGAN_DEFAULTS.batch);
+  const ganEpochs = positiveInteger(options.ganEpochs, 'ganEpochs', FANOGAN_DEFAULTS.ganEpochs, 'trainFanogan: ');
+  const encoderEpochs = positiveInteger(options.encoderEpochs, 'encoderEpochs', FANOGAN_DEFAULTS.encoderEpochs, 'trainFanogan: ');
+  const maxGeneratorSteps = options.maxGeneratorSteps === undefined ? Infinity : positiveInteger(options.maxGeneratorSteps, 'maxGeneratorSteps', 1, 'trainFanogan: ');
+  const batch = positiveInteger(options.batch, 'batch', FANOGAN_DEFAULTS.batch, 'trainFanogan: ');
   if (batch < 2) throw new Error(`trainFanogan: batch must be at least 2, got ${batch}`);
-  const nCritic = positiveInteger(options.nCritic, 'nCritic', FANOGAN_DEFAULTS.nCritic);
-  const lambda = positiveNumber(options.gradientPenalty, 'gradientPenalty', FANOGAN_DEFAULTS.gradientPenalty, true);
-  const ganLearningRate = positiveNumber(options.ganLearningRate, 'ganLearningRate', FANOGAN_DEFAULTS.ganLearningRate);
-  const encoderLearningRate = positiveNumber(options.encoderLearningRate, 'encoderLearningRate', FANOGAN_DEFAULTS.encoderLearningRate);
-  const kappa = positiveNumber(options.kappa, 'kappa', FANOGAN_DEFAULTS.kappa, true);
-  const maxTrainImages = options.maxTrainImages === undefined ? Infinity : positiveInteger(options.maxTrainImages, 'maxTrainImages', 1);
+  const nCritic = positiveInteger(options.nCritic, 'nCritic', FANOGAN_DEFAULTS.nCritic, 'trainFanogan: ');
+  const lambda = positiveNumber(options.gradientPenalty, 'gradientPenalty', FANOGAN_DEFAULTS.gradientPenalty, 'trainFanogan: ', true);
+  const ganLearningRate = positiveNumber(options.ganLearningRate, 'ganLearningRate', FANOGAN_DEFAULTS.ganLearningRate, 'trainFanogan: ');
+  const encoderLearningRate = positiveNumber(options.encoderLearningRate, 'encoderLearningRate', FANOGAN_DEFAULTS.encoderLearningRate, 'trainFanogan: ');
+  const kappa = positiveNumber(options.kappa, 'kappa', FANOGAN_DEFAULTS.kappa, 'trainFanogan: ', true);
+  const maxTrainImages = options.maxTrainImages === undefined ? Infinity : positiveInteger(options.maxTrainImages, 'maxTrainImages', 1, 'trainFanogan: ');
   const seed = options.seed ?? FANOGAN_DEFAULTS.seed;
   if (!Number.isInteger(seed)) throw new Error(`trainFanogan: seed must be an integer, got ${String(seed)}`);
   const validationSplit = options.validationSplit ?? FANOGAN_DEFAULTS.validationSplit;
