@@ -38,7 +38,15 @@ export { initBackend, BackendUnavailableError, BACKEND_REQUESTS, type BackendReq
 export { createDataParallelEngine, createLocalEngine, type DataParallelEngine, type DataParallelOptions, type TrainingEngine } from './engine/index.js';
 
 // DFR family (src/families/dfr): frozen pretrained backbone features, 1x1-conv autoencoder.
-export { trainDfr, dfrPreprocessing, DFR_DEFAULTS, DEFAULT_BACKBONE, type DfrTrainOptions, type DfrTrainResult, type BackboneSpec } from './families/dfr/index.js';
+export { trainDfr, dfrPreprocessing, scoreDfrBatches, DFR_DEFAULTS, DEFAULT_BACKBONE, type DfrTrainOptions, type DfrTrainResult, type BackboneSpec } from './families/dfr/index.js';
 
 // f-AnoGAN family (src/families/fanogan): WGAN-GP generator/critic and an izi_f encoder.
-export { trainFanogan, FANOGAN_DEFAULTS, type FanoganTrainOptions, type FanoganTrainResult } from './families/fanogan/index.js';
+export {
+  trainFanogan,
+  fanoganPreprocessing,
+  scoreFanoganBatches,
+  FANOGAN_DEFAULTS,
+  type FanoganArchitecture,
+  type FanoganTrainOptions,
+  type FanoganTrainResult,
+} from './families/fanogan/index.js';

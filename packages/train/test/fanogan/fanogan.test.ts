@@ -1,29 +1,22 @@
 import * as tf from '@tensorflow/tfjs';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { convertRunDir } from '@residuum/onnx-converter';
-import { createNodeInspector } from '@residuum/runtime-node';
-import { anomalyMap, imageScore, validateModelCard, type RawImage } from '@residuum/scoring';
+import { validateModelCard, type RawImage } from '@residuum/scoring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildCritic,
   buildEncoder,
   buildGenerator,
-  buildInferenceGraph,
   fanoganPreprocessing,
   meanPairwiseDistance,
   registerComparisonGradients,
-  scoreFanoganBatches,
   trainFanogan,
   type FanoganArchitecture,
   type FanoganTrainResult,
 } from '../../src/families/fanogan/index.js';
 import { createMemorySource } from '../../src/training/data.js';
-import { loadModelFromDir } from '../../src/training/model-io.js';
 import { createRandom } from '../../src/random.js';
 import { useCpuBackend } from '../helpers.js';
 
@@ -43,22 +36,6 @@ function goodImage(seed: number): RawImage {
     }
   }
   return { data, width: SIZE, height: SIZE, channels: 1 };
-}
-
-function nhwcOf(images: RawImage[]): Float32Array {
-  const out = new Float32Array(images.length * SIZE * SIZE);
-  images.forEach((image, i) => out.set(Float32Array.from(image.data, (p) => (p / 255 - 0.5) / 0.5), i * SIZE * SIZE));
-  return out;
-}
-
-function checkOnnx(file: string): void {
-  const python = '/usr/bin/python3';
-  if (!existsSync(python)) throw new Error(`${python} not found: install Debian's python3-onnx`);
-  const run = spawnSync(python, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print("OK")', file], {
-    encoding: 'utf8',
-    env: { ...process.env, PYTHONPATH: '' },
-  });
-  if (run.status !== 0 || !run.stdout.includes('OK')) throw new Error(`onnx.checker rejected ${file} (exit ${run.status}): ${run.stderr || run.stdout}`);
 }
 
 beforeAll(async () => {
@@ -222,51 +199,5 @@ describe('trainFanogan (16x16 grey, cpu)', () => {
     await expect(trainFanogan({ ...common, out: join(tmp, 'missing'), zDim: ARCH.zDim, ganFrom: join(tmp, 'nowhere') })).rejects.toThrow(/ganFrom: cannot use .*history\.json/);
   }, 60_000);
 
-  it('converts to one ONNX graph that passes onnx.checker and matches TF.js within 1e-4, and runtime-node scores it like the trainer', async () => {
-    const onnxFile = join(dir, 'model.onnx');
-    const conversion = await convertRunDir(dir, { outFile: onnxFile });
-    expect(conversion.report.outputs.map((o) => o.name)).toEqual(['reconstruction', 'disc_feature_residual']);
-    checkOnnx(onnxFile);
-
-    const model = await loadModelFromDir(dir);
-    const inputs = nhwcOf([...images.slice(0, 3), goodImage(999)]);
-    const [tfReconstruction, tfResidual] = tf.tidy(() => (model.predict(tf.tensor4d(inputs, [4, SIZE, SIZE, 1])) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array));
-    const session = await ort.InferenceSession.create(onnxFile);
-    // Grey: NHWC and NCHW hold the same numbers.
-    const outputs = await session.run({ input: new ort.Tensor('float32', inputs, [4, 1, SIZE, SIZE]) });
-    const ortReconstruction = outputs.reconstruction.data as Float32Array;
-    const ortResidual = outputs.disc_feature_residual.data as Float32Array;
-    expect(outputs.disc_feature_residual.dims).toEqual([4, 1]);
-    let worst = 0;
-    for (let i = 0; i < tfReconstruction.length; i++) worst = Math.max(worst, Math.abs(tfReconstruction[i] - ortReconstruction[i]));
-    for (let i = 0; i < 4; i++) worst = Math.max(worst, Math.abs(tfResidual[i] - ortResidual[i]));
-    expect(worst).toBeLessThanOrEqual(1e-4);
-    expect(Math.max(...Array.from(ortResidual))).toBeGreaterThan(0);
-
-    // The runtimes' score (map mean + kappa * residual) from ORT outputs equals the trainer's.
-    const card = result.card;
-    const plane = SIZE * SIZE;
-    const score = (i: number): number =>
-      imageScore(anomalyMap(inputs.subarray(i * plane, (i + 1) * plane), ortReconstruction.subarray(i * plane, (i + 1) * plane), 1, SIZE, SIZE, card.score.map), card.score.image, {
-        discriminatorResidual: ortResidual[i],
-      });
-    let pixelMean = 0;
-    for (let p = 0; p < plane; p++) pixelMean += (inputs[p] - tfReconstruction[p]) ** 2;
-    expect(score(0)).toBeCloseTo(pixelMean / plane + tfResidual[0], 4);
-    await session.release();
-
-    // runtime-node scores the file with its embedded card (kappa and the residual output) like the trainer.
-    const trainerScores = await scoreFanoganBatches(model, (async function* () { yield { data: inputs, count: 4 }; })(), ARCH, card.score);
-    const inspector = await createNodeInspector(await readFile(onnxFile), { provider: 'cpu', batchSize: 2 });
-    const results = await inspector.inspectTensors(
-      [0, 1, 2, 3].map((i) => ({ source: `image-${i}`, input: { data: inputs.slice(i * plane, (i + 1) * plane), channels: 1, height: SIZE, width: SIZE } })),
-    );
-    await inspector.dispose();
-    results.forEach((r, i) => {
-      if (!r.ok) throw new Error(`runtime-node failed on image ${i}: ${JSON.stringify(r)}`);
-      expect(Math.abs(r.score - trainerScores[i]) / Math.abs(trainerScores[i])).toBeLessThan(1e-4);
-      expect(r.threshold).toBe(card.threshold.value);
-    });
-    model.dispose();
-  }, 120_000);
+  // Conversion, onnx.checker, ONNX parity and Node-runtime scoring are tested in the converter package (test/families-fanogan.test.ts).
 });
