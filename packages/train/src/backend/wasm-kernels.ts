@@ -330,7 +330,9 @@ function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: tf.
   if (padTop >= fh || padLeft >= fw) {
     throw new Error(`wasm Conv2DBackpropInput: padding (${padTop}, ${padLeft}) not smaller than the filter (${fh}x${fw}) is not supported`);
   }
-  const w = backend.typedArrayFromHeap(filter) as Float32Array;
+  // A copy, not a heap view: the phase path allocates outputs, and growing the wasm memory detaches views
+  // (the filter then read as NaN in the middle of a step).
+  const w = (backend.typedArrayFromHeap(filter) as Float32Array).slice();
   if (sh > 1 || sw > 1) {
     const byPhases = backpropInputByPhases(backend, dy, w, info);
     if (byPhases !== null) return byPhases;
