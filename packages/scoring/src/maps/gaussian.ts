@@ -27,13 +27,18 @@ function reflectIndex(i: number, n: number): number {
   return k < n ? k : period - 1 - k;
 }
 
+/** Source index for each padded position -radius .. n - 1 + radius of an axis of length n ('reflect'). */
+export function reflectIndices(n: number, radius: number): Int32Array {
+  const index = new Int32Array(n + 2 * radius);
+  for (let i = 0; i < index.length; i++) index[i] = reflectIndex(i - radius, n);
+  return index;
+}
+
 /** Convolves a row-major height x width plane with `kernel` along both axes. */
 export function separableFilter(src: ArrayLike<number>, height: number, width: number, kernel: Float64Array): Float64Array {
   const radius = (kernel.length - 1) / 2;
-  const xIndex = new Int32Array(width + 2 * radius);
-  for (let i = 0; i < xIndex.length; i++) xIndex[i] = reflectIndex(i - radius, width);
-  const yIndex = new Int32Array(height + 2 * radius);
-  for (let i = 0; i < yIndex.length; i++) yIndex[i] = reflectIndex(i - radius, height);
+  const xIndex = reflectIndices(width, radius);
+  const yIndex = reflectIndices(height, radius);
   const temp = new Float64Array(height * width);
   for (let y = 0; y < height; y++) {
     const row = y * width;
