@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { DatasetLayout, TrainingDataSource } from './data.js';
 import { fileURLToPath } from 'node:url';
 
 /** Option checks shared by the trainers; `owner` prefixes the message (e.g. 'trainDfr: '). */
@@ -31,4 +32,16 @@ export async function trainerVersion(): Promise<string> {
   } catch {
     return '@residuum/train';
   }
+}
+
+/** Where a family trainer reads its good images and writes its run folder. */
+export interface RunDataOptions {
+  /** The run folder (model.json, weights.bin, model-card.json, history.json, plus family extras). */
+  out: string;
+  /** Dataset root (or give `dataSource`, built with the family's preprocessing). */
+  data?: string;
+  layout?: DatasetLayout;
+  /** Folder layout: the normal training folders, relative to `data`. */
+  normalDir?: string[];
+  dataSource?: TrainingDataSource;
 }

@@ -23,22 +23,15 @@ import {
 import { initBackend, type BackendRequest } from '../../backend/index.js';
 import { createRandom, shuffled } from '../../random.js';
 import { calibrate, DEFAULT_THRESHOLD, type ThresholdOption } from '../../training/calibration.js';
-import { createDatasetSource, type DatasetLayout, type NhwcBatch, type TrainingDataSource } from '../../training/data.js';
+import { createDatasetSource, type NhwcBatch } from '../../training/data.js';
 import { saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
 import { checkBackboneSpec, DEFAULT_BACKBONE, loadBackbone, type BackboneSpec } from './backbone.js';
 import { buildDfrGraph, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, type DfrGraphShape, type FeatureStandardization } from './graph.js';
 import { pcaLatentWidth } from './pca.js';
-import { fractionIn, positiveInteger, trainerVersion } from '../../training/options.js';
+import { fractionIn, positiveInteger, trainerVersion, type RunDataOptions } from '../../training/options.js';
 
-export interface DfrTrainOptions {
-  /** The run folder (model.json, weights.bin, model-card.json, history.json). */
-  out: string;
-  /** Dataset root (or give `dataSource`, built with `dfrPreprocessing`). */
-  data?: string;
-  layout?: DatasetLayout;
-  /** Folder layout: the normal training folders, relative to `data`. */
-  normalDir?: string[];
-  dataSource?: TrainingDataSource;
+/** Run folder and data (see RunDataOptions; `dataSource` is built with `dfrPreprocessing`). */
+export interface DfrTrainOptions extends RunDataOptions {
   /** Square input side, a multiple of 32 for MobileNet (default 224, the backbone's own size). */
   size?: number;
   /** 1 = grey (replicated to RGB in-graph) or 3 = RGB (default). */

@@ -32,7 +32,7 @@ import {
 import { initBackend, type BackendRequest } from '../../backend/index.js';
 import { createRandom, shuffled, type SeededRandom } from '../../random.js';
 import { calibrate, DEFAULT_THRESHOLD, type ThresholdOption } from '../../training/calibration.js';
-import { createDatasetSource, type DatasetLayout, type NhwcBatch, type TrainingDataSource } from '../../training/data.js';
+import { createDatasetSource, type NhwcBatch } from '../../training/data.js';
 import { loadModelFromDir, saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
 import {
   buildCritic,
@@ -45,17 +45,10 @@ import {
   type FanoganArchitecture,
 } from './networks.js';
 import { registerComparisonGradients } from './second-order.js';
-import { positiveInteger, positiveNumber, trainerVersion } from '../../training/options.js';
+import { positiveInteger, positiveNumber, trainerVersion, type RunDataOptions } from '../../training/options.js';
 
-export interface FanoganTrainOptions {
-  /** The run folder (model.json, weights.bin, model-card.json, history.json, samples/, gan/). */
-  out: string;
-  /** Dataset root (or give `dataSource`, built with `fanoganPreprocessing`). */
-  data?: string;
-  layout?: DatasetLayout;
-  /** Folder layout: the normal training folders, relative to `data`. */
-  normalDir?: string[];
-  dataSource?: TrainingDataSource;
+/** Run folder and data (see RunDataOptions; `dataSource` is built with `fanoganPreprocessing`). */
+export interface FanoganTrainOptions extends RunDataOptions {
   /** Square side, a power of two >= 8 (default 64). */
   size?: number;
   /** Default 1 (grey). */
