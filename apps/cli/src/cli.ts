@@ -186,6 +186,11 @@ ${EXIT_CODES_HELP}`,
     .option('--patience <epochs>', 'early stopping: epochs without validation improvement (default 5)', positiveInteger('--patience'))
     .option('--threshold-method <method>', 'how the threshold is fitted on validation scores: quantile[:q] (default quantile:0.99), mean-std[:k], target-fpr[:fpr]')
     .option('--max-train-images <n>', 'fanogan: use at most this many training images (evenly spaced)', positiveInteger('--max-train-images'))
+    .option(
+      '--position-images <n>',
+      'dfr: good training images to fit the per-position standardization of the error map on (default 500; 0 = off, for parts that are not aligned)',
+      nonNegativeInteger('--position-images'),
+    )
     .option('--quiet', 'no progress bar and no log lines')
     .addHelpText(
       'after',
@@ -271,6 +276,7 @@ export interface TrainCliOptions {
   patience?: number;
   thresholdMethod?: string;
   maxTrainImages?: number;
+  positionImages?: number;
   quiet?: boolean;
 }
 

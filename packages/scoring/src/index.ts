@@ -15,7 +15,7 @@ export { colorizeMap, overlayHeatmap, type ColorRange } from './color/colormap.j
 export { VIRIDIS_RGB } from './color/viridis.js';
 
 // Anomaly maps.
-export { anomalyMap, reduceChannels, ssimMap, mcDropoutStatistics, type SsimOptions, type McDropoutStatistics } from './maps/anomaly-map.js';
+export { anomalyMap, reduceChannels, ssimMap, standardizePositions, fitPositionStandardization, mcDropoutStatistics, type SsimOptions, type McDropoutStatistics } from './maps/anomaly-map.js';
 export { gaussianSmooth } from './maps/gaussian.js';
 
 // Image scores, NCAE residual statistics, calibration and normalization.

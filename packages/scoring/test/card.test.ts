@@ -65,6 +65,17 @@ describe('model card', () => {
     expect(problemsOf(() => validateModelCard('card'))).toEqual(['card: must be an object, got "card"']);
   });
 
+  it('checks a position standardization: sizes agree, scales positive', () => {
+    const withStats = (stats: unknown) => ({ ...tinyCard(), score: { ...tinyCard().score, map: { ...tinyCard().score.map, positionStandardization: stats } } });
+    const good = { width: 2, height: 1, mean: [0.1, 0.2], scale: [1, 0.5], fittedOn: '2 normal images' };
+    expect(validateModelCard(withStats(good)).score.map.positionStandardization).toEqual(good);
+    const problems = problemsOf(() => validateModelCard(withStats({ ...good, mean: [0.1], scale: [1, 0] })));
+    expect(problems).toEqual([
+      'score.map.positionStandardization.mean: must hold width x height = 2 values, has 1',
+      'score.map.positionStandardization.scale[1]: must be a finite number > 0, got 0',
+    ]);
+  });
+
   it('explains newer and older schema versions', () => {
     expect(problemsOf(() => validateModelCard({ ...tinyCard(), schemaVersion: 2 }))[0]).toMatch(/newer than this Residuum supports \(1\): upgrade/);
     expect(problemsOf(() => validateModelCard({ ...tinyCard(), schemaVersion: 0 }))[0]).toMatch(/older than this Residuum supports/);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { anomalyMap, gaussianSmooth, mcDropoutStatistics, reduceChannels, ssimMap, type AnomalyMapSpec } from '../src/index.js';
+import { anomalyMap, fitPositionStandardization, gaussianSmooth, mcDropoutStatistics, reduceChannels, ssimMap, standardizePositions, type AnomalyMapSpec } from '../src/index.js';
 import { loadReference, seededRandom } from './helpers.js';
 
 const reference = loadReference();
@@ -66,5 +66,33 @@ describe('anomaly maps', () => {
     expect(() => anomalyMap(new Float32Array(4), new Float32Array(4), 1, 2, 2, spec({ kind: 'nope' as 'ssim' }))).toThrow(/kind must be/);
     expect(() => anomalyMap(new Float32Array(4), new Float32Array(4), 1, 2, 2, spec({ channelReduction: 'median' as 'mean' }))).toThrow(/channelReduction/);
     expect(() => ssimMap([1], [1], 1, 1, { windowSize: 4 })).toThrow(/odd positive integer/);
+  });
+});
+
+describe('position standardization', () => {
+  it('fits mean and std per position (population) with a floor of 0.1 x the mean std', () => {
+    const maps = [Float32Array.from([1, 5, 2]), Float32Array.from([3, 5, 2]), Float32Array.from([5, 5, 8])];
+    const stats = fitPositionStandardization(maps, 1, 3, '3 maps');
+    expect(stats.mean).toEqual([3, 5, 4]);
+    const std = [Math.sqrt(8 / 3), 0, Math.sqrt(8)];
+    const floor = (0.1 * (std[0] + std[1] + std[2])) / 3;
+    stats.scale.forEach((s, p) => expect(s).toBeCloseTo(std[p] + floor, 12));
+    expect(() => fitPositionStandardization(maps, 1, 3, 'x', 0)).toThrow(/do not vary/);
+    expect(() => fitPositionStandardization([maps[0]], 1, 3, 'x')).toThrow(/at least 2/);
+    expect(() => fitPositionStandardization([maps[0], Float32Array.from([1, 2])], 1, 3, 'x')).toThrow(/3 values, one has 2/);
+  });
+
+  it('standardizes after channel reduction and before smoothing, at the map resolution only', () => {
+    const stats = { width: 2, height: 1, mean: [1, 0], scale: [2, 0.5], fittedOn: 't' };
+    const input = Float32Array.from([3, 1]);
+    const recon = Float32Array.from([0, 0]);
+    // squared residual 9, 1 -> (9 - 1) / 2, (1 - 0) / 0.5
+    expect(Array.from(anomalyMap(input, recon, 1, 1, 2, spec({ positionStandardization: stats })))).toEqual([4, 2]);
+    // a map that is not at the statistics' size is refused, not silently broadcast
+    expect(() => standardizePositions(new Float32Array(4), 2, 2, stats)).toThrow(/fitted for 2x1 maps, this map is 2x2/);
+    // a defect at a noisy position is damped, at a quiet one amplified: the ranking of positions changes
+    const fitted = fitPositionStandardization([Float32Array.from([0, 0]), Float32Array.from([4, 0.2])], 1, 2, 'two');
+    const z = standardizePositions(Float32Array.from([3, 0.8]), 1, 2, fitted);
+    expect(z[1]).toBeGreaterThan(z[0]);
   });
 });

@@ -62,6 +62,8 @@ describe('DFR run folder -> ONNX (0.25 backbone, 64 px, cpu)', () => {
       const onnxFile = join(dir, 'dfr.onnx');
       const converted = await convertRunDir(runDir, { outFile: onnxFile });
       expect(converted.report.outputs).toEqual([{ name: 'feature_error', shape: ['N', 1, 8, 8] }]);
+      // The standardization travels in the card: runtime-node applies it below exactly as the trainer did.
+      expect(card.score.map.positionStandardization).toEqual(expect.objectContaining({ width: 8, height: 8 }));
       const bytes = new Uint8Array(await readFile(onnxFile));
       expectValidOnnx(bytes);
 

@@ -42,7 +42,11 @@ export function formatModelCard(card: ModelCard, loaded?: Pick<LoadedCard, 'sour
   const map = card.score.map;
   const mapText =
     `${map.kind}${map.kind === 'ssim' ? ` (window ${map.ssimWindowSize ?? 11}, sigma ${map.ssimSigma ?? 1.5})` : ''}` +
-    `, channels ${map.channelReduction}, smoothing sigma ${formatNumber(map.smoothingSigma)}`;
+    `, channels ${map.channelReduction}` +
+    (map.positionStandardization
+      ? `, standardized per position (${map.positionStandardization.width}x${map.positionStandardization.height}, fitted on ${map.positionStandardization.fittedOn})`
+      : '') +
+    `, smoothing sigma ${formatNumber(map.smoothingSigma)}`;
   const image = card.score.image;
   const imageText =
     image.kind === 'top-k-mean' ? `top-k mean (k = ${formatNumber(image.topKFraction ?? NaN)} of the pixels)` : image.kind;

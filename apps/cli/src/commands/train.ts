@@ -24,6 +24,8 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
   const threshold = options.thresholdMethod !== undefined ? parseThresholdOption(options.thresholdMethod) : undefined;
   const out = resolve(io.cwd, options.out);
   if (options.maxTrainImages !== undefined && options.model !== 'fanogan') throw new CliError('--max-train-images applies to --model fanogan only');
+  if (options.positionImages !== undefined && options.model !== 'dfr') throw new CliError('--position-images applies to --model dfr only');
+  if (options.positionImages === 1) throw new CliError('--position-images must be 0 (off) or at least 2');
   if (options.model === 'dfr' || options.model === 'fanogan') {
     for (const [flag, value] of [['--loss', options.loss], ['--resume', options.resume], ['--workers', options.workers], ['--patience', options.patience]] as const) {
       if (value !== undefined) throw new CliError(`${flag} does not apply to --model ${options.model}`);
@@ -95,7 +97,7 @@ async function runFamilyTrainer(
   };
   const result =
     options.model === 'dfr'
-      ? await trainDfr({ ...common, epochs: options.epochs, learningRate: options.lr })
+      ? await trainDfr({ ...common, epochs: options.epochs, learningRate: options.lr, positionStandardizationImages: options.positionImages })
       : await trainFanogan({ ...common, ganEpochs: options.epochs, ganLearningRate: options.lr, maxTrainImages: options.maxTrainImages });
   io.stdout(
     `trained ${options.model} on backend ${result.backend} in ${formatDuration(result.timings.totalMs)}\n` +

@@ -70,6 +70,23 @@ export interface AnomalyMapSpec {
   ssimSigma?: number;
   /** SSIM dynamic range L of the model's input space (c1 = (0.01 L)^2, c2 = (0.03 L)^2); default 1. */
   ssimDynamicRange?: number;
+  /** Per-position standardization fitted on normal images, applied after channel reduction, before smoothing. */
+  positionStandardization?: PositionStandardization;
+}
+
+/**
+ * z = (v - mean[p]) / scale[p] at each map position p (row-major, at the map's own resolution).
+ * For aligned parts, where some positions (borders, part edges) are noisy on every good image:
+ * standardizing them lets a small defect elsewhere stand out against its own normal spread.
+ */
+export interface PositionStandardization {
+  width: number;
+  height: number;
+  mean: number[];
+  /** Standard deviation plus a floor (a fraction of the mean std), so quiet positions do not explode. */
+  scale: number[];
+  /** What it was fitted on, e.g. "500 normal training images". */
+  fittedOn: string;
 }
 
 /** Image score from the anomaly map. */

@@ -86,6 +86,23 @@ function describe(value: unknown): string {
   return String(value);
 }
 
+function checkPositionStandardization(c: Checker, value: unknown): void {
+  const path = 'score.map.positionStandardization';
+  const stats = c.object(value, path);
+  if (!stats) return;
+  c.number(stats.width, `${path}.width`, { integer: true, min: 1 });
+  c.number(stats.height, `${path}.height`, { integer: true, min: 1 });
+  c.string(stats.fittedOn, `${path}.fittedOn`);
+  const size = typeof stats.width === 'number' && typeof stats.height === 'number' ? stats.width * stats.height : undefined;
+  for (const key of ['mean', 'scale'] as const) {
+    const values = c.array(stats[key], `${path}.${key}`);
+    if (!values) continue;
+    if (size !== undefined && values.length !== size) c.problem(`${path}.${key}`, `must hold width x height = ${size} values, has ${values.length}`);
+    const bad = values.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v) || (key === 'scale' && v <= 0));
+    if (bad >= 0) c.problem(`${path}.${key}[${bad}]`, `must be a finite number${key === 'scale' ? ' > 0' : ''}, got ${describe(values[bad])}`);
+  }
+}
+
 function schemaVersionProblem(version: unknown): string | undefined {
   if (version === MODEL_CARD_SCHEMA_VERSION) return undefined;
   if (typeof version === 'number' && Number.isInteger(version)) {
@@ -162,6 +179,7 @@ export function validateModelCard(value: unknown): ModelCard {
       c.number(map.ssimWindowSize, 'score.map.ssimWindowSize', { optional: true, integer: true, min: 1 });
       c.number(map.ssimSigma, 'score.map.ssimSigma', { optional: true, min: 0 });
       c.number(map.ssimDynamicRange, 'score.map.ssimDynamicRange', { optional: true, min: Number.MIN_VALUE });
+      if (map.positionStandardization !== undefined) checkPositionStandardization(c, map.positionStandardization);
     }
     const image = c.object(score.image, 'score.image');
     if (image) {

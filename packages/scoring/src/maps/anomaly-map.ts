@@ -1,4 +1,4 @@
-import type { AnomalyMapSpec } from '../card/model-card.js';
+import type { AnomalyMapSpec, PositionStandardization } from '../card/model-card.js';
 import { gaussianKernel, gaussianSmooth, reflectIndices } from './gaussian.js';
 
 export type ChannelReduction = AnomalyMapSpec['channelReduction'];
@@ -186,7 +186,56 @@ export function anomalyMap(
       throw new RangeError(`anomaly map kind must be 'squared', 'absolute', 'ssim' or 'model-output', got ${String((spec as { kind: unknown }).kind)}`);
   }
   const reduced = reduceChannels(perChannel, channels, height, width, spec.channelReduction);
+  if (spec.positionStandardization) standardizePositions(reduced, height, width, spec.positionStandardization);
   return spec.smoothingSigma > 0 ? gaussianSmooth(reduced, height, width, spec.smoothingSigma) : reduced;
+}
+
+/** In place: map[p] = (map[p] - mean[p]) / scale[p]. The statistics must be at the map's resolution. */
+export function standardizePositions(map: Float32Array, height: number, width: number, stats: PositionStandardization): Float32Array {
+  if (stats.width !== width || stats.height !== height) {
+    throw new RangeError(`position standardization is fitted for ${stats.width}x${stats.height} maps, this map is ${width}x${height}`);
+  }
+  const { mean, scale } = stats;
+  if (mean.length !== map.length || scale.length !== map.length) {
+    throw new RangeError(`position standardization needs ${map.length} means and scales, has ${mean.length} and ${scale.length}`);
+  }
+  for (let p = 0; p < map.length; p++) map[p] = (map[p] - mean[p]) / scale[p];
+  return map;
+}
+
+/**
+ * Fits per-position mean and scale on the maps of normal images (all height x width, taken before
+ * standardization). scale = std + floorFraction * mean(std): the floor keeps near-constant
+ * positions from turning rounding noise into huge z values.
+ */
+export function fitPositionStandardization(
+  maps: readonly Float32Array[],
+  height: number,
+  width: number,
+  fittedOn: string,
+  floorFraction = 0.1,
+): PositionStandardization {
+  if (maps.length < 2) throw new RangeError(`fitPositionStandardization: needs at least 2 normal maps, got ${maps.length}`);
+  if (!(floorFraction >= 0) || !Number.isFinite(floorFraction)) throw new RangeError(`fitPositionStandardization: floorFraction must be >= 0, got ${floorFraction}`);
+  const n = height * width;
+  const sum = new Float64Array(n);
+  for (const map of maps) {
+    if (map.length !== n) throw new RangeError(`fitPositionStandardization: every map must have ${height}x${width} = ${n} values, one has ${map.length}`);
+    for (let p = 0; p < n; p++) sum[p] += map[p];
+  }
+  const mean = Array.from(sum, (s) => s / maps.length);
+  const squares = new Float64Array(n);
+  for (const map of maps) {
+    for (let p = 0; p < n; p++) {
+      const d = map[p] - mean[p];
+      squares[p] += d * d;
+    }
+  }
+  const std = Array.from(squares, (s) => Math.sqrt(s / maps.length));
+  const floor = floorFraction * (std.reduce((a, b) => a + b, 0) / n);
+  const scale = std.map((s) => s + floor);
+  if (scale.some((s) => !(s > 0))) throw new RangeError('fitPositionStandardization: the maps do not vary at some position and floorFraction is 0; use a floor > 0');
+  return { width, height, mean, scale, fittedOn };
 }
 
 export interface McDropoutStatistics {

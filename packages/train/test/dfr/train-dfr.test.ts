@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validateModelCard, type RawImage } from '@residuum/scoring';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createMemorySource } from '../../src/training/data.js';
+import * as tf from '@tensorflow/tfjs';
+import { createMemorySource, type TrainingDataSource } from '../../src/training/data.js';
 import { loadModelFromDir } from '../../src/training/model-io.js';
 import { dfrPreprocessing, scoreDfrBatches, trainDfr, type DfrTrainResult } from '../../src/families/dfr/index.js';
 import { createRandom } from '../../src/random.js';
@@ -40,6 +41,7 @@ function nhwcOf(image: RawImage): Float32Array {
 describe('trainDfr (0.25 backbone, 64 px, cpu)', () => {
   let result: DfrTrainResult;
   let runDir: string;
+  let source: TrainingDataSource;
   const logs: string[] = [];
 
   beforeAll(async () => {
@@ -51,7 +53,7 @@ describe('trainDfr (0.25 backbone, 64 px, cpu)', () => {
     await withTempDir(async (dir) => {
       runDir = join(dir, 'run');
       const backbone = testBackbone();
-      const source = createMemorySource({
+      source = createMemorySource({
         images: Array.from({ length: 14 }, (_, i) => goodImage(100 + i)),
         preprocessing: dfrPreprocessing(SIZE, 3, backbone),
         validationFraction: 0.25,
@@ -83,6 +85,18 @@ describe('trainDfr (0.25 backbone, 64 px, cpu)', () => {
       expect(history.history).toHaveLength(6);
 
       const model = await loadModelFromDir(runDir);
+      // Per-position standardization, fitted on the raw error maps of every training image (fewer than 500 here).
+      const stats = card.score.map.positionStandardization;
+      expect(stats).toBeDefined();
+      expect(card.score.image).toEqual({ kind: 'top-k-mean', topKFraction: 0.01 });
+      expect(stats?.fittedOn).toBe(`${source.trainCount} normal training images`);
+      const rawMean = new Float64Array(64);
+      for await (const batch of source.trainBatches(8, 0)) {
+        const raw = (await (model.predict(tf.tensor4d(batch.data, [batch.count, SIZE, SIZE, 3])) as tf.Tensor).data()) as Float32Array;
+        for (let i = 0; i < raw.length; i++) rawMean[i % 64] += raw[i] / source.trainCount;
+      }
+      rawMean.forEach((m, p) => expect(Math.abs((stats?.mean[p] ?? NaN) - m)).toBeLessThan(1e-5 * Math.max(1, m)));
+      expect(Math.min(...(stats?.scale ?? [0]))).toBeGreaterThan(0);
       const images = [goodImage(900), defectImage(901)];
       const nhwc = new Float32Array(2 * SIZE * SIZE * 3);
       images.forEach((image, i) => nhwc.set(nhwcOf(image), i * SIZE * SIZE * 3));
@@ -109,6 +123,7 @@ describe('trainDfr (0.25 backbone, 64 px, cpu)', () => {
     await expect(trainDfr({ out: '/tmp/x' })).rejects.toThrow(/data \(the dataset folder\) or dataSource/);
     await expect(trainDfr({ out: '/tmp/x', data: '/tmp', backbone, epochs: 0 })).rejects.toThrow(/epochs must be a positive integer/);
     await expect(trainDfr({ out: '/tmp/x', data: '/tmp', backbone, pixelFpr: 1.5 })).rejects.toThrow(/pixelFpr must be in/);
+    await expect(trainDfr({ out: '/tmp/x', data: '/tmp', backbone, positionStandardizationImages: 1 })).rejects.toThrow(/positionStandardizationImages must be 0 \(off\) or an integer >= 2/);
     await expect(trainDfr({ out: '/tmp/x', data: '/tmp', backbone: { ...backbone, taps: [] } })).rejects.toThrow(/taps must be a non-empty list/);
   });
 });
