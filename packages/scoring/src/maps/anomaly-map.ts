@@ -1,16 +1,10 @@
 import type { AnomalyMapSpec, PositionStandardization } from '../card/model-card.js';
-import { gaussianKernel, gaussianSmooth, reflectIndices } from './gaussian.js';
+import { gaussianSmooth } from './gaussian.js';
+import { ssimInto } from './ssim.js';
+
+export { ssimMap, type SsimOptions } from './ssim.js';
 
 export type ChannelReduction = AnomalyMapSpec['channelReduction'];
-
-export interface SsimOptions {
-  /** Gaussian window size (odd), default 11. */
-  windowSize?: number;
-  /** Gaussian window sigma, default 1.5. */
-  sigma?: number;
-  /** Dynamic range L of the values; c1 = (0.01 L)^2, c2 = (0.03 L)^2. Default 1. */
-  dynamicRange?: number;
-}
 
 function assertShape(name: string, data: ArrayLike<number>, channels: number, height: number, width: number): void {
   for (const [label, v] of [['channels', channels], ['height', height], ['width', width]] as const) {
@@ -36,102 +30,6 @@ export function reduceChannels(chw: ArrayLike<number>, channels: number, height:
       acc = reduction === 'max' ? (v > acc ? v : acc) : acc + v;
     }
     out[i] = reduction === 'mean' ? acc / channels : acc;
-  }
-  return out;
-}
-
-/**
- * Per-pixel SSIM of two single-channel planes with a Gaussian window (Wang et al. 2004, as used
- * by Bergmann et al.'s AE-SSIM): local means, variances and covariance are Gaussian-weighted
- * (population form, no N/(N-1) correction), borders reflect (scipy 'reflect').
- */
-export function ssimMap(a: ArrayLike<number>, b: ArrayLike<number>, height: number, width: number, options: SsimOptions = {}): Float32Array {
-  assertShape('ssimMap(a)', a, 1, height, width);
-  assertShape('ssimMap(b)', b, 1, height, width);
-  const windowSize = options.windowSize ?? 11;
-  const sigma = options.sigma ?? 1.5;
-  const range = options.dynamicRange ?? 1;
-  if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize % 2 === 0) throw new RangeError(`ssim window size must be an odd positive integer, got ${windowSize}`);
-  if (!(range > 0)) throw new RangeError(`ssim dynamic range must be > 0, got ${range}`);
-  const kernel = gaussianKernel(sigma, (windowSize - 1) / 2);
-  const n = height * width;
-  const c1 = (0.01 * range) ** 2;
-  const c2 = (0.03 * range) ** 2;
-  // The five local moments (means of a, b, a^2, b^2, ab) in one fused separable pass over Float64
-  // copies: one gather per tap instead of five filter calls on mixed array types (~4x faster,
-  // which matters because SSIM scoring otherwise rivals inference time on line PCs).
-  const pa = Float64Array.from(a);
-  const pb = Float64Array.from(b);
-  const radius = (kernel.length - 1) / 2;
-  const xIndex = reflectIndices(width, radius);
-  const yIndex = reflectIndices(height, radius);
-  const hA = new Float64Array(n);
-  const hB = new Float64Array(n);
-  const hAA = new Float64Array(n);
-  const hBB = new Float64Array(n);
-  const hAB = new Float64Array(n);
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    for (let x = 0; x < width; x++) {
-      let sA = 0;
-      let sB = 0;
-      let sAA = 0;
-      let sBB = 0;
-      let sAB = 0;
-      for (let k = 0; k < kernel.length; k++) {
-        const i = row + xIndex[x + k];
-        const w = kernel[k];
-        const va = pa[i];
-        const vb = pb[i];
-        const wa = w * va;
-        const wb = w * vb;
-        sA += wa;
-        sB += wb;
-        sAA += wa * va;
-        sBB += wb * vb;
-        sAB += wa * vb;
-      }
-      const o = row + x;
-      hA[o] = sA;
-      hB[o] = sB;
-      hAA[o] = sAA;
-      hBB[o] = sBB;
-      hAB[o] = sAB;
-    }
-  }
-  const muA = new Float64Array(width);
-  const muB = new Float64Array(width);
-  const eAA = new Float64Array(width);
-  const eBB = new Float64Array(width);
-  const eAB = new Float64Array(width);
-  const out = new Float32Array(n);
-  for (let y = 0; y < height; y++) {
-    muA.fill(0);
-    muB.fill(0);
-    eAA.fill(0);
-    eBB.fill(0);
-    eAB.fill(0);
-    for (let k = 0; k < kernel.length; k++) {
-      const w = kernel[k];
-      const src = yIndex[y + k] * width;
-      for (let x = 0; x < width; x++) {
-        const i = src + x;
-        muA[x] += w * hA[i];
-        muB[x] += w * hB[i];
-        eAA[x] += w * hAA[i];
-        eBB[x] += w * hBB[i];
-        eAB[x] += w * hAB[i];
-      }
-    }
-    const row = y * width;
-    for (let x = 0; x < width; x++) {
-      const ma = muA[x];
-      const mb = muB[x];
-      const varA = eAA[x] - ma * ma;
-      const varB = eBB[x] - mb * mb;
-      const cov = eAB[x] - ma * mb;
-      out[row + x] = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (varA + varB + c2));
-    }
   }
   return out;
 }
@@ -170,12 +68,12 @@ export function anomalyMap(
       assertShape('anomalyMap(input)', input, channels, height, width);
       perChannel = new Float32Array(channels * plane);
       for (let c = 0; c < channels; c++) {
-        const s = ssimMap(input.subarray(c * plane, (c + 1) * plane), reconstruction.subarray(c * plane, (c + 1) * plane), height, width, {
+        // 1 - SSIM written straight into the channel's plane (same numbers as 1 - ssimMap(...)).
+        ssimInto(perChannel, c * plane, true, input.subarray(c * plane, (c + 1) * plane), reconstruction.subarray(c * plane, (c + 1) * plane), height, width, {
           windowSize: spec.ssimWindowSize,
           sigma: spec.ssimSigma,
           dynamicRange: spec.ssimDynamicRange,
         });
-        for (let i = 0; i < plane; i++) perChannel[c * plane + i] = 1 - s[i];
       }
       break;
     }
