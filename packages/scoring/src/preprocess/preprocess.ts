@@ -1,6 +1,6 @@
 import type { PreprocessingSpec } from '../card/model-card.js';
 import { assertPositiveInteger, assertRawImage, type RawImage } from './raw-image.js';
-import { resamplePlane, type SourceBox } from './resample.js';
+import { cachedAxisWeights, type SourceBox } from './resample.js';
 
 function assertPreprocessingSpec(spec: PreprocessingSpec): void {
   if (spec === null || typeof spec !== 'object') throw new TypeError('preprocessing spec must be an object');
@@ -24,28 +24,6 @@ function assertPreprocessingSpec(spec: PreprocessingSpec): void {
   if (spec.std.some((s) => s === 0)) throw new RangeError('preprocessing.std must not contain 0');
 }
 
-/** Model-channel planes (0..255 floats) from the interleaved image: luma for grey models, RGB otherwise. */
-function toPlanes(raw: RawImage, channels: 1 | 3): Float32Array[] {
-  const n = raw.width * raw.height;
-  const c = raw.channels;
-  const d = raw.data;
-  const colour = c >= 3;
-  if (channels === 1) {
-    const grey = new Float32Array(n);
-    if (colour) {
-      for (let i = 0; i < n; i++) grey[i] = 0.299 * d[i * c] + 0.587 * d[i * c + 1] + 0.114 * d[i * c + 2];
-    } else {
-      for (let i = 0; i < n; i++) grey[i] = d[i * c];
-    }
-    return [grey];
-  }
-  const planes = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < 3; k++) planes[k][i] = colour ? d[i * c + k] : d[i * c];
-  }
-  return planes;
-}
-
 /** The source window for 'center-crop': the largest centred box with the target aspect ratio. */
 export function centerCropBox(srcWidth: number, srcHeight: number, dstWidth: number, dstHeight: number): SourceBox {
   const scale = Math.max(dstWidth / srcWidth, dstHeight / srcHeight);
@@ -54,24 +32,87 @@ export function centerCropBox(srcWidth: number, srcHeight: number, dstWidth: num
   return { x: (srcWidth - width) / 2, y: (srcHeight - height) / 2, width, height };
 }
 
+// Scratch reused between images (single-threaded JS: calls cannot interleave).
+let rowScratch = new Float32Array(0);
+let tempScratch = new Float64Array(0);
+
 /**
  * The model input for one decoded image: CHW float32 of spec.channels x spec.height x spec.width,
  * value = (pixel/255 - mean[c]) / std[c]. Grey = BT.601 luma (0.299R + 0.587G + 0.114B), alpha ignored;
  * a grey source feeding an RGB model is replicated to the three channels.
+ *
+ * The resize is `resamplePlane`'s separable filter with the same weights and the same summation
+ * order, fused with the channel conversion (one Float32 row at a time, as the float32 plane held
+ * it) and the normalization (after rounding the resized value to float32, as the plane held it):
+ * the same numbers as converting, resampling and normalizing one after the other, without the
+ * full-size intermediate planes.
  */
 export function preprocessImage(raw: RawImage, spec: PreprocessingSpec): Float32Array {
   assertRawImage(raw);
   assertPreprocessingSpec(spec);
-  const planes = toPlanes(raw, spec.channels);
-  const box = spec.resize === 'center-crop' ? centerCropBox(raw.width, raw.height, spec.width, spec.height) : undefined;
-  const planeSize = spec.width * spec.height;
+  const srcWidth = raw.width;
+  const srcHeight = raw.height;
+  const dstWidth = spec.width;
+  const dstHeight = spec.height;
+  const box = spec.resize === 'center-crop' ? centerCropBox(srcWidth, srcHeight, dstWidth, dstHeight) : { x: 0, y: 0, width: srcWidth, height: srcHeight };
+  const hx = cachedAxisWeights(srcWidth, dstWidth, box.x, box.width, spec.interpolation);
+  const hy = cachedAxisWeights(srcHeight, dstHeight, box.y, box.height, spec.interpolation);
+  // Source rows the vertical pass reads (a centre crop skips the others).
+  let firstRow = srcHeight;
+  let endRow = 0;
+  for (let y = 0; y < dstHeight; y++) {
+    firstRow = Math.min(firstRow, hy.starts[y]);
+    endRow = Math.max(endRow, hy.starts[y] + hy.counts[y]);
+  }
+  if (rowScratch.length < srcWidth) rowScratch = new Float32Array(srcWidth);
+  if (tempScratch.length < srcHeight * dstWidth) tempScratch = new Float64Array(srcHeight * dstWidth);
+  const row = rowScratch;
+  const temp = tempScratch;
+  const d = raw.data;
+  const c = raw.channels;
+  const colour = c >= 3;
+  const xStarts = hx.starts;
+  const xCounts = hx.counts;
+  const xWeights = hx.weights;
+  const xMax = hx.maxCount;
+  const planeSize = dstWidth * dstHeight;
   const out = new Float32Array(spec.channels * planeSize);
-  for (let c = 0; c < spec.channels; c++) {
-    const resized = resamplePlane(planes[c], raw.width, raw.height, spec.width, spec.height, spec.interpolation, box);
-    const mean = spec.mean[c];
-    const std = spec.std[c];
-    const offset = c * planeSize;
-    for (let i = 0; i < planeSize; i++) out[offset + i] = (resized[i] / 255 - mean) / std;
+  for (let channel = 0; channel < spec.channels; channel++) {
+    // Horizontal pass, one converted source row at a time.
+    for (let y = firstRow; y < endRow; y++) {
+      const pixel = y * srcWidth * c;
+      if (spec.channels === 1 && colour) {
+        for (let x = 0, i = pixel; x < srcWidth; x++, i += c) row[x] = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+      } else {
+        const k = colour ? channel : 0;
+        for (let x = 0, i = pixel + k; x < srcWidth; x++, i += c) row[x] = d[i];
+      }
+      const tempRow = y * dstWidth;
+      for (let x = 0; x < dstWidth; x++) {
+        const start = xStarts[x];
+        const count = xCounts[x];
+        const wOffset = x * xMax;
+        let acc = 0;
+        for (let j = 0; j < count; j++) acc += xWeights[wOffset + j] * row[start + j];
+        temp[tempRow + x] = acc;
+      }
+    }
+    // Vertical pass, rounded to float32 like the resampled plane, then normalized.
+    const mean = spec.mean[channel];
+    const std = spec.std[channel];
+    const offset = channel * planeSize;
+    for (let y = 0; y < dstHeight; y++) {
+      const start = hy.starts[y];
+      const count = hy.counts[y];
+      const wOffset = y * hy.maxCount;
+      const dst = offset + y * dstWidth;
+      const yWeights = hy.weights;
+      for (let x = 0; x < dstWidth; x++) {
+        let acc = 0;
+        for (let j = 0, t = start * dstWidth + x; j < count; j++, t += dstWidth) acc += yWeights[wOffset + j] * temp[t];
+        out[dst + x] = (Math.fround(acc) / 255 - mean) / std;
+      }
+    }
   }
   return out;
 }

@@ -15,7 +15,7 @@ export interface SourceBox {
   height: number;
 }
 
-interface AxisWeights {
+export interface AxisWeights {
   starts: Int32Array;
   counts: Int32Array;
   /** Row-major [outSize, maxCount]. */
@@ -69,6 +69,23 @@ function axisWeights(inSize: number, outSize: number, boxStart: number, boxExten
   return { starts, counts, weights, maxCount };
 }
 
+const weightCache = new Map<string, AxisWeights>();
+
+/**
+ * The weights of one axis, cached: a line PC resizes every image of a camera from the same size
+ * to the same model size, and building the tables costs about as much as applying them.
+ */
+export function cachedAxisWeights(inSize: number, outSize: number, boxStart: number, boxExtent: number, filter: ResampleFilter): AxisWeights {
+  const key = `${inSize}/${outSize}/${boxStart}/${boxExtent}/${filter}`;
+  let weights = weightCache.get(key);
+  if (!weights) {
+    weights = axisWeights(inSize, outSize, boxStart, boxExtent, filter);
+    if (weightCache.size >= 32) weightCache.clear();
+    weightCache.set(key, weights);
+  }
+  return weights;
+}
+
 /**
  * Resamples one single-channel float plane (row-major srcHeight x srcWidth) to dstWidth x dstHeight.
  * `box` selects the source window (default: the whole plane), used for centre crops.
@@ -94,8 +111,8 @@ export function resamplePlane(
   }
   const region = box ?? { x: 0, y: 0, width: srcWidth, height: srcHeight };
   if (!(region.width > 0) || !(region.height > 0)) throw new RangeError('resample box must have a positive size');
-  const hx = axisWeights(srcWidth, dstWidth, region.x, region.width, filter);
-  const hy = axisWeights(srcHeight, dstHeight, region.y, region.height, filter);
+  const hx = cachedAxisWeights(srcWidth, dstWidth, region.x, region.width, filter);
+  const hy = cachedAxisWeights(srcHeight, dstHeight, region.y, region.height, filter);
 
   // Horizontal pass: srcHeight rows of dstWidth.
   const temp = new Float64Array(srcHeight * dstWidth);
