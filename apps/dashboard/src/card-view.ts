@@ -1,5 +1,6 @@
 /** The model card as the quality engineer needs it: what the model is, what it expects, how it judges, where it runs. */
 import type { WebInspector } from '@residuum/runtime-web';
+import type { ModelCard } from '@residuum/scoring';
 
 export interface ModelIndex {
   default: string;
@@ -27,7 +28,7 @@ export function describeCard(inspector: WebInspector, label: string, index: Mode
     ['file', label, 'model-file'],
     ['family', card.family, 'family'],
     ['input', `${card.input.name} ${card.input.shape.join('×')} (${prep.channels === 1 ? 'grey' : 'RGB'}, ${prep.resize}, ${prep.interpolation})`, 'input'],
-    ['score', `${card.score.map.kind} residual, ${card.score.map.channelReduction} over channels, image = ${card.score.image.kind}`, 'score'],
+    ['score', scoreText(card), 'score'],
     ['threshold', `${card.threshold.value.toPrecision(4)} (${card.threshold.method}; fitted on ${card.threshold.fittedOn.count} scores: ${card.threshold.fittedOn.source})`, 'threshold'],
     ['provider', providerText(inspector), 'provider'],
     ['attempts', inspector.attempts.map((a) => `${a.provider}: ${a.ok ? 'ok' : `failed (${a.reason ?? 'no reason'})`}`).join(' → '), 'attempts'],
@@ -60,4 +61,36 @@ function providerText(inspector: WebInspector): string {
     return `WebGPU${name ? ` (${name})` : ''}${adapter?.isFallbackAdapter ? ', software fallback adapter' : ''}`;
   }
   return `WASM, ${inspector.wasmThreads} thread(s)${globalThis.crossOriginIsolated ? '' : ' (page not cross-origin isolated: no threads)'}`;
+}
+
+/**
+ * How the card turns outputs into a score, per family: a residual of the reconstruction (CAE, ...),
+ * a map the model outputs itself (DFR: feature error on the feature grid, upsampled), and f-AnoGAN's
+ * kappa-weighted discriminator feature residual added to the map's image score.
+ */
+export function scoreText(card: ModelCard): string {
+  const { map, image } = card.score;
+  const [, channels, height, width] = card.input.shape;
+  let text: string;
+  if (map.kind === 'model-output') {
+    const output = card.outputs.find((o) => o.meaning === 'feature-error-map');
+    const [mapHeight, mapWidth] = (output?.shape ?? []).slice(-2);
+    const grid = typeof mapHeight === 'number' && typeof mapWidth === 'number' ? `, ${mapHeight}×${mapWidth}` : '';
+    const upsampled = grid && (mapHeight !== height || mapWidth !== width) ? `, upsampled to ${height}×${width}` : '';
+    text = `feature error map output by the model ('${output?.name ?? '?'}'${grid}${upsampled})`;
+  } else {
+    text = `${map.kind === 'ssim' ? '1 - SSIM' : map.kind} residual of the reconstruction` + (channels > 1 ? `, ${map.channelReduction} over channels` : '');
+  }
+  if (map.smoothingSigma > 0) text += `, smoothed (sigma ${map.smoothingSigma})`;
+  const pixels = image.kind === 'top-k-mean' ? `mean of the top ${formatFraction(image.topKFraction ?? 0)} of the map` : `${image.kind} of the map`;
+  text += `; image = ${pixels}`;
+  if (image.kappa !== undefined) {
+    const residual = card.outputs.find((o) => o.meaning === 'discriminator-feature-residual');
+    text += ` + ${image.kappa} × discriminator feature residual ('${residual?.name ?? '?'}')`;
+  }
+  return text;
+}
+
+function formatFraction(fraction: number): string {
+  return `${Number((fraction * 100).toPrecision(3))} %`;
 }

@@ -61,6 +61,7 @@ const STYLE = `
 .rsd-bar span{position:absolute;top:0;left:0;height:6px;border-radius:3px}
 .rsd-bar i{position:absolute;top:-3px;width:2px;height:12px;background:#1d2330;left:50%}
 .rsd-status{margin:6px 0;color:#5a6478;min-height:1.2em}
+.rsd-none{color:#8a94a6;font-style:italic}
 `;
 
 export function mountInspectionPanel(
@@ -164,6 +165,7 @@ export function mountInspectionPanel(
     const prep = inspector.card.preprocessing;
     if (result.input) cells[0].append(pixelsToCanvas(modelImageToRgba(result.input, prep), tileSize));
     if (result.reconstruction) cells[1].append(pixelsToCanvas(modelImageToRgba(result.reconstruction, prep), tileSize));
+    else if (!inspector.card.outputs.some((output) => output.meaning === 'reconstruction')) cells[1].append(noReconstruction(inspector.card.family));
     if (result.input && result.map) {
       const scaleMax = inspector.card.calibration.pixelThreshold ?? mapMaximum(result.map);
       const overlay = pixelsToCanvas(heatmapOverlayRgba(result.input, result.map, prep, scaleMax), tileSize);
@@ -283,6 +285,16 @@ function badge(kind: 'anomalous' | 'normal' | 'error', text: string): HTMLElemen
   span.className = `rsd-verdict rsd-${kind}`;
   span.textContent = text;
   return span;
+}
+
+/** Models that output their anomaly map themselves (DFR) have no reconstruction to show. */
+function noReconstruction(family: string): HTMLElement {
+  const note = document.createElement('span');
+  note.className = 'rsd-none';
+  note.dataset.role = 'no-reconstruction';
+  note.textContent = 'none';
+  note.title = `this ${family} model outputs its anomaly map directly (no reconstruction of the image)`;
+  return note;
 }
 
 function scoreView(score: number, threshold: number): HTMLElement {
