@@ -14,6 +14,7 @@ export { makeDropoutMasks, createSeededRandom } from './dropout-masks.js';
 export type { RandomSource, TensorData } from './dropout-masks.js';
 export { createInspectorCore } from './inspector-impl.js';
 export type {
+  InferredBatch,
   InspectorCore,
   InspectorCoreOptions,
   ModelFeeds,

@@ -23,7 +23,10 @@ export type RunModel = (feeds: ModelFeeds) => Promise<ModelOutputs>;
 export interface PreparedImage {
   source: string;
   input: ModelInputImage;
+  /** Decoding plus preprocessing, in ms. */
   preprocessMs: number;
+  /** The decoding part of preprocessMs, where the runtime decodes (reported as timings.decodeMs). */
+  decodeMs?: number;
 }
 
 /** An image its runtime could not read: it becomes an error entry, the run continues. */
@@ -46,9 +49,29 @@ export interface InspectorCore {
   readonly card: ModelCard;
   readonly provider: ExecutionProvider;
   readonly batchSize: number;
+  /** inferPrepared, then scoreInferred. */
   inspectPrepared(images: ReadonlyArray<PreparedImage | UnreadableImage>, options?: InspectOptions): Promise<InspectionResult[]>;
+  /**
+   * The model half: checks the images and runs every model row (images x passes). A pipelined
+   * runtime starts the next batch's inference with this before scoring the previous batch.
+   */
+  inferPrepared(images: ReadonlyArray<PreparedImage | UnreadableImage>, options?: InspectOptions): Promise<InferredBatch>;
+  /** The scoring half (synchronous): maps, scores and verdicts, in the images' order. */
+  scoreInferred(batch: InferredBatch): InspectionResult[];
   /** Runs one full batch of zeros so the first real batch does not pay for allocation; returns ms. */
   warmup(): Promise<number>;
+}
+
+/** A batch whose model outputs are in, waiting for scoring (opaque outside the core). */
+export interface InferredBatch {
+  readonly images: ReadonlyArray<PreparedImage | UnreadableImage>;
+  readonly options: InspectOptions;
+  /** Entries already decided (unreadable or wrong-shape images); the rest are scored. */
+  readonly results: InspectionResult[];
+  readonly inputs: readonly ModelInputImage[];
+  readonly imageIndexOfInput: readonly number[];
+  readonly passOutputs: readonly PassOutputs[][];
+  readonly inferenceMs: Float64Array;
 }
 
 const DEFAULT_BATCH_SIZE = 8;
@@ -90,7 +113,7 @@ export function createInspectorCore(options: InspectorCoreOptions): InspectorCor
     return outputs;
   }
 
-  return {
+  const core: InspectorCore = {
     card,
     provider,
     batchSize,
@@ -103,6 +126,10 @@ export function createInspectorCore(options: InspectorCoreOptions): InspectorCor
     },
 
     async inspectPrepared(images, inspectOptions = {}) {
+      return core.scoreInferred(await core.inferPrepared(images, inspectOptions));
+    },
+
+    async inferPrepared(images, inspectOptions = {}) {
       resolveThreshold(card, inspectOptions.threshold); // bad override: fail before any work
       const passes = passCount(card, inspectOptions.mcSamples);
       const stochastic = passes > 1;
@@ -135,7 +162,12 @@ export function createInspectorCore(options: InspectorCoreOptions): InspectorCor
           passOutputs[row.image][row.pass] = sliceRow(outputs, r);
         });
       }
+      return { images, options: inspectOptions, results, inputs, imageIndexOfInput, passOutputs, inferenceMs };
+    },
 
+    scoreInferred(batch) {
+      const { images, options: inspectOptions, inputs, imageIndexOfInput, passOutputs, inferenceMs } = batch;
+      const results = [...batch.results];
       inputs.forEach((input, i) => {
         const index = imageIndexOfInput[i];
         const prepared = images[index] as PreparedImage;
@@ -157,6 +189,7 @@ export function createInspectorCore(options: InspectorCoreOptions): InspectorCor
             provider,
             timings: {
               preprocessMs: prepared.preprocessMs,
+              ...(prepared.decodeMs !== undefined ? { decodeMs: prepared.decodeMs } : {}),
               inferenceMs: inferenceMs[i],
               scoringMs,
               totalMs: prepared.preprocessMs + inferenceMs[i] + scoringMs,
@@ -171,6 +204,7 @@ export function createInspectorCore(options: InspectorCoreOptions): InspectorCor
       return results;
     },
   };
+  return core;
 }
 
 function passCount(card: ModelCard, requested: number | undefined): number {

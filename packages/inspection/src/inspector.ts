@@ -34,7 +34,10 @@ export interface ModelInputImage {
 }
 
 export interface InspectionTimings {
+  /** Decoding plus preprocessing. */
   preprocessMs: number;
+  /** The decoding part of preprocessMs, where the runtime reports it apart (runtime-node). */
+  decodeMs?: number;
   inferenceMs: number;
   scoringMs: number;
   totalMs: number;

@@ -196,4 +196,38 @@ describe('createInspectorCore', () => {
     expect(result.ok).toBe(false);
     expect(result.ok === false && result.error).toMatch(/finite/);
   });
+
+  it('splits into inferPrepared and scoreInferred: a pipeline that starts batch k before scoring k - 1 gets the same results', async () => {
+    const log: string[] = [];
+    const inner = fakeRun();
+    const run: RunModel = async (feeds) => {
+      log.push(`run ${feeds.input.dims[0]}`);
+      return inner(feeds);
+    };
+    const core = createInspectorCore({ card: mcCard(3), provider: 'cpu', run, batchSize: 4, seed: 9 });
+    const batches = [[prepared(1), prepared(2)], [prepared(3), { source: 'bad.png', error: 'corrupt' }], [prepared(4)]];
+    const reference = await createInspectorCore({ card: mcCard(3), provider: 'cpu', run: fakeRun(), batchSize: 4, seed: 9 }).inspectPrepared(batches.flat(), { returnMaps: true });
+    const results = [];
+    let previous = null;
+    for (const batch of batches) {
+      const inferring = core.inferPrepared(batch, { returnMaps: true });
+      if (previous) {
+        log.push('score');
+        results.push(...core.scoreInferred(previous));
+      }
+      previous = await inferring;
+    }
+    results.push(...core.scoreInferred(previous!));
+    // 2 images x 3 passes = 6 rows in runs of 4 and 2; the first run of a batch starts before the previous batch is scored.
+    expect(log).toEqual(['run 4', 'run 2', 'run 3', 'score', 'run 3', 'score']);
+    expect(results).toHaveLength(5);
+    results.forEach((result, i) => {
+      const expected = reference[i];
+      if (!expected.ok || !result.ok) return expect(result).toEqual(expected);
+      expect(result.score).toBe(expected.score);
+      expect(result.map?.data).toEqual(expected.map?.data);
+      expect(result.uncertainty?.data).toEqual(expected.uncertainty?.data);
+    });
+    expect(results[3]).toEqual({ ok: false, source: 'bad.png', error: 'corrupt' });
+  });
 });

@@ -1,8 +1,9 @@
 /**
  * The edge Inspector: one Residuum ONNX model on onnxruntime-node. Images are decoded with
  * @residuum/imaging (sharp) at native size and preprocessed by @residuum/scoring exactly as
- * the card says; batches are decoded ahead through a bounded queue while the previous batch
- * runs; scoring is the shared @residuum/inspection core, identical to the browser's.
+ * the card says. Three stages overlap: sharp decodes the next batches on libuv's threads (a
+ * bounded queue), onnxruntime runs batch k on its worker thread, and the main thread scores
+ * batch k - 1; scoring is the shared @residuum/inspection core, identical to the browser's.
  */
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
@@ -15,17 +16,16 @@ import {
   type InspectOptions,
   type InspectionResult,
   type Inspector,
+  type InferredBatch,
   type InspectorCore,
-  type ModelFeeds,
   type ModelInputImage,
-  type ModelOutputs,
   type OnnxModelInfo,
   type PreparedImage,
   type ProviderAttempt,
   type UnreadableImage,
 } from '@residuum/inspection';
 import { ModelCardError, preprocessImage, type ModelCard } from '@residuum/scoring';
-import { assertProviderRequest, createSession, type NodeExecutionProvider, type NodeProviderRequest } from './session.js';
+import { assertProviderRequest, createSession, type InferenceThread, type NodeExecutionProvider, type NodeProviderRequest } from './session.js';
 
 export type NodeImageSource = string | Uint8Array;
 
@@ -34,6 +34,12 @@ export interface NodeInspectorOptions {
   provider?: NodeProviderRequest;
   /** Intra-op threads for onnxruntime (default: onnxruntime's choice). */
   threads?: number;
+  /**
+   * Where onnxruntime computes. 'worker' (default): a worker thread, so decoding, preprocessing
+   * and scoring of neighbouring batches overlap with inference. 'main': the calling thread
+   * (onnxruntime-node's run blocks it while it computes).
+   */
+  inferenceThread?: InferenceThread;
   /** Rows per inference call (images, or images x MC passes); default 8. */
   batchSize?: number;
   /** Batches decoded ahead of inference (the bounded queue); default 2. */
@@ -91,8 +97,10 @@ export async function createNodeInspector(
   const bytes = await readModelBytes(model);
   const { card, onnx } = describeWithSource(bytes, modelName);
 
-  const { session, provider, attempts } = await createSession(bytes, request, { threads: options.threads });
-  const core = createInspectorCore({ card, provider, batchSize, seed: options.seed, run: (feeds) => runSession(session, feeds) });
+  const thread = options.inferenceThread ?? 'worker';
+  if (thread !== 'worker' && thread !== 'main') throw new RangeError(`inferenceThread must be 'worker' or 'main', got ${JSON.stringify(thread)}`);
+  const { session, provider, attempts } = await createSession(bytes, request, { threads: options.threads, thread, logLevel: options.logLevel });
+  const core = createInspectorCore({ card, provider, batchSize, seed: options.seed, run: (feeds) => session.run(feeds) });
   let warmupMs: number | null = null;
   if (options.warmup ?? true) warmupMs = await core.warmup();
 
@@ -151,12 +159,19 @@ async function inspectPipelined(
     }
   };
   refill();
+  // Batch k infers (on the worker) while the main thread scores batch k - 1 and finishes
+  // preprocessing what the libuv threads decoded: one batch in each stage.
   const results: InspectionResult[] = [];
+  let inferred: InferredBatch | null = null;
   while (queue.length > 0) {
     const prepared = await queue.shift()!;
     refill();
-    results.push(...(await core.inspectPrepared(prepared, options)));
+    const inferring = core.inferPrepared(prepared, options);
+    inferring.catch(() => undefined); // awaited below; scoring first must not make it "unhandled"
+    if (inferred) results.push(...core.scoreInferred(inferred));
+    inferred = await inferring;
   }
+  if (inferred) results.push(...core.scoreInferred(inferred));
   return results;
 }
 
@@ -169,26 +184,15 @@ async function prepareImage(image: NodeImageSource, index: number, card: ModelCa
       throw new TypeError(`expected a file path or a Buffer, got ${image === null ? 'null' : typeof image}`);
     }
     const raw = await decodeImage(image, { source });
+    const decoded = performance.now();
     const { channels, height, width } = card.preprocessing;
     const data = preprocessImage(raw, card.preprocessing);
-    return { source, input: { data, channels, height, width }, preprocessMs: performance.now() - started };
+    return { source, input: { data, channels, height, width }, preprocessMs: performance.now() - started, decodeMs: decoded - started };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // ImageDecodeError messages already start with the source.
     return { source, error: message.startsWith(source) ? message.slice(source.length).replace(/^:\s*/, '') : message };
   }
-}
-
-async function runSession(session: ort.InferenceSession, feeds: ModelFeeds): Promise<ModelOutputs> {
-  const ortFeeds: Record<string, ort.Tensor> = {};
-  for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', tensor.data, tensor.dims);
-  const results = await session.run(ortFeeds);
-  const outputs: ModelOutputs = {};
-  for (const [name, tensor] of Object.entries(results)) {
-    if (tensor.type !== 'float32') throw new TypeError(`output '${name}' is ${tensor.type}, expected float32`);
-    outputs[name] = { data: tensor.data as Float32Array, dims: tensor.dims };
-  }
-  return outputs;
 }
 
 async function readModelBytes(model: string | Uint8Array): Promise<Uint8Array> {

@@ -4,7 +4,8 @@
  * name and fails is an error: there is no silent switch to another provider.
  */
 import * as ort from 'onnxruntime-node';
-import type { ExecutionProvider, ProviderAttempt, ProviderRequest } from '@residuum/inspection';
+import type { ExecutionProvider, ModelFeeds, ModelOutputs, ProviderAttempt, ProviderRequest } from '@residuum/inspection';
+import { WorkerSession } from './worker-session.js';
 
 export type NodeProviderRequest = Exclude<ProviderRequest, 'wasm'>;
 export type NodeExecutionProvider = Exclude<ExecutionProvider, 'wasm'>;
@@ -23,13 +24,26 @@ export class ExecutionProviderError extends Error {
   }
 }
 
+/** Where session.run computes: a worker thread (default) or the calling (main) thread. */
+export type InferenceThread = 'worker' | 'main';
+
 export interface SessionSettings {
   /** Intra-op threads of the CPU provider (onnxruntime's default: one per physical core). */
   threads?: number;
+  /** Default 'worker'. */
+  thread?: InferenceThread;
+  /** onnxruntime's log level for the worker's onnxruntime instance (the main thread's is ort.env). */
+  logLevel?: string;
+}
+
+/** A created session, whichever thread it runs on. */
+export interface ModelSession {
+  run(feeds: ModelFeeds): Promise<ModelOutputs>;
+  release(): Promise<void>;
 }
 
 export interface CreatedSession {
-  session: ort.InferenceSession;
+  session: ModelSession;
   provider: NodeExecutionProvider;
   attempts: ProviderAttempt[];
 }
@@ -52,20 +66,48 @@ export async function createSession(
   assertProviderRequest(request);
   const order = request === 'auto' ? AUTO_ORDER : [request];
   const attempts: ProviderAttempt[] = [];
+  const thread = settings.thread ?? 'worker';
+  // One worker for all attempts: a failed provider leaves it ready for the next one.
+  const worker = thread === 'worker' ? new WorkerSession(settings.logLevel) : null;
   for (const provider of order) {
     try {
-      const session = await ort.InferenceSession.create(model, sessionOptions(provider, settings, request === 'auto'));
+      const options = sessionOptions(provider, settings, request === 'auto');
+      let session: ModelSession;
+      if (worker) {
+        await worker.create(model, options);
+        session = worker;
+      } else {
+        session = mainThreadSession(await ort.InferenceSession.create(model, options));
+      }
       attempts.push({ provider, ok: true });
       return { session, provider, attempts };
     } catch (error) {
       attempts.push({ provider, ok: false, reason: explainFailure(provider, error) });
     }
   }
+  await worker?.release();
   const failures = attempts.map((attempt) => attempt.reason).join('; ');
   throw new ExecutionProviderError(
     request === 'auto' ? `no execution provider could run the model: ${failures}` : failures,
     attempts,
   );
+}
+
+function mainThreadSession(session: ort.InferenceSession): ModelSession {
+  return {
+    async run(feeds) {
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', tensor.data, tensor.dims);
+      const results = await session.run(ortFeeds);
+      const outputs: ModelOutputs = {};
+      for (const [name, tensor] of Object.entries(results)) {
+        if (tensor.type !== 'float32') throw new TypeError(`output '${name}' is ${tensor.type}, expected float32`);
+        outputs[name] = { data: tensor.data as Float32Array, dims: tensor.dims };
+      }
+      return outputs;
+    },
+    release: () => session.release(),
+  };
 }
 
 function sessionOptions(

@@ -1,0 +1,69 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { InspectionSuccess } from '@residuum/inspection';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeInspector, type NodeInspector } from '../src/index.js';
+import { fixturePath, randomPixels, tempDir, writePng } from './helpers.js';
+
+let paths: string[];
+let onWorker: NodeInspector;
+let onMain: NodeInspector;
+
+beforeAll(async () => {
+  const dir = tempDir();
+  paths = [];
+  for (let i = 0; i < 7; i++) {
+    const path = join(dir, `part-${i}.png`);
+    await writePng(path, randomPixels(20 + i, 16, i % 2 === 0 ? 1 : 3, 40 + i), 20 + i, 16, i % 2 === 0 ? 1 : 3);
+    paths.push(path);
+  }
+  onWorker = await createNodeInspector(fixturePath('tiny-ae.onnx'), { provider: 'cpu', batchSize: 2, threads: 1 });
+  onMain = await createNodeInspector(fixturePath('tiny-ae.onnx'), { provider: 'cpu', batchSize: 3, threads: 1, inferenceThread: 'main' });
+});
+
+afterAll(async () => {
+  await onWorker?.dispose();
+  await onMain?.dispose();
+});
+
+describe('inference on a worker thread (the default)', () => {
+  it('gives exactly the scores, maps and reconstructions of the main-thread session, in order, across pipelined batches', async () => {
+    const images = [...paths, paths[1], 'missing.png', paths[0]];
+    const fromWorker = await onWorker.inspect(images, { returnMaps: true });
+    const fromMain = await onMain.inspect(images, { returnMaps: true });
+    expect(fromWorker.map((r) => r.source)).toEqual(images);
+    expect(fromWorker.map((r) => r.ok)).toEqual(fromMain.map((r) => r.ok));
+    expect(fromWorker[images.length - 2].ok).toBe(false);
+    fromWorker.forEach((result, i) => {
+      const main = fromMain[i];
+      if (!result.ok || !main.ok) return;
+      expect(result.score).toBe(main.score);
+      expect(result.map?.data).toEqual(main.map?.data);
+      expect(result.reconstruction?.data).toEqual(main.reconstruction?.data);
+    });
+  });
+
+  it('reports the decoding part of preprocessing', async () => {
+    const results = (await onWorker.inspect(paths.slice(0, 3))) as InspectionSuccess[];
+    for (const { timings } of results) {
+      expect(timings.decodeMs).toBeGreaterThan(0);
+      expect(timings.decodeMs).toBeLessThanOrEqual(timings.preprocessMs);
+    }
+  });
+
+  it('rejects an unknown inferenceThread', async () => {
+    await expect(createNodeInspector(fixturePath('tiny-ae.onnx'), { inferenceThread: 'gpu' as never })).rejects.toThrow(/inferenceThread must be 'worker' or 'main'/);
+  });
+
+  it('does not keep the process alive when the inspector is never disposed', () => {
+    const child = spawnSync(
+      process.execPath,
+      ['--conditions=@residuum/source', '--import', 'tsx', fileURLToPath(new URL('./undisposed-child.ts', import.meta.url)), fixturePath('tiny-ae.onnx'), paths[0]],
+      { encoding: 'utf8', timeout: 60_000, cwd: fileURLToPath(new URL('..', import.meta.url)) },
+    );
+    expect(child.signal, 'the child was killed by the timeout: the worker kept it alive').toBeNull();
+    expect(child.status, child.stderr).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual({ ok: true });
+  });
+});
