@@ -152,11 +152,32 @@ describe('inspection', () => {
     await expect(inspector.inspect([randomRgba(16, 16, 7)], { threshold: Number.NaN })).rejects.toThrow(/threshold must be a finite number/);
   });
 
+  test('warm-up inspects a synthetic image end to end and leaves the next scores exactly as without it', async () => {
+    const images = [randomRgba(40, 30, 21), randomRgba(16, 16, 22)];
+    const cold = await createWebInspector(fixture, { provider: 'wasm' });
+    const warm = await createWebInspector(fixture, { provider: 'wasm' });
+    try {
+      const reference = await cold.inspect(images, { returnMaps: true });
+      await expect(warm.warmup()).resolves.toBeGreaterThan(0);
+      const after = await warm.inspect(images, { returnMaps: true });
+      after.forEach((result, i) => {
+        const expected = reference[i];
+        if (!result.ok || !expected.ok) throw new Error('unexpected failure');
+        expect(result.score).toBe(expected.score);
+        expect(result.map?.data).toEqual(expected.map?.data);
+      });
+    } finally {
+      await cold.dispose();
+      await warm.dispose();
+    }
+  });
+
   test('a disposed inspector says so', async () => {
     const short = await createWebInspector(fixture.buffer.slice(0) as ArrayBuffer, { provider: 'wasm' });
     expect(short.attempts).toEqual([{ provider: 'wasm', ok: true }]);
     await short.dispose();
     await expect(short.inspect([randomRgba(16, 16, 8)])).rejects.toThrow(/disposed/);
+    await expect(short.warmup()).rejects.toThrow(/disposed/);
   });
 });
 
