@@ -4,7 +4,7 @@ export { parseThresholdOption, DEFAULT_THRESHOLD, type ThresholdOption } from '.
 export type { EpochRecord } from './training/checkpoint.js';
 export { createDatasetSource, createMemorySource, type TrainingDataSource, type NhwcBatch, type DatasetLayout } from './training/data.js';
 export { saveModelToDir, loadModelFromDir } from './training/model-io.js';
-export { InThreadEngine, type StepEngine, type NamedWeight, type AdamSettings } from './training/step-engine.js';
+export { InThreadEngine, type StepEngine, type NamedWeight, type AdamSettings, type OptimizerState } from './training/step-engine.js';
 
 // Model families: spec types with documented defaults, builders, the score each should use.
 export { buildCae, CAE_DEFAULTS, caeScoreSpec, type CaeSpec } from './models/cae.js';

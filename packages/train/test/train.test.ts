@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { quantileThreshold, validateModelCard, type RawImage } from '@residuum/scoring';
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultScoreSpec, resolveModelSpec } from '../src/models/spec.js';
 import { createTrainable } from '../src/models/trainable.js';
 import { scoreImages } from '../src/training/calibration.js';
+import { readCheckpoint } from '../src/training/checkpoint.js';
 import { createMemorySource } from '../src/training/data.js';
 import { loadModelFromDir } from '../src/training/model-io.js';
 import { train, trainingPreprocessing, type TrainOptions } from '../src/training/train.js';
@@ -73,6 +74,33 @@ async function exists(path: string): Promise<boolean> {
 
 async function weightsOf(dir: string): Promise<number[]> {
   return Array.from(new Float32Array((await readFile(join(dir, 'weights.bin'))).buffer.slice(0)));
+}
+
+function maxDifference(a: number[], b: number[]): number {
+  expect(b.length).toBe(a.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+/** The saved model's weights by name (model.json's manifest over weights.bin). */
+async function namedWeightsOf(dir: string): Promise<Map<string, number[]>> {
+  const values = await weightsOf(dir);
+  const manifest = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { weightsManifest: Array<{ weights: Array<{ name: string; shape: number[] }> }> };
+  const named = new Map<string, number[]>();
+  let offset = 0;
+  for (const { name, shape } of manifest.weightsManifest.flatMap((group) => group.weights)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    named.set(name, values.slice(offset, offset + size));
+    offset += size;
+  }
+  expect(offset).toBe(values.length);
+  return named;
+}
+
+/** Adam's iteration count in a run's checkpoint (3 steps per epoch with the options below). */
+async function checkpointIterations(dir: string): Promise<number | undefined> {
+  return (await readCheckpoint(join(dir, 'checkpoint'))).optimizerState?.iterations;
 }
 
 describe('train', () => {
@@ -203,6 +231,80 @@ describe('train', () => {
       expect(loaded[0]).not.toEqual(Array.from(initial[0].dataSync()));
     });
   });
+
+  it('--workers 2: 1 epoch, stop, --resume 1 epoch equals 2 epochs straight (Adam state restored from the workers)', async () => {
+    await withTempDir(async (dir) => {
+      const straight = join(dir, 'straight');
+      const resumed = join(dir, 'resumed');
+      await train(options(straight, { epochs: 2, workers: 2 }));
+      const controller = new AbortController();
+      const first = await train(options(resumed, { epochs: 2, workers: 2, signal: controller.signal, onEpoch: () => controller.abort() }));
+      expect(first.interrupted).toBe(true);
+      expect(first.epochsRun).toBe(1);
+      expect(await checkpointIterations(resumed)).toBe(3);
+      const logs: string[] = [];
+      const second = await train(options(resumed, { epochs: 2, workers: 2, resume: true, quiet: false, handleSigint: false, log: (line) => logs.push(line) }));
+      expect(second.completed).toBe(true);
+      expect(second.workers).toBe(2);
+      expect(logs.filter((line) => /Adam restarts/.test(line))).toEqual([]);
+      expect(await checkpointIterations(resumed)).toBe(6);
+      // Trainable weights: bit-exact. BN moving statistics: to float rounding (the main-thread test's 1e-6), since
+      // resuming starts every replica from their average where the straight run averages at the end.
+      const a = await namedWeightsOf(straight);
+      const b = await namedWeightsOf(resumed);
+      expect([...b.keys()]).toEqual([...a.keys()]);
+      for (const [name, values] of a) {
+        if (/moving_(mean|variance)$/.test(name)) expect(maxDifference(values, b.get(name)!), name).toBeLessThan(1e-6);
+        else expect(b.get(name), name).toEqual(values);
+      }
+    });
+  }, 180_000);
+
+  it('a checkpoint of the main-thread engine resumes on 2 workers and one of 2 workers on the main thread, with Adam state', async () => {
+    await withTempDir(async (dir) => {
+      const mainFirst = join(dir, 'main-then-workers');
+      const workersFirst = join(dir, 'workers-then-main');
+      await train(options(mainFirst, { epochs: 1 }));
+      await train(options(workersFirst, { epochs: 1, workers: 2 }));
+      // Both engines write the same form: the iteration count and moments named after the model weights.
+      const a = await readCheckpoint(join(mainFirst, 'checkpoint'));
+      const b = await readCheckpoint(join(workersFirst, 'checkpoint'));
+      expect(a.optimizerState?.slots.map((s) => s.name)).toEqual(b.optimizerState?.slots.map((s) => s.name));
+      expect(a.optimizerState?.slots[0].name).toBe('enc1_conv/kernel/m');
+      const resumedOnWorkers = await train(options(mainFirst, { epochs: 2, workers: 2, resume: true }));
+      const resumedOnMain = await train(options(workersFirst, { epochs: 2, resume: true }));
+      expect([resumedOnWorkers.workers, resumedOnMain.workers]).toEqual([2, 0]);
+      expect([resumedOnWorkers.completed, resumedOnMain.completed]).toEqual([true, true]);
+      // 6, not 3: the second epoch continued Adam's iteration count (and moments) instead of restarting it.
+      expect(await checkpointIterations(mainFirst)).toBe(6);
+      expect(await checkpointIterations(workersFirst)).toBe(6);
+    });
+  }, 180_000);
+
+  it('a damaged optimizer file in the checkpoint stops --resume with a clear error, for both engines', async () => {
+    await withTempDir(async (dir) => {
+      await train(options(dir, { epochs: 1 }));
+      const bin = join(dir, 'checkpoint', 'optimizer.bin');
+      const manifest = join(dir, 'checkpoint', 'optimizer.json');
+      const bytes = await readFile(bin);
+      const json = await readFile(manifest, 'utf8');
+      await writeFile(bin, bytes.subarray(0, bytes.length - 8));
+      await expect(train(options(dir, { epochs: 2, resume: true }))).rejects.toThrow(/optimizer\.bin is damaged: \d+ bytes, its manifest optimizer\.json needs \d+/);
+      await writeFile(bin, bytes);
+      await writeFile(manifest, json.slice(0, 20));
+      await expect(train(options(dir, { epochs: 2, resume: true }))).rejects.toThrow(/optimizer\.\{json,bin\} in .* cannot be read/);
+      const entries = JSON.parse(json) as Array<{ name: string }>;
+      entries[1].name = 'no_such_layer/kernel/m';
+      await writeFile(manifest, JSON.stringify(entries));
+      await expect(train(options(dir, { epochs: 2, resume: true, workers: 2 }))).rejects.toThrow(
+        /the optimizer state in .* does not fit this model .*no first moment \(enc1_conv\/kernel\/m\)/,
+      );
+      await expect(train(options(dir, { epochs: 2, resume: true }))).rejects.toThrow(/does not fit this model .*no first moment/);
+      // Repaired, the same checkpoint resumes.
+      await writeFile(manifest, json);
+      expect((await train(options(dir, { epochs: 2, resume: true }))).epochsRun).toBe(2);
+    });
+  }, 180_000);
 
   it('rejects bad options with messages that name the flag', async () => {
     await withTempDir(async (dir) => {

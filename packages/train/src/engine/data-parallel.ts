@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { BACKEND_REQUESTS, initBackend, type BackendRequest } from '../backend/index.js';
+import { checkOptimizerShape, type OptimizerState } from './adam-state.js';
 import type { WorkerInit, WorkerReply, WorkerRequestBody } from './protocol.js';
 import { checkAdam, checkBatch, checkLearningRate, loadTrainable, Replica, type AdamSettings, type BatchShape, type NamedWeight, type TrainableFactory } from './replica.js';
 
@@ -14,6 +15,13 @@ export interface TrainingEngine {
   setLearningRate(learningRate: number): Promise<void>;
   /** Replaces the model weights (matched by name, e.g. to resume); the optimizer state is kept. */
   setWeights(weights: NamedWeight[]): Promise<void>;
+  /**
+   * Adam's iteration count and moments by model weight name (for checkpoints): every engine exports the
+   * same form, so a state saved from one engine can be imported into another.
+   */
+  getOptimizerState(): Promise<OptimizerState>;
+  /** Replaces Adam's iteration count and moments (e.g. to resume); checked against the model first. */
+  setOptimizerState(state: OptimizerState): Promise<void>;
   dispose(): Promise<void>;
   /** Threads computing gradients: 0 for the main-thread engine. */
   readonly workers: number;
@@ -63,6 +71,12 @@ export async function createLocalEngine(options: EngineOptions): Promise<Trainin
     },
     async setWeights(weights) {
       replica.setWeights(weights);
+    },
+    getOptimizerState() {
+      return replica.getOptimizerState();
+    },
+    setOptimizerState(state) {
+      return replica.setOptimizerState(state);
     },
     async dispose() {
       replica.dispose();
@@ -229,6 +243,17 @@ export async function createDataParallelEngine(options: DataParallelOptions): Pr
     async setWeights(weights) {
       alive();
       await Promise.all(handles.map((handle) => handle.request({ type: 'setWeights', weights })));
+    },
+    async getOptimizerState() {
+      alive();
+      // Every replica applied the same averaged gradients, so replica 0's state is every replica's.
+      const reply = (await handles[0].request({ type: 'optimizerState' })) as Extract<WorkerReply, { type: 'optimizerState' }>;
+      return reply.state;
+    },
+    async setOptimizerState(state) {
+      alive();
+      checkOptimizerShape(state);
+      await Promise.all(handles.map((handle) => handle.request({ type: 'setOptimizerState', state })));
     },
     async replicaWeights() {
       alive();

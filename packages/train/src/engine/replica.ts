@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { exportAdamState, importAdamState, optimizedWeights, type OptimizedWeight, type OptimizerState } from './adam-state.js';
 
 /** What a model factory returns: the engines only need the model and its training loss. */
 export interface Trainable {
@@ -89,12 +90,14 @@ export function checkAdam(settings: AdamSettings): void {
  * run the same code: gradients of the mean batch loss, then Adam on the (possibly averaged) gradients.
  */
 export class Replica {
+  private readonly weights: OptimizedWeight[];
   private readonly variables: tf.Variable[];
   private readonly optimizer: tf.AdamOptimizer;
 
   constructor(private readonly trainable: Trainable, settings: AdamSettings) {
     checkAdam(settings);
-    this.variables = trainable.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    this.weights = optimizedWeights(trainable.model);
+    this.variables = this.weights.map((w) => w.variable);
     this.optimizer = tf.train.adam(settings.learningRate, settings.beta1 ?? 0.9, settings.beta2 ?? 0.999, settings.epsilon ?? 1e-7);
   }
 
@@ -132,6 +135,16 @@ export class Replica {
     checkLearningRate(learningRate);
     // AdamOptimizer reads this field at every applyGradients.
     (this.optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+  }
+
+  /** Adam's iteration count and moments, by model weight name (the same form as the main-thread engine's). */
+  getOptimizerState(): Promise<OptimizerState> {
+    return exportAdamState(this.optimizer, this.weights);
+  }
+
+  /** Replaces Adam's iteration count and moments (e.g. to resume); checked against the model first. */
+  setOptimizerState(state: OptimizerState): Promise<void> {
+    return importAdamState(this.optimizer, this.weights, state);
   }
 
   /** All model weights (trainable and not, e.g. BN moving statistics), in model.weights order. */

@@ -25,7 +25,7 @@ ready.catch((error: unknown) => send({ id: 0, type: 'error', message: error inst
 
 let queue: Promise<void> = Promise.resolve();
 
-function handle(replica: Replica, request: WorkerRequest): void {
+async function handle(replica: Replica, request: WorkerRequest): Promise<void> {
   switch (request.type) {
     case 'gradients': {
       const { loss, gradients } = replica.computeGradients(request.inputs, request.targets, request.shape);
@@ -49,13 +49,22 @@ function handle(replica: Replica, request: WorkerRequest): void {
       replica.setLearningRate(request.value);
       send({ id: request.id, type: 'done' });
       return;
+    case 'optimizerState': {
+      const state = await replica.getOptimizerState();
+      send({ id: request.id, type: 'optimizerState', state }, state.slots.map((s) => s.data.buffer as ArrayBuffer));
+      return;
+    }
+    case 'setOptimizerState':
+      await replica.setOptimizerState(request.state);
+      send({ id: request.id, type: 'done' });
+      return;
   }
 }
 
 port.on('message', (request: WorkerRequest) => {
   queue = queue.then(async () => {
     try {
-      handle(await ready, request);
+      await handle(await ready, request);
     } catch (error) {
       send({ id: request.id, type: 'error', message: error instanceof Error ? error.message : String(error) });
     }

@@ -1,7 +1,8 @@
 /**
  * Checkpoints in RUN_DIR/checkpoint: model.json + weights.bin (the weights after the last
  * completed epoch, tf.io format), best-weights.{json,bin} (the best validation weights so far),
- * optimizer.{json,bin} (Adam's iteration and moments, when the engine exposes them) and
+ * optimizer.{json,bin} (Adam's iteration count 'iter' and its moments '<weight name>/m' and '/v', the same
+ * for the main-thread and the data-parallel engine, so either resumes the other's checkpoint) and
  * state.json (epoch, learning rate, early-stopping counters, history). A checkpoint is written
  * to checkpoint.tmp and swapped in by renames, so an interruption keeps the last good one.
  */
@@ -10,7 +11,7 @@ import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import type { ModelSpec } from '../models/spec.js';
 import { saveModelToDir } from './model-io.js';
-import type { NamedWeight, OptimizerSlot } from './step-engine.js';
+import type { NamedWeight, OptimizerState } from './step-engine.js';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 
@@ -40,7 +41,7 @@ export interface Checkpoint {
   state: TrainingState;
   bestWeights: NamedWeight[];
   currentWeights: NamedWeight[];
-  optimizerState: OptimizerSlot[] | null;
+  optimizerState: OptimizerState | null;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -58,10 +59,64 @@ async function writeNamedTensors(dir: string, stem: string, tensors: Array<{ nam
 }
 
 async function readNamedTensors(dir: string, stem: string): Promise<Array<{ name: string; tensor: tf.Tensor }>> {
-  const specs = JSON.parse(await readFile(join(dir, `${stem}.json`), 'utf8')) as tf.io.WeightsManifestEntry[];
-  const bytes = await readFile(join(dir, `${stem}.bin`));
+  const manifest = join(dir, `${stem}.json`);
+  const binary = join(dir, `${stem}.bin`);
+  let specs: tf.io.WeightsManifestEntry[];
+  let bytes: Buffer;
+  try {
+    specs = JSON.parse(await readFile(manifest, 'utf8')) as tf.io.WeightsManifestEntry[];
+    bytes = await readFile(binary);
+  } catch (error) {
+    throw new Error(`checkpoint file ${stem}.{json,bin} in ${dir} cannot be read: ${(error as Error).message}`);
+  }
+  const bytesPerValue: Record<string, number> = { float32: 4, int32: 4 };
+  let expected = 0;
+  for (const spec of Array.isArray(specs) ? specs : [null]) {
+    const width = bytesPerValue[String(spec?.dtype)];
+    if (spec === null || typeof spec !== 'object' || typeof spec.name !== 'string' || !Array.isArray(spec.shape) || width === undefined || spec.quantization !== undefined) {
+      throw new Error(`checkpoint file ${manifest} is damaged: expected a list of { name, shape, dtype: float32 | int32 } entries`);
+    }
+    expected += width * spec.shape.reduce((a, b) => a * b, 1);
+  }
+  if (bytes.byteLength !== expected) {
+    throw new Error(`checkpoint file ${binary} is damaged: ${bytes.byteLength} bytes, its manifest ${stem}.json needs ${expected}`);
+  }
   const map = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, specs);
   return specs.map((s) => ({ name: s.name, tensor: map[s.name] }));
+}
+
+const ITERATIONS_SLOT = 'iter';
+
+async function writeOptimizerState(dir: string, state: OptimizerState): Promise<void> {
+  const tensors = [
+    { name: ITERATIONS_SLOT, tensor: tf.scalar(state.iterations, 'int32') as tf.Tensor },
+    ...state.slots.map((slot) => ({ name: slot.name, tensor: tf.tensor(slot.data, slot.shape, 'float32') })),
+  ];
+  try {
+    await writeNamedTensors(dir, 'optimizer', tensors);
+  } finally {
+    tf.dispose(tensors.map((t) => t.tensor));
+  }
+}
+
+/** Reads optimizer.{json,bin}; whether the moments fit the model is checked when an engine imports them. */
+async function readOptimizerState(dir: string): Promise<OptimizerState> {
+  const list = await readNamedTensors(dir, 'optimizer');
+  try {
+    const iterations = list.filter((t) => t.name === ITERATIONS_SLOT);
+    if (iterations.length !== 1 || iterations[0].tensor.dtype !== 'int32' || iterations[0].tensor.size !== 1) {
+      throw new Error(`checkpoint file ${join(dir, 'optimizer.json')} is damaged: it needs exactly one int32 scalar '${ITERATIONS_SLOT}' (Adam's iteration count)`);
+    }
+    const slots = list
+      .filter((t) => t.name !== ITERATIONS_SLOT)
+      .map(({ name, tensor }) => {
+        if (tensor.dtype !== 'float32') throw new Error(`checkpoint file ${join(dir, 'optimizer.json')} is damaged: moment ${name} is ${tensor.dtype}, not float32`);
+        return { name, shape: tensor.shape.slice(), data: new Float32Array(tensor.dataSync()) };
+      });
+    return { iterations: iterations[0].tensor.dataSync()[0], slots };
+  } finally {
+    tf.dispose(list.map((t) => t.tensor));
+  }
 }
 
 function toTensors(weights: readonly NamedWeight[]): Array<{ name: string; tensor: tf.Tensor }> {
@@ -88,7 +143,7 @@ export async function writeCheckpoint(runDir: string, model: tf.LayersModel, che
   const best = toTensors(checkpoint.bestWeights);
   await writeNamedTensors(tmpDir, 'best-weights', best);
   tf.dispose(best.map((b) => b.tensor));
-  if (checkpoint.optimizerState != null) await writeNamedTensors(tmpDir, 'optimizer', checkpoint.optimizerState);
+  if (checkpoint.optimizerState != null) await writeOptimizerState(tmpDir, checkpoint.optimizerState);
   await writeFile(join(tmpDir, 'state.json'), JSON.stringify(checkpoint.state, null, 2));
   await rm(oldDir, { recursive: true, force: true });
   if (await exists(finalDir)) await rename(finalDir, oldDir);
@@ -118,6 +173,6 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const map = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, specs);
   const currentWeights = fromTensors(specs.map((s) => ({ name: `0:${s.name}`, tensor: map[s.name] })));
   const bestWeights = fromTensors(await readNamedTensors(dir, 'best-weights'));
-  const optimizerState = state.hasOptimizerState ? await readNamedTensors(dir, 'optimizer') : null;
+  const optimizerState = state.hasOptimizerState ? await readOptimizerState(dir) : null;
   return { state, bestWeights, currentWeights, optimizerState };
 }

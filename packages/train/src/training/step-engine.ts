@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { exportAdamState, importAdamState, optimizedWeights, type OptimizedWeight, type OptimizerState } from '../engine/adam-state.js';
 import type { Trainable } from '../models/trainable.js';
+
+export type { OptimizerState } from '../engine/adam-state.js';
 
 /** One named weight as plain data (model weights incl. BN moving statistics, or optimizer slots). */
 export interface NamedWeight {
@@ -20,15 +23,13 @@ export interface StepEngine {
   dispose(): void | Promise<void>;
   /** Replaces the model weights (needed to resume). */
   setWeights?(weights: NamedWeight[]): Promise<void>;
-  /** Adam's iteration count and moments, for checkpoints; engines without it restart Adam on resume. */
-  getOptimizerState?(): Promise<OptimizerSlot[]>;
-  setOptimizerState?(state: OptimizerSlot[]): Promise<void>;
-}
-
-/** One optimizer variable (Adam: 'iter', then first and second moments). */
-export interface OptimizerSlot {
-  name: string;
-  tensor: tf.Tensor;
+  /**
+   * Adam's iteration count and moments by model weight name, for checkpoints. Both engines export the same
+   * form, so a checkpoint of one resumes in the other; engines without it restart Adam on resume.
+   */
+  getOptimizerState?(): Promise<OptimizerState>;
+  /** Replaces Adam's state (checked against the model first: a state of another model is an error). */
+  setOptimizerState?(state: OptimizerState): Promise<void>;
 }
 
 export interface AdamSettings {
@@ -67,12 +68,15 @@ export function writeModelWeights(model: tf.LayersModel, weights: readonly Named
 /** Runs the optimizer on the calling thread; the fallback when no worker engine is used. */
 export class InThreadEngine implements StepEngine {
   private readonly optimizer: tf.AdamOptimizer;
+  /** Adam steps exactly these variables, in this order (the data-parallel replicas use the same list). */
+  private readonly weights: OptimizedWeight[];
 
   constructor(
     private readonly trainable: Trainable,
     adam: AdamSettings,
   ) {
     this.optimizer = tf.train.adam(adam.learningRate, adam.beta1, adam.beta2, adam.epsilon);
+    this.weights = optimizedWeights(trainable.model);
   }
 
   async trainBatch(inputs: Float32Array, targets: Float32Array, shape: [number, number, number, number]): Promise<{ loss: number }> {
@@ -83,7 +87,8 @@ export class InThreadEngine implements StepEngine {
     const x = tf.tensor4d(inputs, shape);
     const y = targets === inputs ? x : tf.tensor4d(targets, shape);
     try {
-      const loss = this.optimizer.minimize(() => this.trainable.loss(x, y), true);
+      const variables = this.weights.map((w) => w.variable);
+      const loss = this.optimizer.minimize(() => this.trainable.loss(x, y), true, variables);
       if (loss == null) throw new Error('optimizer returned no loss');
       const value = (await loss.data())[0];
       loss.dispose();
@@ -107,12 +112,12 @@ export class InThreadEngine implements StepEngine {
     (this.optimizer as unknown as { learningRate: number }).learningRate = learningRate;
   }
 
-  async getOptimizerState(): Promise<OptimizerSlot[]> {
-    return this.optimizer.getWeights();
+  getOptimizerState(): Promise<OptimizerState> {
+    return exportAdamState(this.optimizer, this.weights);
   }
 
-  async setOptimizerState(state: OptimizerSlot[]): Promise<void> {
-    await this.optimizer.setWeights(state);
+  setOptimizerState(state: OptimizerState): Promise<void> {
+    return importAdamState(this.optimizer, this.weights, state);
   }
 
   dispose(): void {

@@ -331,10 +331,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         await engine.setWeights(checkpoint.currentWeights);
       }
       await engine.setLearningRate(state.learningRate);
-      if (checkpoint.optimizerState !== null && engine.setOptimizerState !== undefined) {
-        await engine.setOptimizerState(checkpoint.optimizerState);
-      } else {
+      if (checkpoint.optimizerState === null) {
+        log('resume: the checkpoint holds no optimizer state; Adam restarts from zero moments');
+      } else if (engine.setOptimizerState === undefined) {
         log('resume: Adam moments are not restored (this engine does not expose them); Adam restarts from zero moments');
+      } else {
+        try {
+          await engine.setOptimizerState(checkpoint.optimizerState);
+        } catch (error) {
+          throw new Error(`--resume: the optimizer state in ${existing} does not fit this model (damaged checkpoint?): ${(error as Error).message}`);
+        }
       }
       log(`resumed after epoch ${state.epochsCompleted} (best val loss ${state.bestValLoss.toPrecision(4)} at epoch ${state.bestEpoch})`);
     }

@@ -1,6 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BenchCaeSpec } from '../../bench/cae-factory.js';
-import { createDataParallelEngine, createLocalEngine, createTrainingEngine, recommendedWorkerCount, type NamedWeight, type TrainingEngine } from '../../src/engine/index.js';
+import {
+  createDataParallelEngine,
+  createLocalEngine,
+  createTrainingEngine,
+  recommendedWorkerCount,
+  type NamedWeight,
+  type OptimizerState,
+  type TrainingEngine,
+} from '../../src/engine/index.js';
 
 const moduleUrl = new URL('../../bench/cae-factory.ts', import.meta.url).href;
 const size = 16;
@@ -119,6 +127,79 @@ describe('data-parallel engine (worker_threads, wasm)', () => {
     for (const replica of await parallel.replicaWeights()) expect(maxDifference(replica, trained)).toBe(0);
     const wrong = trained.map((w, i) => (i === 0 ? { ...w, shape: [1, ...w.shape], data: w.data } : w));
     await expect(parallel.setWeights(wrong)).rejects.toThrow(/setWeights: .* has shape \[1, /);
+  });
+
+  it("Adam's state moves between engines by weight name: a fresh engine that imports it continues the same run", async () => {
+    const options = { factory: factory(false), optimizer: { learningRate: 1e-2 }, backend: 'wasm' as const };
+    const source = await createDataParallelEngine({ ...options, workers: 2 });
+    engines.push(source);
+    for (let step = 0; step < 3; step++) {
+      const images = batch(5, step + 1);
+      await source.trainBatch(images, images, [5, size, size, 1]);
+    }
+    const state = await source.getOptimizerState();
+    const weights = await source.getWeights();
+    expect(state.iterations).toBe(3);
+    // Model weight names, not tf.Variable names (those depend on how many models the thread built before).
+    const names = weights.map((w) => w.name);
+    expect(state.slots.map((s) => s.name)).toEqual([...names.map((n) => `${n}/m`), ...names.map((n) => `${n}/v`)]);
+
+    const resumed = await createDataParallelEngine({ ...options, workers: 2 });
+    const local = await createLocalEngine(options);
+    const restarted = await createLocalEngine(options);
+    engines.push(resumed, local, restarted);
+    for (const engine of [resumed, local]) {
+      await engine.setWeights(weights);
+      await engine.setOptimizerState(state);
+      expect(await engine.getOptimizerState()).toEqual(state);
+    }
+    await restarted.setWeights(weights);
+
+    const images = batch(5, 4);
+    for (const engine of [source, resumed, local, restarted]) await engine.trainBatch(images, images, [5, size, size, 1]);
+    const after = await source.getWeights();
+    expect(maxDifference(await resumed.getWeights(), after)).toBeLessThan(1e-6);
+    // Worker state -> main thread: the same step to float rounding (as in the full-batch comparison above).
+    expect(maxDifference(await local.getWeights(), after)).toBeLessThan(1e-4);
+    // Without the moments, Adam's first step is about lr per weight: far from the continued run.
+    expect(maxDifference(await restarted.getWeights(), after)).toBeGreaterThan(1e-3);
+    // The state reached the second worker too (otherwise its update would differ from replica 0's).
+    const replicas = await resumed.replicaWeights();
+    expect(maxDifference(replicas[0], replicas[1])).toBe(0);
+
+    // Main thread -> workers: the main-thread engine exports the same form, with the same values to rounding.
+    const fromLocal = await local.getOptimizerState();
+    const fromWorkers = await source.getOptimizerState();
+    expect(fromLocal.iterations).toBe(4);
+    expect(fromWorkers.iterations).toBe(4);
+    expect(maxDifference(fromLocal.slots, fromWorkers.slots)).toBeLessThan(1e-5);
+  }, 120_000);
+
+  it('setOptimizerState rejects a state that does not fit the model, in both engines, and keeps the old one', async () => {
+    const options = { factory: factory(false), optimizer: { learningRate: 1e-2 }, backend: 'wasm' as const };
+    const local = await createLocalEngine(options);
+    const parallel = await createDataParallelEngine({ ...options, workers: 1 });
+    engines.push(local, parallel);
+    const images = batch(3, 11);
+    await local.trainBatch(images, images, [3, size, size, 1]);
+    const good = await local.getOptimizerState();
+    await parallel.setOptimizerState(good);
+    const edit = (change: (slots: NamedWeight[]) => NamedWeight[], iterations = good.iterations): OptimizerState => ({
+      iterations,
+      slots: change(good.slots.map((s) => ({ ...s, data: new Float32Array(s.data) }))),
+    });
+    const bad: Array<[OptimizerState, RegExp]> = [
+      [edit((slots) => slots.slice(1)), /no first moment \(enc1_conv\/kernel\/m\) for weight enc1_conv\/kernel/],
+      [edit((slots) => slots.map((s, i) => (i === 0 ? { ...s, shape: [s.data.length] } : s))), /enc1_conv\/kernel\/m has shape \[\d+\]/],
+      [edit((slots) => slots.map((s, i) => (i === 1 ? { ...s, data: s.data.map((v, j) => (j === 2 ? Number.NaN : v)) } : s))), /non-finite value \(NaN\) at index 2/],
+      [edit((slots) => [...slots, { ...slots[0], name: 'other_model/kernel/m' }]), /weights this model does not have: other_model\/kernel\/m/],
+      [edit((slots) => slots, -1), /iterations must be an integer >= 0, got -1/],
+      [edit(() => [], 5), /5 iterations but no moments/],
+    ];
+    for (const engine of [local, parallel]) {
+      for (const [state, message] of bad) await expect(engine.setOptimizerState(state)).rejects.toThrow(message);
+      expect(await engine.getOptimizerState()).toEqual(good);
+    }
   });
 
   it('reports bad input and a bad factory clearly', async () => {
