@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { anomalyMap, ssimMap, type AnomalyMapSpec } from '../src/index.js';
+import { anomalyMap, reduceChannels, ssimMap, type AnomalyMapSpec } from '../src/index.js';
 import { gaussianKernel, reflectIndices } from '../src/maps/gaussian.js';
 import { seededRandom } from './helpers.js';
 
@@ -77,5 +77,22 @@ describe('SSIM kernel', () => {
     const map = anomalyMap(a, b, 2, 20, 24, spec);
     const second = ssimMap(a.subarray(480), b.subarray(480), 20, 24);
     map.forEach((v, i) => expect(v).toBe(Math.fround(Math.max(1 - first[i], 1 - second[i]))));
+  });
+
+  it('one-channel maps skip the channel reduction copy with the same values, and never alias a model output', () => {
+    const random = seededRandom(8);
+    const input = Float32Array.from({ length: 12 * 9 }, random);
+    const recon = Float32Array.from(input, (v) => v + 0.1 * (random() - 0.5));
+    for (const kind of ['squared', 'absolute', 'ssim'] as const) {
+      for (const channelReduction of ['mean', 'sum', 'max'] as const) {
+        const spec: AnomalyMapSpec = { kind, channelReduction, smoothingSigma: 0 };
+        const residual = anomalyMap(input, recon, 1, 12, 9, { ...spec, channelReduction: 'max' });
+        expect(anomalyMap(input, recon, 1, 12, 9, spec)).toEqual(reduceChannels(residual, 1, 12, 9, channelReduction));
+      }
+    }
+    const modelMap = Float32Array.from(recon);
+    const map = anomalyMap(new Float32Array(0), modelMap, 1, 12, 9, { kind: 'model-output', channelReduction: 'mean', smoothingSigma: 0 });
+    expect(map).toEqual(modelMap);
+    expect(map).not.toBe(modelMap);
   });
 });

@@ -83,7 +83,13 @@ export function anomalyMap(
     default:
       throw new RangeError(`anomaly map kind must be 'squared', 'absolute', 'ssim' or 'model-output', got ${String((spec as { kind: unknown }).kind)}`);
   }
-  const reduced = reduceChannels(perChannel, channels, height, width, spec.channelReduction);
+  // One channel: mean and sum over it are the values themselves, so the freshly computed residual
+  // plane is the map (no copy). 'max' keeps reduceChannels (its NaN handling), and a model's own
+  // map is copied there, since standardization below works in place.
+  const reduced =
+    channels === 1 && spec.kind !== 'model-output' && (spec.channelReduction === 'mean' || spec.channelReduction === 'sum')
+      ? perChannel
+      : reduceChannels(perChannel, channels, height, width, spec.channelReduction);
   if (spec.positionStandardization) standardizePositions(reduced, height, width, spec.positionStandardization);
   return spec.smoothingSigma > 0 ? gaussianSmooth(reduced, height, width, spec.smoothingSigma) : reduced;
 }
