@@ -235,6 +235,35 @@ async function inspectUrls(urls: readonly string[], paths?: readonly string[]): 
   await panel.inspectFiles(files, names);
 }
 
+async function fetchFiles(urls: readonly string[]): Promise<File[]> {
+  return Promise.all(
+    urls.map(async (url) => {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+      const blob = await response.blob();
+      return new File([blob], url.split('/').pop() ?? url, { type: blob.type });
+    }),
+  );
+}
+
+/**
+ * The inspector alone, one image per call with maps (as the panel asks), nothing added to the
+ * page: latency without the table's rendering (which the panel's rows include, since an image
+ * decodes while the browser paints the previous row). For the benchmark against runtime-node.
+ */
+type InspectionResult = Awaited<ReturnType<WebInspector['inspect']>>[number];
+type InspectionTimings = Extract<InspectionResult, { ok: true }>['timings'];
+async function timeInspect(urls: readonly string[]): Promise<Array<{ source: string; ok: boolean; error?: string; timings?: InspectionTimings }>> {
+  if (!inspector) throw new Error('no model loaded');
+  const files = await fetchFiles(urls);
+  const out = [];
+  for (const file of files) {
+    const [result] = await inspector.inspect([file], { returnMaps: true });
+    out.push(result.ok ? { source: result.source, ok: true, timings: result.timings } : { source: result.source, ok: false, error: result.error });
+  }
+  return out;
+}
+
 async function loadSamples(): Promise<void> {
   await inspectUrls(modelIndex.samples.map((sample) => `samples/${sample}`), modelIndex.samples);
 }
@@ -261,12 +290,15 @@ const hook = {
         score: entry.result.ok ? entry.result.score : undefined,
         verdict: entry.result.ok ? (entry.result.score >= (panel?.threshold ?? Infinity) ? 'anomalous' : 'normal') : 'error',
         latencyMs: entry.result.ok ? entry.result.timings.totalMs : undefined,
+        preprocessMs: entry.result.ok ? entry.result.timings.preprocessMs : undefined,
         inferenceMs: entry.result.ok ? entry.result.timings.inferenceMs : undefined,
+        scoringMs: entry.result.ok ? entry.result.timings.scoringMs : undefined,
         error: entry.result.ok ? undefined : entry.result.error,
       })),
     };
   },
   inspectUrls,
+  timeInspect,
   loadSamples,
   loadModel: (url: string) => loadModel(url, url),
   setThreshold: (value: number) => {

@@ -55,6 +55,18 @@ describe('dashboard on WASM (no WebGPU adapter)', () => {
     await expect(page.locator('[data-role="card-family"]').textContent()).resolves.toBe(state.card?.family);
   });
 
+  test('timeInspect (the benchmark hook) runs the inspector alone: timings per image, nothing added to the page', async () => {
+    const rowsBefore = await page.locator('tr[data-source]').count();
+    const timed = await page.evaluate((urls) => window.__residuum.timeInspect(urls), index.samples.slice(0, 2).map((s) => `samples/${s}`));
+    expect(timed.map((t) => t.ok)).toEqual([true, true]);
+    for (const { timings } of timed) {
+      expect(timings!.inferenceMs).toBeGreaterThan(0);
+      expect(timings!.totalMs).toBeCloseTo(timings!.preprocessMs + timings!.inferenceMs + timings!.scoringMs, 6);
+    }
+    await expect(page.locator('tr[data-source]').count()).resolves.toBe(rowsBefore);
+    await expect(page.evaluate((urls) => window.__residuum.timeInspect(urls), ['samples/missing.jpg'])).rejects.toThrow(/samples\/missing\.jpg: HTTP 404/);
+  });
+
   test('scores the sample images exactly like runtime-node (within 1e-4, same verdicts)', async () => {
     await page.evaluate(() => window.__residuum.loadSamples());
     const state = await pageState(page);

@@ -7,8 +7,18 @@ export interface PageEntry {
   score?: number;
   verdict: 'anomalous' | 'normal' | 'error';
   latencyMs?: number;
+  /** Decode + preprocess, inference and scoring: the parts of latencyMs. */
+  preprocessMs?: number;
   inferenceMs?: number;
+  scoringMs?: number;
   error?: string;
+}
+
+export interface InspectTimings {
+  preprocessMs: number;
+  inferenceMs: number;
+  scoringMs: number;
+  totalMs: number;
 }
 
 export interface PageState {
@@ -29,6 +39,8 @@ interface Hook {
   ready: Promise<void>;
   state(): PageState;
   inspectUrls(urls: string[], paths?: string[]): Promise<void>;
+  /** The inspector alone (no panel rows), one image per call with maps: per-image timings. */
+  timeInspect(urls: string[]): Promise<Array<{ source: string; ok: boolean; error?: string; timings?: InspectTimings }>>;
   loadSamples(): Promise<void>;
   loadModel(url: string): Promise<void>;
   setThreshold(value: number): void;
