@@ -40,6 +40,12 @@ export interface NodeInspectorOptions {
    * (onnxruntime-node's run blocks it while it computes).
    */
   inferenceThread?: InferenceThread;
+  /**
+   * Let onnxruntime's intra-op threads spin-wait for work between runs (onnxruntime's own
+   * default). Default false: spinning threads take the cores that decoding and scoring need
+   * while they overlap with inference; turn it on only for a machine that does nothing else.
+   */
+  spinWait?: boolean;
   /** Rows per inference call (images, or images x MC passes); default 8. */
   batchSize?: number;
   /** Batches decoded ahead of inference (the bounded queue); default 2. */
@@ -99,7 +105,7 @@ export async function createNodeInspector(
 
   const thread = options.inferenceThread ?? 'worker';
   if (thread !== 'worker' && thread !== 'main') throw new RangeError(`inferenceThread must be 'worker' or 'main', got ${JSON.stringify(thread)}`);
-  const { session, provider, attempts } = await createSession(bytes, request, { threads: options.threads, thread, logLevel: options.logLevel });
+  const { session, provider, attempts } = await createSession(bytes, request, { threads: options.threads, thread, logLevel: options.logLevel, spinWait: options.spinWait === true });
   const core = createInspectorCore({ card, provider, batchSize, seed: options.seed, run: (feeds) => session.run(feeds) });
   let warmupMs: number | null = null;
   if (options.warmup ?? true) warmupMs = await core.warmup();

@@ -52,6 +52,18 @@ describe('inference on a worker thread (the default)', () => {
     }
   });
 
+  it('scores the same with two intra-op threads, spinning or not', async () => {
+    const expected = ((await onMain.inspect(paths)) as InspectionSuccess[]).map((r) => r.score);
+    for (const spinWait of [false, true]) {
+      const inspector = await createNodeInspector(fixturePath('tiny-ae.onnx'), { provider: 'cpu', batchSize: 4, threads: 2, spinWait });
+      try {
+        expect(((await inspector.inspect(paths)) as InspectionSuccess[]).map((r) => r.score)).toEqual(expected);
+      } finally {
+        await inspector.dispose();
+      }
+    }
+  });
+
   it('rejects an unknown inferenceThread', async () => {
     await expect(createNodeInspector(fixturePath('tiny-ae.onnx'), { inferenceThread: 'gpu' as never })).rejects.toThrow(/inferenceThread must be 'worker' or 'main'/);
   });
