@@ -75,6 +75,12 @@ export interface NodeInspector extends Inspector<NodeImageSource> {
   /** Duration of the warm-up run in ms, or null when warm-up was off. */
   readonly warmupMs: number | null;
   readonly batchSize: number;
+  /**
+   * inspect(), one batch of results at a time, in order, as soon as each is scored: the pipeline
+   * stays full over the whole list while the caller reports or saves earlier results. The
+   * arguments are checked when it is called; stopping early leaves no work behind.
+   */
+  inspectBatches(images: readonly NodeImageSource[], options?: InspectOptions): AsyncGenerator<InspectionResult[], void, undefined>;
   /** Scores images that are already preprocessed (skips decoding). */
   inspectTensors(images: readonly TensorImage[], options?: InspectOptions): Promise<InspectionResult[]>;
 }
@@ -115,6 +121,13 @@ export async function createNodeInspector(
     if (disposed) throw new Error(`the inspector for ${modelName} was disposed`);
   };
 
+  const inspectBatches = (images: readonly NodeImageSource[], inspectOptions: InspectOptions = {}) => {
+    assertOpen();
+    if (!Array.isArray(images)) throw new TypeError('inspect: images must be an array of paths or Buffers');
+    resolveThreshold(card, inspectOptions.threshold);
+    return inspectPipelined(core, card, images, inspectOptions, batchSize, queueDepth);
+  };
+
   return {
     card,
     onnx,
@@ -123,11 +136,11 @@ export async function createNodeInspector(
     warmupMs,
     batchSize,
     async inspect(images, inspectOptions = {}) {
-      assertOpen();
-      if (!Array.isArray(images)) throw new TypeError('inspect: images must be an array of paths or Buffers');
-      resolveThreshold(card, inspectOptions.threshold);
-      return inspectPipelined(core, card, images, inspectOptions, batchSize, queueDepth);
+      const results: InspectionResult[] = [];
+      for await (const batch of inspectBatches(images, inspectOptions)) results.push(...batch);
+      return results;
     },
+    inspectBatches,
     async inspectTensors(images, inspectOptions = {}) {
       assertOpen();
       return core.inspectPrepared(
@@ -143,14 +156,14 @@ export async function createNodeInspector(
   };
 }
 
-async function inspectPipelined(
+async function* inspectPipelined(
   core: InspectorCore,
   card: ModelCard,
   images: readonly NodeImageSource[],
   options: InspectOptions,
   batchSize: number,
   queueDepth: number,
-): Promise<InspectionResult[]> {
+): AsyncGenerator<InspectionResult[], void, undefined> {
   const batches: Array<Array<{ image: NodeImageSource; index: number }>> = [];
   images.forEach((image, index) => {
     if (index % batchSize === 0) batches.push([]);
@@ -165,20 +178,18 @@ async function inspectPipelined(
     }
   };
   refill();
-  // Batch k infers (on the worker) while the main thread scores batch k - 1 and finishes
-  // preprocessing what the libuv threads decoded: one batch in each stage.
-  const results: InspectionResult[] = [];
+  // Batch k infers (on the worker) while the main thread scores batch k - 1 (and the consumer
+  // handles its results) and finishes preprocessing what the libuv threads decoded.
   let inferred: InferredBatch | null = null;
   while (queue.length > 0) {
     const prepared = await queue.shift()!;
     refill();
     const inferring = core.inferPrepared(prepared, options);
     inferring.catch(() => undefined); // awaited below; scoring first must not make it "unhandled"
-    if (inferred) results.push(...core.scoreInferred(inferred));
+    if (inferred) yield core.scoreInferred(inferred);
     inferred = await inferring;
   }
-  if (inferred) results.push(...core.scoreInferred(inferred));
-  return results;
+  if (inferred) yield core.scoreInferred(inferred);
 }
 
 /** Decode + preprocess one image; a failure is an entry for that image, never a throw. */

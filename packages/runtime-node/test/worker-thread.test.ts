@@ -44,6 +44,25 @@ describe('inference on a worker thread (the default)', () => {
     });
   });
 
+  it('streams results one batch at a time with inspectBatches, the same as inspect, and can stop early', async () => {
+    const images = [...paths, paths[2]];
+    const whole = await onWorker.inspect(images);
+    const batches: number[] = [];
+    const streamed = [];
+    for await (const batch of onWorker.inspectBatches(images)) {
+      batches.push(batch.length);
+      streamed.push(...batch);
+    }
+    expect(batches).toEqual([2, 2, 2, 2]);
+    expect(streamed).toEqual(whole.map((r) => ({ ...r, timings: expect.any(Object) })));
+    for await (const batch of onWorker.inspectBatches(images)) {
+      expect(batch.map((r) => r.source)).toEqual(images.slice(0, 2));
+      break;
+    }
+    expect((await onWorker.inspect([paths[3]]))[0]).toMatchObject({ ok: true, score: (whole[3] as InspectionSuccess).score });
+    expect(() => onWorker.inspectBatches('a.png' as never)).toThrow(/images must be an array/);
+  });
+
   it('reports the decoding part of preprocessing', async () => {
     const results = (await onWorker.inspect(paths.slice(0, 3))) as InspectionSuccess[];
     for (const { timings } of results) {
