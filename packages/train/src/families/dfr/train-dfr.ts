@@ -234,22 +234,26 @@ async function meanSquaredError(model: tf.LayersModel, vectors: Float32Array, co
   return sum / (count * dim);
 }
 
-/** The raw error maps (feature grid, before standardization and smoothing) of the first `limit` images. */
-async function dfrGridMaps(
-  model: tf.LayersModel,
-  batches: AsyncIterable<NhwcBatch>,
-  shape: { inputSize: number; channels: 1 | 3; featureGrid: number },
-  limit: number,
-): Promise<Float32Array[]> {
+type DfrMapShape = { inputSize: number; channels: 1 | 3; featureGrid: number };
+
+/** The graph's raw error maps (feature grid, before standardization and smoothing), one per image. */
+async function* gridMapsOf(model: tf.LayersModel, batches: AsyncIterable<NhwcBatch>, shape: DfrMapShape): AsyncGenerator<Float32Array> {
   const { inputSize, channels, featureGrid } = shape;
   const plane = featureGrid * featureGrid;
-  const maps: Float32Array[] = [];
   for await (const batch of batches) {
     const x = tf.tensor4d(batch.data, [batch.count, inputSize, inputSize, channels]);
     const output = model.predict(x) as tf.Tensor;
-    const values = (await output.data()) as Float32Array;
+    const maps = (await output.data()) as Float32Array;
     tf.dispose([x, output]);
-    for (let i = 0; i < batch.count && maps.length < limit; i++) maps.push(values.slice(i * plane, (i + 1) * plane));
+    for (let i = 0; i < batch.count; i++) yield maps.slice(i * plane, (i + 1) * plane);
+  }
+}
+
+/** The raw error maps of the first `limit` images. */
+async function dfrGridMaps(model: tf.LayersModel, batches: AsyncIterable<NhwcBatch>, shape: DfrMapShape, limit: number): Promise<Float32Array[]> {
+  const maps: Float32Array[] = [];
+  for await (const map of gridMapsOf(model, batches, shape)) {
+    maps.push(map);
     if (maps.length >= limit) break;
   }
   return maps;
@@ -259,25 +263,18 @@ async function dfrGridMaps(
 export async function scoreDfrBatches(
   model: tf.LayersModel,
   batches: AsyncIterable<NhwcBatch>,
-  shape: { inputSize: number; channels: 1 | 3; featureGrid: number },
+  shape: DfrMapShape,
   score: ScoreSpec,
   onMap?: (map: Float32Array, index: number) => void,
 ): Promise<number[]> {
-  const { inputSize, channels, featureGrid } = shape;
+  const { inputSize, featureGrid } = shape;
   const scores: number[] = [];
-  for await (const batch of batches) {
-    const x = tf.tensor4d(batch.data, [batch.count, inputSize, inputSize, channels]);
-    const output = model.predict(x) as tf.Tensor;
-    const maps = (await output.data()) as Float32Array;
-    tf.dispose([x, output]);
-    const plane = featureGrid * featureGrid;
-    for (let i = 0; i < batch.count; i++) {
-      // Same path as @residuum/inspection: reduce/smooth at the model's grid, then bilinear to the input size.
-      const reduced = anomalyMap(new Float32Array(0), maps.slice(i * plane, (i + 1) * plane), 1, featureGrid, featureGrid, score.map);
-      const map = resizeMap(reduced, inputSize, inputSize, featureGrid, featureGrid);
-      onMap?.(map, scores.length);
-      scores.push(imageScore(map, score.image));
-    }
+  for await (const grid of gridMapsOf(model, batches, shape)) {
+    // Same path as @residuum/inspection: reduce/standardize/smooth at the model's grid, then bilinear to the input size.
+    const reduced = anomalyMap(new Float32Array(0), grid, 1, featureGrid, featureGrid, score.map);
+    const map = resizeMap(reduced, inputSize, inputSize, featureGrid, featureGrid);
+    onMap?.(map, scores.length);
+    scores.push(imageScore(map, score.image));
   }
   return scores;
 }
