@@ -77,12 +77,11 @@ async function inspectWith(
   // Result lines on a terminal are the progress; a bar on the same screen would garble them.
   const progress = io.stdoutInteractive ? NO_PROGRESS : startProgress(io, collected.images.length, 'inspect');
   try {
-    // Chunks of a few batches: results stream out while the runtime still batches inference.
-    const chunk = options.batch * 4;
-    for (let start = 0; start < collected.images.length; start += chunk) {
-      const sources = collected.images.slice(start, start + chunk);
-      const chunkResults = await inspector.inspect(sources, { threshold: options.threshold, returnMaps: Boolean(mapsDir), mcSamples: options.mcSamples });
-      for (const result of chunkResults) {
+    // One pipeline over the whole list (decode ahead, infer, score behind); each batch's results
+    // stream out as soon as they are scored.
+    const batches = inspector.inspectBatches(collected.images, { threshold: options.threshold, returnMaps: Boolean(mapsDir), mcSamples: options.mcSamples });
+    for await (const batchResults of batches) {
+      for (const result of batchResults) {
         results.push(result);
         io.stdout(formatResultLine(result, io.cwd) + '\n');
         if (mapsDir && result.ok) {
@@ -95,7 +94,7 @@ async function inspectWith(
           }
         }
       }
-      progress.advance(sources.length);
+      progress.advance(batchResults.length);
     }
   } finally {
     progress.stop();
