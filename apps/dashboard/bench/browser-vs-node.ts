@@ -11,8 +11,8 @@
  * packages/runtime-node/bench/make_bench_cae.py), so the numbers compare with runtime-node's own benchmark.
  *
  * Each model runs in ROUNDS rounds; a round runs, one after the other, runtime-node with its
- * default threads and with 1 thread, then the page with its default WASM threads (half the
- * logical cores, at most 4, when cross-origin isolated) and with one thread per core (?threads=N).
+ * default threads and with 1 thread, then the page with its default WASM threads (one per
+ * logical core, at most 4, when cross-origin isolated) and with ?threads=1.
  * The machine is shared: each variant's estimate is its best round (the least disturbed), every
  * round's median and the load average at its start are in the JSON. Why WASM stays slower than
  * native: bench/wasm-vs-native.ts.
@@ -163,18 +163,18 @@ const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
 const results = [];
 for (const model of models) {
   console.error(`== ${model.name}`);
-  const runs = { nodeCpu: [] as Run[], nodeCpu1Thread: [] as Run[], browserWasm: [] as Run[], browserWasmAllCores: [] as Run[] };
+  const runs = { nodeCpu: [] as Run[], nodeCpu1Thread: [] as Run[], browserWasm: [] as Run[], browserWasm1Thread: [] as Run[] };
   for (let round = 0; round < ROUNDS; round++) {
     runs.nodeCpu.push(await nodeRun(model.path));
     runs.nodeCpu1Thread.push(await nodeRun(model.path, 1));
     runs.browserWasm.push(await browserRun(false, model.url, sampleUrls.length));
-    runs.browserWasmAllCores.push(await browserRun(false, model.url, sampleUrls.length, cpus().length));
-    console.error(`  round ${round + 1}: load ${load()[0]}, median total ms node ${runs.nodeCpu[round].medianTotalMs} / 1t ${runs.nodeCpu1Thread[round].medianTotalMs}, wasm ${runs.browserWasm[round].medianTotalMs} / ${cpus().length}t ${runs.browserWasmAllCores[round].medianTotalMs}`);
+    runs.browserWasm1Thread.push(await browserRun(false, model.url, sampleUrls.length, 1));
+    console.error(`  round ${round + 1}: load ${load()[0]}, median total ms node ${runs.nodeCpu[round].medianTotalMs} / 1t ${runs.nodeCpu1Thread[round].medianTotalMs}, wasm ${runs.browserWasm[round].medianTotalMs} / 1t ${runs.browserWasm1Thread[round].medianTotalMs}`);
   }
   const nodeCpu = summarize(runs.nodeCpu);
   const nodeCpu1Thread = summarize(runs.nodeCpu1Thread);
   const browserWasm = summarize(runs.browserWasm);
-  const browserWasmAllCores = summarize(runs.browserWasmAllCores);
+  const browserWasm1Thread = summarize(runs.browserWasm1Thread);
   const browserWebgpu = process.env.BENCH_WEBGPU === '0' ? undefined : await browserRun(true, model.url, WEBGPU_IMAGES);
   const wasmOverNodeMedianTotal = ratio(browserWasm.medianTotalMs, nodeCpu.medianTotalMs);
   results.push({
@@ -182,11 +182,11 @@ for (const model of models) {
     nodeCpu,
     nodeCpu1Thread,
     browserWasm,
-    browserWasmAllCores,
+    browserWasm1Thread,
     ...(browserWebgpu ? { browserWebgpu } : {}),
     wasmOverNodeMedianTotal,
     wasmOverNodeMedianInference: ratio(browserWasm.medianInferenceMs, nodeCpu.medianInferenceMs),
-    wasmAllCoresOverNodeMedianTotal: ratio(browserWasmAllCores.medianTotalMs, nodeCpu.medianTotalMs),
+    wasm1ThreadOverNodeMedianTotal: ratio(browserWasm1Thread.medianTotalMs, nodeCpu.medianTotalMs),
     wasmOverNode1ThreadMedianInference: ratio(browserWasm.medianInferenceMs, nodeCpu1Thread.medianInferenceMs),
     target2xMet: wasmOverNodeMedianTotal <= 2,
   });

@@ -20,7 +20,7 @@ import './style.css';
 const params = new URLSearchParams(location.search);
 const requestedProvider = (params.get('provider') ?? 'auto') as WebProviderRequest;
 const wasmPaths = new URL('ort/', document.baseURI).href;
-// ?threads=N: WASM threads (default: half the logical cores, at most 4, when cross-origin isolated).
+// ?threads=N: WASM threads (default: one per logical core, at most 4, when cross-origin isolated).
 const threadsParam = Number(params.get('threads') ?? NaN);
 const numThreads = Number.isInteger(threadsParam) && threadsParam > 0 ? threadsParam : undefined;
 

@@ -37,7 +37,7 @@ export interface WebInspectorOptions {
    * (onnxruntime-web initialises its WASM module once).
    */
   wasmPaths?: string;
-  /** WASM threads; default: half the logical cores (rounded up, at most 4) when the page is cross-origin isolated, else 1. */
+  /** WASM threads; default: one per logical core (at most 4) when the page is cross-origin isolated, else 1. */
   numThreads?: number;
   /** Seed of the MC-Dropout masks (default: the inspection core's): the same seed gives the same passes as Node. */
   seed?: number;
@@ -98,18 +98,17 @@ export async function createWebInspector(model: ModelSource, options: WebInspect
 }
 
 /**
- * WASM threads need a cross-origin isolated page (SharedArrayBuffer). Default: half the logical
- * cores, rounded up, at most 4 (onnxruntime-web's own default). The page's main thread computes
- * too and cannot block while it waits for the workers (it spins), so a pool as large as the
- * machine collides with the browser's own threads and anything else running: on the 2-core
- * development machine under load, 2 threads took 44 ms per 128x128 CAE inference in chromium
- * against 24 ms with 1 (lucky runs: 14-17 against 22 ms).
+ * WASM threads need a cross-origin isolated page (SharedArrayBuffer). Default: one per logical
+ * core, at most 4. Measured in chromium on the idle 2-core machine (bench/browser-vs-node.ts):
+ * 128x128 CAE 12.8 ms inference with 2 threads against 23.4 ms with 1; default model 3.8 against
+ * 6.2 ms. (Under a load average of 4-9 from other jobs the order flipped, 44 against 24 ms: a
+ * dashboard PC that is busy with other work can pass ?threads=1 / numThreads: 1.)
  */
 function defaultThreads(requested: number | undefined): number {
   if (requested !== undefined) return requested;
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
-  return isolated ? Math.max(1, Math.min(4, Math.ceil(cores / 2))) : 1;
+  return isolated ? Math.max(1, Math.min(4, cores)) : 1;
 }
 
 /**
