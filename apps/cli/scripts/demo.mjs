@@ -2,7 +2,7 @@
 // The README's main job: inspect and evaluate the embedded casting sample with the default
 // model, through the built CLI (no dev dependencies). Run from anywhere:
 //   node apps/cli/scripts/demo.mjs [MODEL.onnx] [--out DIR]
-// MODEL defaults to the only .onnx file in the repository's models/ folder.
+// MODEL defaults to models/default.onnx (models/ also holds other shipped models, e.g. dfr-casting.onnx).
 // Exit 0 when both commands ran (inspect's exit 1, "anomalies found", is the expected result
 // on a sample that holds defective parts); otherwise the failing command's exit code.
 import { existsSync, readdirSync } from 'node:fs';
@@ -22,12 +22,12 @@ const outIndex = args.indexOf('--out');
 const outDir = outIndex >= 0 ? args.splice(outIndex, 2)[1] : join(repo, 'demo-output');
 let model = args[0];
 if (!model) {
-  const models = readdirSync(join(repo, 'models')).filter((name) => name.endsWith('.onnx')).sort();
-  if (models.length !== 1) {
-    console.error(`residuum demo: expected one .onnx file in models/, found ${models.length ? models.join(', ') : 'none'}; pass the model path`);
+  model = join(repo, 'models', 'default.onnx');
+  if (!existsSync(model)) {
+    const found = readdirSync(join(repo, 'models')).filter((name) => name.endsWith('.onnx'));
+    console.error(`residuum demo: models/default.onnx is missing (models/ has ${found.length ? found.join(', ') : 'no .onnx file'}); pass the model path`);
     process.exit(2);
   }
-  model = join(repo, 'models', models[0]);
 }
 const sample = join(repo, 'models', 'samples', 'casting');
 const io = { ...processIo(), cwd: repo };
