@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { calibrate, fitThreshold, parseThresholdOption } from '../src/training/calibration.js';
+import { calibrate, fitThreshold, GoodPixels, parseThresholdOption } from '../src/training/calibration.js';
 
 const scores = Array.from({ length: 200 }, (_, i) => ((i * 37) % 200) / 100);
 
@@ -31,5 +31,20 @@ describe('calibration', () => {
     expect(threshold.value).toBeLessThanOrEqual(calibration.max);
     expect(() => fitThreshold([], { method: 'quantile' }, 'x')).toThrow(/empty validation set/);
     expect(() => fitThreshold([1, Number.NaN], { method: 'quantile' }, 'x')).toThrow(/score 1 is NaN.*diverge/);
+  });
+
+  it('sets the pixel threshold at the target share of good pixels over every collected map', () => {
+    const pixels = new GoodPixels();
+    // Two maps of 100 pixels: values 0..199 in total, so 5 % of good pixels (10) lie above the threshold.
+    pixels.add(Float32Array.from({ length: 100 }, (_, i) => i));
+    pixels.add(Float32Array.from({ length: 100 }, (_, i) => 100 + i));
+    expect(pixels.count).toBe(200);
+    const { calibration } = calibrate(scores, { method: 'quantile' }, 'test', pixels);
+    const values = pixels.values();
+    const above = values.filter((v) => v >= (calibration.pixelThreshold ?? Infinity)).length;
+    expect(above).toBeLessThanOrEqual(10);
+    expect(above).toBeGreaterThanOrEqual(9);
+    expect(calibrate(scores, { method: 'quantile' }, 'test', pixels, 0.5).calibration.pixelThreshold).toBeLessThan(calibration.pixelThreshold ?? 0);
+    expect(calibrate(scores, { method: 'quantile' }, 'test').calibration.pixelThreshold).toBeUndefined();
   });
 });

@@ -130,6 +130,12 @@ describe('train', () => {
       const scores = await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, defaultScoreSpec(spec));
       expect(card.threshold.value).toBeCloseTo(quantileThreshold(scores, 0.99).value, 6);
       expect(card.calibration.max).toBeCloseTo(Math.max(...scores), 6);
+      // The pixel threshold: about 5 % of the validation maps' pixels lie at or above it.
+      const maps: number[] = [];
+      await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, defaultScoreSpec(spec), (map) => maps.push(...map));
+      const share = maps.filter((v) => v >= (card.calibration.pixelThreshold ?? Infinity)).length / maps.length;
+      expect(share).toBeGreaterThan(0.03);
+      expect(share).toBeLessThanOrEqual(0.05);
       const history = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8')) as { status: string; epochs: unknown[] };
       expect(history.status).toBe('completed');
       expect(history.epochs).toHaveLength(4);

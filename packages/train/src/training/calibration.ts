@@ -52,12 +52,13 @@ function chwOf(nhwc: Float32Array, offset: number, channels: number, height: num
   return out;
 }
 
-/** Image scores of every image, from the model's deterministic reconstruction. */
+/** Image scores of every image, from the model's deterministic reconstruction; `onMap` sees each anomaly map. */
 export async function scoreImages(
   model: tf.LayersModel,
   batches: AsyncIterable<NhwcBatch>,
   shape: { height: number; width: number; channels: number },
   score: ScoreSpec,
+  onMap?: (map: Float32Array) => void,
 ): Promise<number[]> {
   const { height, width, channels } = shape;
   const imageSize = height * width * channels;
@@ -71,7 +72,9 @@ export async function scoreImages(
     for (let i = 0; i < batch.count; i++) {
       const input = chwOf(batch.data, i * imageSize, channels, height, width);
       const output = chwOf(recon, i * imageSize, channels, height, width);
-      scores.push(imageScore(anomalyMap(input, output, channels, height, width, score.map), score.image));
+      const map = anomalyMap(input, output, channels, height, width, score.map);
+      onMap?.(map);
+      scores.push(imageScore(map, score.image));
     }
   }
   return scores;
@@ -94,7 +97,43 @@ export function fitThreshold(scores: readonly number[], option: ThresholdOption,
   }
 }
 
-export function calibrate(scores: readonly number[], option: ThresholdOption, source: string): { calibration: CalibrationStats; threshold: ThresholdSpec } {
+/** Share of good pixels above calibration.pixelThreshold (the seed's DFR segmentation threshold: 5 %). */
+export const DEFAULT_PIXEL_FPR = 0.05;
+
+/** Collects the anomaly maps of the calibration images for the pixel threshold. */
+export class GoodPixels {
+  private readonly maps: Float32Array[] = [];
+  readonly add = (map: Float32Array): void => {
+    this.maps.push(map);
+  };
+  get count(): number {
+    return this.maps.reduce((n, map) => n + map.length, 0);
+  }
+  values(): Float32Array {
+    const all = new Float32Array(this.count);
+    let offset = 0;
+    for (const map of this.maps) {
+      all.set(map, offset);
+      offset += map.length;
+    }
+    return all;
+  }
+}
+
+/**
+ * Image threshold and score statistics from normal scores; with the maps of the same images, also
+ * calibration.pixelThreshold at `pixelFpr` of good pixels (runtimes scale heatmaps to it, so a good
+ * part looks cool and a defect hot, instead of every map stretched to its own maximum).
+ */
+export function calibrate(
+  scores: readonly number[],
+  option: ThresholdOption,
+  source: string,
+  goodPixels?: GoodPixels,
+  pixelFpr = DEFAULT_PIXEL_FPR,
+): { calibration: CalibrationStats; threshold: ThresholdSpec } {
   const threshold = fitThreshold(scores, option, source);
-  return { calibration: calibrationStats(scores), threshold };
+  const calibration = calibrationStats(scores);
+  if (goodPixels && goodPixels.count > 0) calibration.pixelThreshold = targetFprThreshold(goodPixels.values(), pixelFpr, 'pixel', 'good validation pixels').value;
+  return { calibration, threshold };
 }

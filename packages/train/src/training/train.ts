@@ -24,7 +24,7 @@ import {
 } from '../models/spec.js';
 import { applyStainNoise } from '../noise/stain.js';
 import { createRandom } from '../random.js';
-import { calibrate, DEFAULT_THRESHOLD, scoreImages, type ThresholdOption } from './calibration.js';
+import { calibrate, DEFAULT_THRESHOLD, GoodPixels, scoreImages, type ThresholdOption } from './calibration.js';
 import { findCheckpoint, readCheckpoint, writeCheckpoint, type EpochRecord, type TrainingState } from './checkpoint.js';
 import { createDatasetSource, type DatasetLayout, type TrainingDataSource } from './data.js';
 import { saveModelToDir, writeFileAtomic } from './model-io.js';
@@ -429,8 +429,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const calibrationStart = Date.now();
     writeModelWeights(main.model, bestWeights);
     await saveModelToDir(main.model, runDir);
-    const scores = await scoreImages(main.model, source.validationBatches(batchSize), { height: spec.inputSize, width: spec.inputSize, channels: spec.channels }, defaultScoreSpec(spec));
-    const { calibration, threshold } = calibrate(scores, options.threshold ?? DEFAULT_THRESHOLD, `validation split of the normal training images (${scores.length})`);
+    const goodPixels = new GoodPixels();
+    const shape = { height: spec.inputSize, width: spec.inputSize, channels: spec.channels };
+    const scores = await scoreImages(main.model, source.validationBatches(batchSize), shape, defaultScoreSpec(spec), goodPixels.add);
+    const { calibration, threshold } = calibrate(scores, options.threshold ?? DEFAULT_THRESHOLD, `validation split of the normal training images (${scores.length})`, goodPixels);
     const calibrationMs = Date.now() - calibrationStart;
 
     const mcDropout = modelMcDropout(spec);

@@ -14,7 +14,6 @@ import {
   imageScore,
   MODEL_CARD_SCHEMA_VERSION,
   resizeMap,
-  targetFprThreshold,
   validateModelCard,
   type ImageScoreSpec,
   type ModelCard,
@@ -24,7 +23,7 @@ import {
 } from '@residuum/scoring';
 import { initBackend, type BackendRequest } from '../../backend/index.js';
 import { createRandom, shuffled } from '../../random.js';
-import { calibrate, DEFAULT_THRESHOLD, type ThresholdOption } from '../../training/calibration.js';
+import { calibrate, DEFAULT_THRESHOLD, GoodPixels, type ThresholdOption } from '../../training/calibration.js';
 import { createDatasetSource, type NhwcBatch } from '../../training/data.js';
 import { saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
 import { checkBackboneSpec, DEFAULT_BACKBONE, loadBackbone, type BackboneSpec } from './backbone.js';
@@ -420,10 +419,9 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
     score.map.positionStandardization = positionStats;
     log(`position standardization fitted on ${maps.length} training images (${shape.featureGrid}x${shape.featureGrid} map)`);
   }
-  const goodPixels = new Float32Array(validation.images * size * size);
-  const scores = await scoreDfrBatches(full.model, source.validationBatches(featureBatch), shape, score, (map, index) => goodPixels.set(map, index * map.length));
-  const { calibration, threshold } = calibrate(scores, options.threshold ?? DEFAULT_THRESHOLD, `validation split of the normal training images (${scores.length})`);
-  calibration.pixelThreshold = targetFprThreshold(goodPixels.subarray(0, scores.length * size * size), pixelFpr, 'pixel', 'good validation pixels').value;
+  const goodPixels = new GoodPixels();
+  const scores = await scoreDfrBatches(full.model, source.validationBatches(featureBatch), shape, score, goodPixels.add);
+  const { calibration, threshold } = calibrate(scores, options.threshold ?? DEFAULT_THRESHOLD, `validation split of the normal training images (${scores.length})`, goodPixels, pixelFpr);
   const calibrationMs = Date.now() - calibrationStart;
 
   const card: ModelCard = {
@@ -485,7 +483,7 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   const validCard = validateModelCard(card);
   await writeFileAtomic(cardPath, JSON.stringify(validCard, null, 2));
   await writeFile(join(runDir, 'history.json'), JSON.stringify({ family: 'dfr', status: 'completed', bestEpoch: best.epoch, bestValLoss: best.valLoss, history }, null, 2));
-  log(`model and card written to ${runDir} (threshold ${threshold.value.toPrecision(4)}, pixel threshold ${calibration.pixelThreshold.toPrecision(4)})`);
+  log(`model and card written to ${runDir} (threshold ${threshold.value.toPrecision(4)}, pixel threshold ${calibration.pixelThreshold?.toPrecision(4) ?? "none"})`);
 
   extractor.model.dispose();
   full.model.dispose();

@@ -31,7 +31,7 @@ import {
 } from '@residuum/scoring';
 import { initBackend, type BackendRequest } from '../../backend/index.js';
 import { createRandom, shuffled, type SeededRandom } from '../../random.js';
-import { calibrate, DEFAULT_THRESHOLD, type ThresholdOption } from '../../training/calibration.js';
+import { calibrate, DEFAULT_THRESHOLD, GoodPixels, type ThresholdOption } from '../../training/calibration.js';
 import { createDatasetSource, type NhwcBatch } from '../../training/data.js';
 import { loadModelFromDir, saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
 import {
@@ -561,8 +561,9 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
   await saveModelToDir(generator, join(runDir, 'gan', 'generator'));
   await saveModelToDir(critic, join(runDir, 'gan', 'critic'));
   await saveModelToDir(encoder, join(runDir, 'gan', 'encoder'));
-  const scores = await scoreFanoganBatches(inference, asAsync(arrayBatches(validation, imageSize, batch)), arch, score);
-  const { calibration, threshold } = calibrate(scores, options.threshold ?? DEFAULT_THRESHOLD, `validation split of the normal training images (${scores.length})`);
+  const goodPixels = new GoodPixels();
+  const scores = await scoreFanoganBatches(inference, asAsync(arrayBatches(validation, imageSize, batch)), arch, score, goodPixels.add);
+  const { calibration, threshold } = calibrate(scores, options.threshold ?? DEFAULT_THRESHOLD, `validation split of the normal training images (${scores.length})`, goodPixels);
   const calibrationMs = Date.now() - calibrationStart;
 
   const card: ModelCard = {
