@@ -15,7 +15,7 @@ import {
 } from '@residuum/scoring';
 import { decodeBmp } from './bmp.js';
 import { ImageDecodeError } from './errors.js';
-import { FORMAT_NAMES, SUPPORTED_FORMATS, looksTruncated, sniffFormat } from './format.js';
+import { FORMAT_NAMES, SUPPORTED_FORMATS, greyFromHeader, looksTruncated, sniffFormat } from './format.js';
 
 export type ImageInput = string | Uint8Array;
 
@@ -107,45 +107,6 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions = {}
     }
     throw new ImageDecodeError(source, 'corrupt', `corrupt ${name} (or truncated): ${message}`);
   }
-}
-
-/**
- * Grey (true) or colour (false) from the file header, where it is unambiguous: a baseline or
- * progressive JPEG frame with 1 (grey) or 3 (YCbCr/RGB) components, a PNG of colour type grey,
- * grey + alpha, RGB or RGBA. Undefined otherwise (palette PNG, CMYK JPEG, TIFF, WebP, a damaged
- * header): the caller asks sharp's metadata, as before.
- */
-export function greyFromHeader(bytes: Uint8Array, format: string): boolean | undefined {
-  if (format === 'png') {
-    // Signature (8), IHDR length (4) and type (4), width (4), height (4), bit depth (1), colour type (1).
-    if (bytes.length < 26 || bytes[12] !== 0x49 || bytes[13] !== 0x48 || bytes[14] !== 0x44 || bytes[15] !== 0x52) return undefined;
-    const colourType = bytes[25];
-    if (colourType === 0 || colourType === 4) return true;
-    if (colourType === 2 || colourType === 6) return false;
-    return undefined;
-  }
-  if (format !== 'jpeg') return undefined;
-  let offset = 2;
-  for (let segments = 0; segments < 64 && offset + 4 <= bytes.length; segments++) {
-    if (bytes[offset] !== 0xff) return undefined;
-    const marker = bytes[offset + 1];
-    if (marker === 0xff) {
-      offset += 1;
-      continue;
-    }
-    if (marker === 0xda || marker === 0xd9) return undefined; // scan or end before any frame header
-    const length = (bytes[offset + 2] << 8) | bytes[offset + 3];
-    const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isFrame) {
-      if (offset + 10 > bytes.length) return undefined;
-      const components = bytes[offset + 9];
-      return components === 1 ? true : components === 3 ? false : undefined;
-    }
-    // An Adobe APP14 segment can mark 3 components as RGB or 4 as CMYK/YCCK: leave those to sharp.
-    if (marker === 0xee) return undefined;
-    offset += 2 + length;
-  }
-  return undefined;
 }
 
 /** HWC copy of a CHW tensor (TF.js layers models train on NHWC). */

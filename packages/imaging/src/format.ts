@@ -52,28 +52,81 @@ function pngIsTruncated(bytes: Uint8Array): boolean {
   return true;
 }
 
-function jpegIsTruncated(bytes: Uint8Array): boolean {
-  // Walk the marker segments to the first scan, then look for the end-of-image marker after it
-  // (an EXIF thumbnail has its own EOI earlier in the file).
+interface JpegSegment {
+  marker: number;
+  /** Offset of the segment's 0xFF. */
+  start: number;
+  /** Offset just past it, from its length field (may lie beyond the file when it is cut). */
+  end: number;
+}
+
+/**
+ * JPEG marker segments from the start of the file, fill bytes skipped. Returns 'malformed' when a
+ * segment does not start with 0xFF, 'eof' when the bytes run out.
+ */
+function* jpegSegments(bytes: Uint8Array): Generator<JpegSegment, 'malformed' | 'eof', undefined> {
   let offset = 2;
   while (offset + 4 <= bytes.length) {
-    if (bytes[offset] !== 0xff) return false; // malformed rather than truncated
+    if (bytes[offset] !== 0xff) return 'malformed';
     const marker = bytes[offset + 1];
     if (marker === 0xff) {
       offset += 1;
       continue;
     }
-    const length = (bytes[offset + 2] << 8) | bytes[offset + 3];
-    offset += 2 + length;
-    if (offset > bytes.length) return true;
+    const end = offset + 2 + ((bytes[offset + 2] << 8) | bytes[offset + 3]);
+    yield { marker, start: offset, end };
+    offset = end;
+  }
+  return 'eof';
+}
+
+function jpegIsTruncated(bytes: Uint8Array): boolean {
+  // Walk the marker segments to the first scan, then look for the end-of-image marker after it
+  // (an EXIF thumbnail has its own EOI earlier in the file).
+  const segments = jpegSegments(bytes);
+  for (let step = segments.next(); ; step = segments.next()) {
+    if (step.done) return step.value !== 'malformed'; // malformed rather than truncated
+    const { marker, end } = step.value;
+    if (end > bytes.length) return true;
     if (marker === 0xda) {
-      for (let i = bytes.length - 2; i >= offset; i--) {
+      for (let i = bytes.length - 2; i >= end; i--) {
         if (bytes[i] === 0xff && bytes[i + 1] === 0xd9) return false;
       }
       return true;
     }
   }
-  return true;
+}
+
+/**
+ * Grey (true) or colour (false) from the file header, where it is unambiguous: a baseline or
+ * progressive JPEG frame with 1 (grey) or 3 (YCbCr/RGB) components, a PNG of colour type grey,
+ * grey + alpha, RGB or RGBA. Undefined otherwise (palette PNG, CMYK JPEG, TIFF, WebP, a damaged
+ * header): the caller asks sharp's metadata instead.
+ */
+export function greyFromHeader(bytes: Uint8Array, format: string): boolean | undefined {
+  if (format === 'png') {
+    // Signature (8), IHDR length (4) and type (4), width (4), height (4), bit depth (1), colour type (1).
+    if (bytes.length < 26 || bytes[12] !== 0x49 || bytes[13] !== 0x48 || bytes[14] !== 0x44 || bytes[15] !== 0x52) return undefined;
+    const colourType = bytes[25];
+    if (colourType === 0 || colourType === 4) return true;
+    if (colourType === 2 || colourType === 6) return false;
+    return undefined;
+  }
+  if (format !== 'jpeg') return undefined;
+  let seen = 0;
+  for (const { marker, start } of jpegSegments(bytes)) {
+    if (++seen > 64) return undefined;
+    if (marker === 0xda || marker === 0xd9) return undefined; // scan or end before any frame header
+    const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isFrame) {
+      if (start + 10 > bytes.length) return undefined;
+      const components = bytes[start + 9];
+      return components === 1 ? true : components === 3 ? false : undefined;
+    }
+    // An Adobe APP14 segment can mark 3 components as RGB or 4 as CMYK/YCCK: leave those to sharp.
+    if (marker === 0xee) return undefined;
+  }
+  return undefined;
 }
 
 /**

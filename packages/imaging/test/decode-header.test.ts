@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/index.js';
-import { greyFromHeader } from '../src/decode.js';
+import { greyFromHeader } from '../src/format.js';
 
 /** The decode as it was before the header shortcut: grey or colour always from sharp's metadata. */
 async function viaMetadata(bytes: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number; channels: number }> {
