@@ -218,6 +218,7 @@ Ctrl-C finishes the current step and keeps the last checkpoint; --resume continu
     .argument('<run-dir>', 'training run folder (model.json, weights.bin, model-card.json)')
     .requiredOption('--out <model.onnx>', 'ONNX file to write')
     .option('--fp16', 'store weights and compute in float16 (half the size; small accuracy cost)')
+    .option('--no-scoring-head', "leave the anomaly map out of the graph (the runtimes then compute it in JavaScript, slower)")
     .option('--force', 'replace an output file that residuum did not write')
     .addHelpText('after', '\nExamples:\n  $ residuum export runs/cae-128 --out models/cae-128.onnx\n  $ residuum export runs/cae-128 --out models/cae-128-fp16.onnx --fp16\n')
     .action(async (runDir: string, options: ExportCliOptions) => {
@@ -283,6 +284,8 @@ export interface TrainCliOptions {
 export interface ExportCliOptions {
   out: string;
   fp16?: boolean;
+  /** Commander's negation of --no-scoring-head: false when the flag is given. */
+  scoringHead?: boolean;
   force?: boolean;
 }
 

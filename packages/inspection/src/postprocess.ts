@@ -92,7 +92,16 @@ export function scoreImage(
     map = meanOf(maps);
   } else {
     if (!reconstruction) throw new RangeError(`score.map.kind '${card.score.map.kind}' needs a 'reconstruction' output`);
-    map = anomalyMap(input.data, reconstruction, channels, height, width, card.score.map);
+    // The converter's scoring head computed the same map in the graph; with several MC passes the
+    // map is that of the mean reconstruction, which only JavaScript has.
+    const graphMapSpec = passes.length === 1 ? findOutput(card, 'anomaly-map') : undefined;
+    if (graphMapSpec) {
+      const slice = requireSlice(passes[0], graphMapSpec);
+      if (slice.data.length !== height * width) {
+        throw new RangeError(`output '${graphMapSpec.name}' has ${slice.data.length} values per image, a ${width}x${height} map needs ${height * width}`);
+      }
+      map = slice.data;
+    } else map = anomalyMap(input.data, reconstruction, channels, height, width, card.score.map);
   }
 
   const residualSpec = findOutput(card, 'discriminator-feature-residual');

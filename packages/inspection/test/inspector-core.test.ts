@@ -95,6 +95,26 @@ describe('scoreImage', () => {
     expect(scored.score).toBeCloseTo(0.25 + 2 * 0.1, 6);
   });
 
+  it("takes the map from the graph's 'anomaly-map' output (scoring head) for one pass, and computes it in JS otherwise", () => {
+    const base = tinyAeCard();
+    const card: ModelCard = { ...base, outputs: [...base.outputs, { name: 'anomaly_map', meaning: 'anomaly-map', shape: ['N', 1, 16, 16] }] };
+    const input = randomImage(6);
+    const reconstruction = input.data.map((v) => v * 0.5);
+    // A graph map unlike the squared residual, so the test tells which one was used.
+    const graphMap = Float32Array.from({ length: SIZE }, (_, i) => (i % 2 === 0 ? 1 : 0));
+    const pass = { reconstruction: { data: reconstruction, dims: [1, 16, 16] }, anomaly_map: { data: graphMap, dims: [1, 16, 16] } };
+    const headed = scoreImage(card, input, [pass], { returnMaps: true });
+    expect(headed.score).toBeCloseTo(0.5, 9);
+    expect(headed.map?.data).toEqual(graphMap);
+    const computed = scoreImage(base, input, [pass]).score;
+    expect(computed).toBeCloseTo(input.data.reduce((sum, v, i) => sum + (v - reconstruction[i]) ** 2, 0) / SIZE, 6);
+    // Two MC passes: the map of the mean reconstruction, which only JS has.
+    const twoPasses = scoreImage(card, input, [pass, pass]).score;
+    expect(twoPasses).toBeCloseTo(computed, 6);
+    const wrongSize = { ...pass, anomaly_map: { data: new Float32Array(8), dims: [1, 2, 4] } };
+    expect(() => scoreImage(card, input, [wrongSize])).toThrow(/anomaly_map' has 8 values per image, a 16x16 map needs 256/);
+  });
+
   it('rejects a non-finite threshold override', () => {
     expect(() => scoreImage(tinyAeCard(), randomImage(1), [{ reconstruction: { data: new Float32Array(SIZE), dims: [1, 16, 16] } }], { threshold: Number.NaN })).toThrow(/threshold must be a finite number/);
   });

@@ -76,6 +76,23 @@ describe('model card', () => {
     ]);
   });
 
+  it("accepts an 'anomaly-map' output only where it can stand for score.map", () => {
+    const card = tinyCard();
+    const [, , height, width] = card.input.shape;
+    const headed = (edit: (c: ReturnType<typeof tinyCard>) => void = () => undefined) => {
+      const c = structuredClone(card);
+      c.outputs.push({ name: 'anomaly_map', meaning: 'anomaly-map', shape: ['N', 1, height, width] });
+      edit(c);
+      return c;
+    };
+    expect(validateModelCard(headed()).outputs.map((o) => o.meaning)).toEqual([...card.outputs.map((o) => o.meaning), 'anomaly-map']);
+    expect(problemsOf(() => validateModelCard(headed((c) => (c.outputs[c.outputs.length - 1].shape = ['N', 1, 4, 4]))))).toEqual([
+      `outputs[${card.outputs.length}].shape: must be ['N', 1, ${height}, ${width}] (one map at the input size), got ["N",1,4,4]`,
+    ]);
+    expect(problemsOf(() => validateModelCard(headed((c) => (c.outputs = c.outputs.filter((o) => o.meaning !== 'reconstruction'))))).join('\n')).toMatch(/needs a 'reconstruction' output/);
+    expect(problemsOf(() => validateModelCard(headed((c) => (c.score.map.kind = 'model-output')))).join('\n')).toMatch(/cannot stand for score.map.kind 'model-output'/);
+  });
+
   it('explains newer and older schema versions', () => {
     expect(problemsOf(() => validateModelCard({ ...tinyCard(), schemaVersion: 2 }))[0]).toMatch(/newer than this Residuum supports \(1\): upgrade/);
     expect(problemsOf(() => validateModelCard({ ...tinyCard(), schemaVersion: 0 }))[0]).toMatch(/older than this Residuum supports/);

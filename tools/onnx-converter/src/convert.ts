@@ -14,6 +14,7 @@ import {
   TensorDataType,
   type ValueInfoSpec,
 } from './onnx-model.js';
+import { appendScoringHead, SCORING_HEAD_OUTPUT, scoringHeadOutput, scoringHeadSupport } from './scoring-head.js';
 import { type NamedWeight, parseModelJson, tensorKey, type ParsedModel } from './topology.js';
 import { CONVERTER_NAME, CONVERTER_VERSION } from './version.js';
 
@@ -28,6 +29,12 @@ export interface ConvertOptions {
   fp16?: boolean;
   /** Graph output names when no card is given (default: 'reconstruction' for one output, else the layer names). */
   outputNames?: string[];
+  /**
+   * Append the card's pixel anomaly map as an output 'anomaly_map' (computed by onnxruntime instead
+   * of the runtime's JavaScript); default true. Needs a card; skipped, with the reason in the
+   * report, for maps the graph cannot compute (see scoringHeadSupport).
+   */
+  scoringHead?: boolean;
 }
 
 export interface McMaskInput {
@@ -49,6 +56,8 @@ export interface ConversionReport {
   outputs: Array<{ name: string; shape: Array<number | 'N'> }>;
   mcMaskInputs: McMaskInput[];
   fp16: boolean;
+  /** The appended anomaly-map output, or why there is none. */
+  scoringHead: { output: string } | { skipped: string };
 }
 
 export interface ConversionResult {
@@ -110,7 +119,7 @@ function outputNamesFor(model: ParsedModel, options: ConvertOptions): string[] {
   }
   const seen = new Set<string>();
   for (const name of names) {
-    if (!name || name === 'input' || name.startsWith('mc_mask_') || seen.has(name)) {
+    if (!name || name === 'input' || name === SCORING_HEAD_OUTPUT || name.startsWith('mc_mask_') || seen.has(name)) {
       throw new ConversionError(`invalid or duplicate graph output name '${name}'`);
     }
     seen.add(name);
@@ -147,10 +156,14 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
   if (modelInput.shape.length !== 3) {
     throw new ConversionError(`input '${modelInput.name}' has shape ${JSON.stringify(modelInput.shape)}; an image input [H, W, C] is required`);
   }
+  if (inputCard?.outputs.some((o) => o.meaning === 'anomaly-map')) {
+    throw new ConversionError("the card lists an 'anomaly-map' output; that output is the converter's scoring head, remove it from the card (use scoringHead: false to leave it out)");
+  }
   const outputNames = outputNamesFor(model, { ...options, card: inputCard });
   const builder = new GraphBuilder();
   builder.reserve('input');
   outputNames.forEach((n) => builder.reserve(n));
+  builder.reserve(SCORING_HEAD_OUTPUT);
   const mcCalls = model.calls.filter((c) => c.className === 'McDropout');
   mcCalls.forEach((_, k) => builder.reserve(`mc_mask_${k}`));
 
@@ -267,6 +280,19 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
       throw new ConversionError('card.mcDropout is set but the model has no McDropout layer');
     }
   }
+  // Decided on the final card: the converter fills in mcDropout from the graph's mask inputs.
+  const headSupport = !card
+    ? { supported: false as const, reason: 'no model card' }
+    : options.scoringHead === false
+      ? { supported: false as const, reason: 'scoringHead: false' }
+      : scoringHeadSupport(card);
+  if (card && headSupport.supported) {
+    const reconstruction = card.outputs.find((o) => o.meaning === 'reconstruction')!.name;
+    appendScoringHead(builder, card, 'input', reconstruction);
+    const headOutput = scoringHeadOutput(card);
+    card.outputs.push(headOutput);
+    outputs.push({ name: headOutput.name, shape: headOutput.shape });
+  }
   if (fp16) warnings.push('fp16 export: weights and compute in float16; expect differences around 1e-2 against float32');
 
   const graphOutputs: ValueInfoSpec[] = outputs.map((o) => ({ name: o.name, elemType: TensorDataType.FLOAT, shape: o.shape as Dim[] }));
@@ -297,6 +323,7 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
       outputs,
       mcMaskInputs,
       fp16,
+      scoringHead: headSupport.supported ? { output: SCORING_HEAD_OUTPUT } : { skipped: headSupport.reason },
     },
   };
 }

@@ -8,6 +8,8 @@ import { ConversionError } from './errors.js';
 export interface ConvertRunDirOptions {
   outFile: string;
   fp16?: boolean;
+  /** See ConvertOptions.scoringHead (default true). */
+  scoringHead?: boolean;
 }
 
 export interface ConvertRunDirResult extends ConversionResult {
@@ -63,7 +65,7 @@ export async function convertRunDir(runDir: string, options: ConvertRunDirOption
   const weights = await readWeightFiles(dir, modelJson);
   let result: ConversionResult;
   try {
-    result = convertLayersModel({ modelJson: modelJson as object, weights, card, fp16: options.fp16 });
+    result = convertLayersModel({ modelJson: modelJson as object, weights, card, fp16: options.fp16, scoringHead: options.scoringHead });
   } catch (error) {
     if (error instanceof ConversionError) throw new ConversionError(`${dir}: ${error.message}`);
     throw error;

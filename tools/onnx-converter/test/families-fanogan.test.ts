@@ -64,7 +64,7 @@ describe('f-AnoGAN run folder -> ONNX (16x16 grey, cpu)', () => {
 
       const onnxFile = join(dir, 'model.onnx');
       const conversion = await convertRunDir(dir, { outFile: onnxFile });
-      expect(conversion.report.outputs.map((o) => o.name)).toEqual(['reconstruction', 'disc_feature_residual']);
+      expect(conversion.report.outputs.map((o) => o.name)).toEqual(['reconstruction', 'disc_feature_residual', 'anomaly_map']);
       const bytes = new Uint8Array(await readFile(onnxFile));
       expectValidOnnx(bytes);
 

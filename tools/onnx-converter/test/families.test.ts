@@ -60,11 +60,15 @@ describe('model families', () => {
       const result = await compareWithPredict(model, converted, { batch: 3, seed: 5 });
       for (const [output, diff] of Object.entries(result.nodeDiff)) expect(diff, `node ${output}`).toBeLessThanOrEqual(1e-4);
       for (const [output, diff] of Object.entries(result.webDiff)) expect(diff, `web ${output}`).toBeLessThanOrEqual(1e-4);
-      expect(converted.report.outputs.map((o) => o.name)).toEqual(card.outputs.map((o) => o.name));
+      // Every family but MC-Dropout AESc gets the scoring head (its map is of the mean of N passes).
+      const headed = name !== 'aesc';
+      expect(converted.report.scoringHead).toEqual(headed ? { output: 'anomaly_map' } : { skipped: expect.stringMatching(/MC-Dropout/) });
+      const expectedOutputs = headed ? [...card.outputs, expect.objectContaining({ name: 'anomaly_map', meaning: 'anomaly-map', shape: ['N', 1, ...card.input.shape.slice(2)] })] : card.outputs;
+      expect(converted.report.outputs.map((o) => o.name)).toEqual([...card.outputs.map((o) => o.name), ...(headed ? ['anomaly_map'] : [])]);
       expect(converted.report.foldedBatchNorms).toBeGreaterThan(0);
 
       const embedded = modelCardFromMetadata(metadataOf(bytes));
-      expect(embedded).toEqual({ ...card, producer: { ...card.producer, converter: expect.stringMatching(/^@residuum\/onnx-converter@\d/) }, ...(card.mcDropout ? { mcDropout: card.mcDropout } : {}) });
+      expect(embedded).toEqual({ ...card, outputs: expectedOutputs, producer: { ...card.producer, converter: expect.stringMatching(/^@residuum\/onnx-converter@\d/) }, ...(card.mcDropout ? { mcDropout: card.mcDropout } : {}) });
       expect(metadataOf(bytes)['residuum.family']).toBe(name);
     });
   }

@@ -31,13 +31,14 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
   const outAbsolute = resolve(io.cwd, options.out);
   const replaceable = options.force || (await isResiduumOnnx(outAbsolute));
   const outFile = await prepareOutputFile(options.out, '--out', { cwd: io.cwd, force: replaceable });
-  const result = await convertRunDir(dir, { outFile, fp16: Boolean(options.fp16) });
+  const result = await convertRunDir(dir, { outFile, fp16: Boolean(options.fp16), scoringHead: options.scoringHead !== false });
   const size = (await stat(result.outFile)).size;
   const r = result.report;
   io.stdout(
     `wrote ${displayPath(result.outFile, io.cwd)} (${formatNumber(size / 1024)} KiB, ${r.fp16 ? 'float16' : 'float32'})\n` +
       `ONNX IR version ${r.irVersion}, opset ${r.opsetVersion}: ${r.nodes} nodes, ${r.initializers} initializers, ${r.foldedBatchNorms} batch norms folded\n` +
       `input ${r.inputName}; outputs ${r.outputs.map((o) => `${o.name} [${o.shape.join(', ')}]`).join(', ')}\n` +
+      ('output' in r.scoringHead ? `scoring head: output ${r.scoringHead.output} is the anomaly map, computed in the graph\n` : `no scoring head: ${r.scoringHead.skipped}\n`) +
       (r.mcMaskInputs.length ? `MC-Dropout mask inputs: ${r.mcMaskInputs.map((m) => m.name).join(', ')}\n` : '') +
       (result.card ? `model card embedded: ${result.card.name} (${result.card.family}), threshold ${formatNumber(result.card.threshold.value)}\n` : ''),
   );

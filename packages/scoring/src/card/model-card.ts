@@ -46,6 +46,7 @@ export type OutputMeaning =
   | 'latent-mean'
   | 'latent-log-variance'
   | 'feature-error-map' // DFR: per-position squared feature error, [N,1,h,w]
+  | 'anomaly-map' // score.map (not 'model-output') computed in the graph from input and reconstruction, [N,1,H,W]
   | 'discriminator-feature-residual' // f-AnoGAN: per-image feature residual, [N,1]
   | 'dropout-mask'; // MC-Dropout mask input/output placeholder
 

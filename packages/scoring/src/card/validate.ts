@@ -25,6 +25,7 @@ const OUTPUT_MEANINGS = [
   'latent-mean',
   'latent-log-variance',
   'feature-error-map',
+  'anomaly-map',
   'discriminator-feature-residual',
   'dropout-mask',
 ];
@@ -84,6 +85,25 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
   if (typeof value === 'object') return 'an object';
   return String(value);
+}
+
+/** An 'anomaly-map' output is score.map computed in the graph: it must be able to stand for it. */
+function checkGraphAnomalyMap(c: Checker, card: Json): void {
+  const outputs = Array.isArray(card.outputs) ? (card.outputs as unknown[]) : [];
+  const meaningOf = (o: unknown) => (o !== null && typeof o === 'object' ? (o as Json).meaning : undefined);
+  const index = outputs.findIndex((o) => meaningOf(o) === 'anomaly-map');
+  if (index < 0) return;
+  const path = `outputs[${index}]`;
+  if (outputs.filter((o) => meaningOf(o) === 'anomaly-map').length > 1) c.problem('outputs', "lists more than one 'anomaly-map' output");
+  if (!outputs.some((o) => meaningOf(o) === 'reconstruction')) c.problem(path, "an 'anomaly-map' output needs a 'reconstruction' output beside it");
+  const map = (card.score as Json | undefined)?.map as Json | undefined;
+  if (map?.kind === 'model-output') c.problem(path, "an 'anomaly-map' output cannot stand for score.map.kind 'model-output'");
+  if (map?.positionStandardization !== undefined) c.problem(path, "an 'anomaly-map' output cannot be combined with score.map.positionStandardization (the runtime applies it)");
+  const shape = (outputs[index] as Json).shape;
+  const inputShape = (card.input as Json | undefined)?.shape;
+  if (Array.isArray(shape) && Array.isArray(inputShape) && JSON.stringify(shape) !== JSON.stringify(['N', 1, inputShape[2], inputShape[3]])) {
+    c.problem(`${path}.shape`, `must be ['N', 1, ${String(inputShape[2])}, ${String(inputShape[3])}] (one map at the input size), got ${JSON.stringify(shape)}`);
+  }
 }
 
 function checkPositionStandardization(c: Checker, value: unknown): void {
@@ -251,6 +271,7 @@ export function validateModelCard(value: unknown): ModelCard {
     c.string(producer.converter, 'producer.converter', true);
   }
   if (card.extras !== undefined) c.object(card.extras, 'extras');
+  checkGraphAnomalyMap(c, card);
 
   if (c.problems.length > 0) throw new ModelCardError(c.problems);
   return value as ModelCard;
