@@ -6,7 +6,7 @@
  * The numbers follow @residuum/scoring's anomalyMap (Gaussian windows with scipy's 'reflect'
  * borders, population moments), in float32 instead of float64: map values differ by about 1e-6.
  */
-import { gaussianKernel, type AnomalyMapSpec, type ModelCard, type OutputSpec } from '@residuum/scoring';
+import { gaussianKernel, reflectIndices, type AnomalyMapSpec, type ModelCard, type OutputSpec } from '@residuum/scoring';
 import type { GraphBuilder } from './graph-builder.js';
 import { attr } from './onnx-model.js';
 
@@ -22,12 +22,6 @@ export function scoringHeadSupport(card: ModelCard): { supported: true } | { sup
   if (!reconstruction) return { supported: false, reason: "the card has no 'reconstruction' output" };
   if (JSON.stringify(reconstruction.shape) !== JSON.stringify(card.input.shape)) {
     return { supported: false, reason: `the reconstruction ${JSON.stringify(reconstruction.shape)} is not shaped like the input ${JSON.stringify(card.input.shape)}` };
-  }
-  const [, , height, width] = card.input.shape;
-  const shortest = Math.min(height, width);
-  const radii = [map.kind === 'ssim' ? ssimRadius(map) : 0, map.smoothingSigma > 0 ? smoothingRadius(map.smoothingSigma) : 0];
-  if (radii.some((r) => r > shortest)) {
-    return { supported: false, reason: `a filter radius of ${Math.max(...radii)} px exceeds the ${shortest} px input (more than one border reflection)` };
   }
   return { supported: true };
 }
@@ -60,7 +54,7 @@ function smoothingRadius(sigma: number): number {
  */
 export function appendScoringHead(b: GraphBuilder, card: ModelCard, input: string, reconstruction: string): void {
   const map = card.score.map;
-  const channels = card.input.shape[1];
+  const [, channels, height, width] = card.input.shape;
   let perChannel: string;
   if (map.kind === 'ssim') perChannel = oneMinusSsim(b, card, input, reconstruction);
   else {
@@ -74,7 +68,7 @@ export function appendScoringHead(b: GraphBuilder, card: ModelCard, input: strin
   }
   if (map.smoothingSigma > 0) {
     const radius = smoothingRadius(map.smoothingSigma);
-    reduced = gaussianFilter(b, reduced, 1, gaussianKernel(map.smoothingSigma, radius), 'head/smooth');
+    reduced = gaussianFilter(b, reduced, 1, height, width, gaussianKernel(map.smoothingSigma, radius), 'head/smooth');
   }
   b.nodeTo('Identity', [reduced], [], SCORING_HEAD_OUTPUT);
 }
@@ -99,7 +93,8 @@ function oneMinusSsim(b: GraphBuilder, card: ModelCard, inputX: string, inputY: 
   const yy = b.node('Mul', [y, y], [], 'head/ssim/yy');
   const xy = b.node('Mul', [x, y], [], 'head/ssim/xy');
   const stacked = b.node('Concat', [x, y, xx, yy, xy], [attr.int('axis', 1)], 'head/ssim/stacked');
-  const moments = gaussianFilter(b, stacked, 5 * channels, kernel, 'head/ssim/window');
+  const [, , height, width] = card.input.shape;
+  const moments = gaussianFilter(b, stacked, 5 * channels, height, width, kernel, 'head/ssim/window');
   const splitSizes = b.int64Const('head/ssim/split', new Array<number>(5).fill(channels));
   const names = ['mean_x', 'mean_y', 'mean_xx', 'mean_yy', 'mean_xy'].map((n) => b.unique(`head/ssim/${n}`));
   b.nodes.push({ name: b.unique('head/ssim/Split'), opType: 'Split', input: [moments, splitSizes], output: names, attribute: [attr.int('axis', 1)] });
@@ -128,10 +123,10 @@ function oneMinusSsim(b: GraphBuilder, card: ModelCard, inputX: string, inputY: 
 
 /**
  * Separable Gaussian filter of every channel of an [N, channels, H, W] value (depthwise: one group
- * per channel), borders as scipy's 'reflect' (d c b a | a b c d | d c b a) built with Slice/Concat,
- * since ONNX Pad's 'reflect' leaves out the edge pixel.
+ * per channel), borders as scipy's 'reflect' (d c b a | a b c d | d c b a), which ONNX Pad's
+ * 'reflect' is not (it leaves out the edge pixel).
  */
-function gaussianFilter(b: GraphBuilder, value: string, channels: number, kernel: Float64Array, base: string): string {
+function gaussianFilter(b: GraphBuilder, value: string, channels: number, height: number, width: number, kernel: Float64Array, base: string): string {
   const taps = kernel.length;
   const radius = (taps - 1) / 2;
   const weights = Float32Array.from(kernel);
@@ -142,17 +137,17 @@ function gaussianFilter(b: GraphBuilder, value: string, channels: number, kernel
   };
   const conv = (input: string, dims: [number, number], name: string) =>
     b.node('Conv', [input, perChannel(dims)], [attr.int('group', channels), attr.ints('kernel_shape', dims)], `${base}/${name}`);
-  const horizontal = conv(reflectPad(b, value, 3, radius, `${base}/pad_x`), [1, taps], 'x');
-  return conv(reflectPad(b, horizontal, 2, radius, `${base}/pad_y`), [taps, 1], 'y');
+  const horizontal = conv(reflectPad(b, value, 3, width, radius, `${base}/pad_x`), [1, taps], 'x');
+  return conv(reflectPad(b, horizontal, 2, height, radius, `${base}/pad_y`), [taps, 1], 'y');
 }
 
-/** Pads `radius` values on both ends of `axis` with the mirrored edge (needs radius <= the axis length). */
-function reflectPad(b: GraphBuilder, value: string, axis: number, radius: number, base: string): string {
+/**
+ * Pads `radius` values on both ends of `axis` (length `length`) the scipy 'reflect' way: one Gather
+ * with the padded axis's source indices (any radius, several reflections included). A Gather, not
+ * Slice with negative steps, which onnxruntime-web's WebGPU provider got wrong at the borders.
+ */
+function reflectPad(b: GraphBuilder, value: string, axis: number, length: number, radius: number, base: string): string {
   if (radius === 0) return value;
-  const axes = b.int64Const(`${base}/axes`, [axis]);
-  const backwards = b.int64Const(`${base}/steps`, [-1]);
-  // Start at index radius - 1 and walk back past index 0 (an end below -length clamps to "before 0").
-  const head = b.node('Slice', [value, b.int64Const(`${base}/head_start`, [radius - 1]), b.int64Const(`${base}/head_end`, [-(2 ** 62)]), axes, backwards], [], `${base}/head`);
-  const tail = b.node('Slice', [value, b.int64Const(`${base}/tail_start`, [-1]), b.int64Const(`${base}/tail_end`, [-radius - 1]), axes, backwards], [], `${base}/tail`);
-  return b.node('Concat', [head, value, tail], [attr.int('axis', axis)], `${base}/padded`);
+  const indices = b.int64Const(`${base}/indices`, Array.from(reflectIndices(length, radius)));
+  return b.node('Gather', [value, indices], [attr.int('axis', axis)], `${base}/padded`);
 }
