@@ -6,7 +6,9 @@
  * batch k - 1; scoring is the shared @residuum/inspection core, identical to the browser's.
  */
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { decodeImage } from '@residuum/imaging';
 import {
   OnnxFileError,
@@ -50,6 +52,15 @@ export interface NodeInspectorOptions {
   batchSize?: number;
   /** Batches decoded ahead of inference (the bounded queue); default 2. */
   queueDepth?: number;
+  /**
+   * Images sharp decodes at the same time (each on one of libuv's threads). Default: the cores
+   * onnxruntime leaves free, at least 1 (on the CPU provider: cores - threads, where unset threads
+   * count as all cores; on CUDA and WebGPU: all cores). More decoders than free cores only take
+   * turns with onnxruntime's threads and the main thread: measured on 2 cores at 128 px, batch 16,
+   * 2 onnxruntime threads, 4 decoders and 1 gave the same images/s, and preprocessing took 1.0
+   * instead of 0.8 ms of wall time per image.
+   */
+  decodeConcurrency?: number;
   /** Run one full batch at load so the first images are not slowed by allocation; default true. */
   warmup?: boolean;
   /** Seed of the MC-Dropout masks (default fixed, so the same image gets the same score). */
@@ -99,6 +110,7 @@ export async function createNodeInspector(
   const batchSize = positiveInteger(options.batchSize ?? 8, 'batchSize');
   const queueDepth = positiveInteger(options.queueDepth ?? 2, 'queueDepth');
   if (options.threads !== undefined) positiveInteger(options.threads, 'threads');
+  if (options.decodeConcurrency !== undefined) positiveInteger(options.decodeConcurrency, 'decodeConcurrency');
   if (options.logLevel !== undefined) {
     if (!['verbose', 'info', 'warning', 'error', 'fatal'].includes(options.logLevel)) {
       throw new RangeError(`logLevel must be verbose, info, warning, error or fatal, got ${JSON.stringify(options.logLevel)}`);
@@ -113,6 +125,9 @@ export async function createNodeInspector(
   if (thread !== 'worker' && thread !== 'main') throw new RangeError(`inferenceThread must be 'worker' or 'main', got ${JSON.stringify(thread)}`);
   const { session, provider, attempts } = await createSession(bytes, request, { threads: options.threads, thread, logLevel: options.logLevel, spinWait: options.spinWait === true });
   const core = createInspectorCore({ card, provider, batchSize, seed: options.seed, run: (feeds) => session.run(feeds) });
+  const cores = availableParallelism();
+  const decodeConcurrency = options.decodeConcurrency ?? Math.max(1, provider === 'cpu' ? cores - (options.threads ?? cores) : cores);
+  const decodeLimit = pLimit(decodeConcurrency);
   let warmupMs: number | null = null;
   if (options.warmup ?? true) warmupMs = await core.warmup();
 
@@ -125,7 +140,7 @@ export async function createNodeInspector(
     assertOpen();
     if (!Array.isArray(images)) throw new TypeError('inspect: images must be an array of paths or Buffers');
     resolveThreshold(card, inspectOptions.threshold);
-    return inspectPipelined(core, card, images, inspectOptions, batchSize, queueDepth);
+    return inspectPipelined(core, card, images, inspectOptions, batchSize, queueDepth, decodeLimit);
   };
 
   return {
@@ -163,6 +178,7 @@ async function* inspectPipelined(
   options: InspectOptions,
   batchSize: number,
   queueDepth: number,
+  decodeLimit: LimitFunction,
 ): AsyncGenerator<InspectionResult[], void, undefined> {
   const batches: Array<Array<{ image: NodeImageSource; index: number }>> = [];
   images.forEach((image, index) => {
@@ -174,7 +190,8 @@ async function* inspectPipelined(
   let nextBatch = 0;
   const refill = () => {
     while (nextBatch < batches.length && queue.length < queueDepth) {
-      queue.push(Promise.all(batches[nextBatch++].map(({ image, index }) => prepareImage(image, index, card))));
+      // The limit starts decodes in submission order, so batch k is decoded before batch k + 1.
+      queue.push(Promise.all(batches[nextBatch++].map(({ image, index }) => decodeLimit(() => prepareImage(image, index, card)))));
     }
   };
   refill();
