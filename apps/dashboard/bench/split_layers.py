@@ -1,5 +1,5 @@
 """Splits a Residuum CAE-like .onnx into one small model per layer (an op plus the activation right
-after it), with the batch fixed to 1 and static shapes, for bench/wasm-vs-native.ts. Prints one JSON
+after it; the scoring head is left out), with the batch fixed to 1 and static shapes, for bench/wasm-vs-native.ts. Prints one JSON
 line per layer: file, op, input and output shapes, and multiply-adds for Conv / ConvTranspose.
 Run: /usr/bin/python3 split_layers.py MODEL.onnx OUT_DIR PREFIX   (Debian python3-onnx)"""
 import json
@@ -19,7 +19,9 @@ model = shape_inference.infer_shapes(model)
 shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
           for v in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)}
 inits = {i.name: i for i in model.graph.initializer}
-nodes = list(model.graph.node)
+# The converter's scoring head (the anomaly map computed in the graph, outputs 'head/...' and
+# 'anomaly_map') is many small two-input ops: it is timed with the whole model, not per layer.
+nodes = [n for n in model.graph.node if not (n.output[0].startswith('head/') or n.output[0] == 'anomaly_map')]
 opset = [o for o in model.opset_import if o.domain in ('', 'ai.onnx')][0].version
 
 
