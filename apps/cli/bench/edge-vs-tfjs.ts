@@ -24,10 +24,11 @@
  * case (decoding is sharp's and counted apart: decodePlusPreprocessPlusScoringFraction, sequential
  * pipelines only, since the inspector's decode time includes waiting in its queue).
  *
- * The model is built with @residuum/train's builders (seeded), saved as a run folder (model.json,
- * weights.bin, model-card.json with the family's default score spec) and converted with
- * convertRunDir; the weights are untrained (speed does not depend on weight values). Before any
- * timing the ONNX and TF.js reconstructions of one image are compared (max |diff| <= 1e-4).
+ * The model is trained by @residuum/train (`train`, seeded, a few epochs on the 12 good sample
+ * images: a real run folder and card; speed does not depend on how good the weights are) and
+ * converted with convertRunDir, with and without the scoring head. Before any timing the ONNX and
+ * TF.js reconstructions of one image, and the graph's and JavaScript's maps, are compared
+ * (max |diff| <= 1e-4).
  *
  * Run: npm run bench -w apps/cli   (final numbers: nice -n -5, the machine is shared)
  * Environment: BENCH_ROUNDS (batches of 16 images per end-to-end case, default 4),
@@ -35,7 +36,7 @@
  * default 8; the cpu backend gets 2x), BENCH_SIZES (default "128,256").
  * Writes bench-results/edge-vs-tfjs.json and prints a table.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,24 +48,13 @@ import { createNodeInspector, type InspectionResult, type NodeInspector } from '
 import {
   anomalyMap,
   imageScore,
-  MODEL_CARD_SCHEMA_VERSION,
   normalizeScore,
   preprocessImage,
-  validateModelCard,
+  parseModelCard,
   type ModelCard,
   type RawImage,
 } from '@residuum/scoring';
-import {
-  buildCae,
-  defaultScoreSpec,
-  initBackend,
-  loadModelFromDir,
-  modelOutputs,
-  resolveModelSpec,
-  saveModelToDir,
-  trainingPreprocessing,
-  type CaeSpec,
-} from '@residuum/train';
+import { initBackend, loadModelFromDir, train } from '@residuum/train';
 
 const appDir = fileURLToPath(new URL('..', import.meta.url));
 const repoRoot = join(appDir, '../..');
@@ -89,6 +79,7 @@ const sizes = (process.env.BENCH_SIZES ?? '128,256').split(',').map((s) => {
 });
 const BATCHES = [1, 16] as const;
 const EQUIVALENCE_TOLERANCE = 1e-4;
+const TRAINING_EPOCHS = 3;
 
 function imagesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -105,48 +96,38 @@ function percentile(values: readonly number[], p: number): number {
 const round3 = (value: number) => Math.round(value * 1000) / 1000;
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 
-/** Builds the seeded CAE, saves it as a trainer-style run folder and converts it to ONNX. */
-async function prepareModel(size: number, workDir: string): Promise<{ runDir: string; onnxPath: string; onnxWithoutHeadPath: string; card: ModelCard; spec: CaeSpec }> {
-  const spec = resolveModelSpec({ family: 'cae', inputSize: size, channels: 1, widths: [32, 64, 128], seed: 7 }) as CaeSpec;
-  const model = buildCae(spec);
+/**
+ * Trains the CAE with @residuum/train (seeded, on the 12 good sample images, a few epochs: a real
+ * run folder with a fitted threshold; speed does not depend on how good the weights are) and
+ * converts it to ONNX twice: as `residuum export` writes it, and without the scoring head.
+ */
+async function prepareModel(size: number, workDir: string): Promise<{ runDir: string; onnxPath: string; onnxWithoutHeadPath: string; card: ModelCard }> {
   const runDir = join(workDir, `cae-${size}`);
-  await saveModelToDir(model, runDir);
-  model.dispose();
-  const card: ModelCard = validateModelCard({
-    schemaVersion: MODEL_CARD_SCHEMA_VERSION,
-    family: 'cae',
-    name: `bench-cae-${size}px-grey`,
-    description: 'edge-vs-tfjs benchmark model: seeded, untrained weights (speed does not depend on weight values)',
-    preprocessing: trainingPreprocessing(size, 1),
-    input: { name: 'input', layout: 'NCHW', shape: ['N', 1, size, size] },
-    outputs: modelOutputs(spec),
-    score: defaultScoreSpec(spec),
-    threshold: {
-      value: 0.5,
-      method: 'manual',
-      params: {},
-      fittedOn: { count: 0, normal: 0, anomalous: 0, source: 'none (benchmark model, threshold not fitted)' },
-    },
-    calibration: { count: 1, min: 0, max: 1, mean: 0.5, std: 0, quantiles: {} },
-    training: {
-      dataFingerprint: 'none',
-      dataDescription: 'untrained (benchmark)',
-      imageCount: 0,
-      epochs: 0,
-      seed: spec.seed,
-      backend: tf.getBackend() ?? 'unknown',
-      loss: spec.loss,
-    },
-    createdAt: new Date().toISOString(),
-    producer: { trainer: 'apps/cli/bench/edge-vs-tfjs.ts' },
-    extras: { modelSpec: spec },
+  const started = performance.now();
+  await train({
+    model: 'cae',
+    data: join(repoRoot, 'models/samples/casting'),
+    layout: 'folder',
+    normalDir: ['ok_front'],
+    size,
+    channels: 1,
+    epochs: TRAINING_EPOCHS,
+    batch: 4,
+    seed: 7,
+    backend: 'wasm',
+    validationSplit: 0.25,
+    modelOptions: { widths: [32, 64, 128] },
+    out: runDir,
+    quiet: true,
+    handleSigint: false,
   });
-  writeFileSync(join(runDir, 'model-card.json'), JSON.stringify(card, null, 2));
+  console.error(`[edge-vs-tfjs] ${size}px: trained the CAE (${TRAINING_EPOCHS} epochs on the 12 good samples) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const card = parseModelCard(readFileSync(join(runDir, 'model-card.json'), 'utf8'), `${runDir}/model-card.json`);
   const onnxPath = join(workDir, `cae-${size}.onnx`);
   await convertRunDir(runDir, { outFile: onnxPath });
   const onnxWithoutHeadPath = join(workDir, `cae-${size}-no-head.onnx`);
   await convertRunDir(runDir, { outFile: onnxWithoutHeadPath, scoringHead: false });
-  return { runDir, onnxPath, onnxWithoutHeadPath, card, spec };
+  return { runDir, onnxPath, onnxWithoutHeadPath, card };
 }
 
 interface StageTimes {
@@ -584,7 +565,7 @@ const report: Record<string, unknown> = {
     onnxruntimeThreads: 'per case: t1 / t2 = intra-op threads of the inspector; ort-session and ort-inspector-main: onnxruntime default',
     tfjsWasm: 'XNNPACK, SIMD, one thread (as @residuum/train initialises it)',
   },
-  model: 'CAE widths 32-64-128, 1 channel, built with @residuum/train buildCae (seed 7) and converted with convertRunDir; weights are untrained: speed does not depend on weight values',
+  model: `CAE widths 32-64-128, 1 channel, trained by @residuum/train (seed 7, ${TRAINING_EPOCHS} epochs on the 12 good sample images, wasm backend: a real run folder and card; speed does not depend on how good the weights are) and converted with convertRunDir, with and without the scoring head`,
   images: `${images.length} casting sample JPEGs (300x300) from models/samples/casting, cycled`,
   settings: { maxRounds, maxImagesPerCase: maxRounds * 16, repeats, caseSeconds, cpuBackendCaseSeconds: caseSeconds * 2, sizes },
   notes: [
