@@ -121,7 +121,7 @@ const report: Record<string, unknown> = {
   images: `${images.length} casting sample JPEGs (300x300), cycled`,
   rounds,
   models: {} as Record<string, unknown>,
-  todo: 'TF.js comparison (tfjs-node / wasm backend) not measured yet',
+  againstTfjs: 'measured by apps/cli (npm run bench there): the same CAE on onnxruntime-node and TF.js predict, wasm and cpu backends; results in apps/cli/bench-results/edge-vs-tfjs.json',
 };
 for (const size of [128, 256]) {
   const { path, origin } = findModel(size);
