@@ -44,6 +44,13 @@ export class GraphBuilder {
     return output;
   }
 
+  /** Adds one node with several outputs (e.g. Split), each named after its base; returns their names. */
+  nodeOutputs(opType: string, inputs: string[], attributes: AttributeSpec[], outputBases: string[], nodeBase: string): string[] {
+    const outputs = outputBases.map((base) => this.unique(base));
+    this.nodes.push({ name: this.unique(`${nodeBase}/${opType}`), opType, input: inputs, output: outputs, attribute: attributes });
+    return outputs;
+  }
+
   /** Adds a node writing to an exact, already reserved output name. */
   nodeTo(opType: string, inputs: string[], attributes: AttributeSpec[], output: string): void {
     this.nodes.push({ name: this.unique(`${output}/${opType}`), opType, input: inputs, output: [output], attribute: attributes });

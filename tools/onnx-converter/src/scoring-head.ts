@@ -96,9 +96,13 @@ function oneMinusSsim(b: GraphBuilder, card: ModelCard, inputX: string, inputY: 
   const [, , height, width] = card.input.shape;
   const moments = gaussianFilter(b, stacked, 5 * channels, height, width, kernel, 'head/ssim/window');
   const splitSizes = b.int64Const('head/ssim/split', new Array<number>(5).fill(channels));
-  const names = ['mean_x', 'mean_y', 'mean_xx', 'mean_yy', 'mean_xy'].map((n) => b.unique(`head/ssim/${n}`));
-  b.nodes.push({ name: b.unique('head/ssim/Split'), opType: 'Split', input: [moments, splitSizes], output: names, attribute: [attr.int('axis', 1)] });
-  const [mxCentred, myCentred, mxx, myy, mxy] = names;
+  const [mxCentred, myCentred, mxx, myy, mxy] = b.nodeOutputs(
+    'Split',
+    [moments, splitSizes],
+    [attr.int('axis', 1)],
+    ['mean_x', 'mean_y', 'mean_xx', 'mean_yy', 'mean_xy'].map((n) => `head/ssim/${n}`),
+    'head/ssim/moments',
+  );
   const scalar = (name: string, value: number) => b.floatConst(`head/ssim/${name}`, [value], [], true).name;
   const c1 = scalar('c1', (0.01 * range) ** 2);
   const c2 = scalar('c2', (0.03 * range) ** 2);
@@ -144,7 +148,7 @@ function gaussianFilter(b: GraphBuilder, value: string, channels: number, height
 /**
  * Pads `radius` values on both ends of `axis` (length `length`) the scipy 'reflect' way: one Gather
  * with the padded axis's source indices (any radius, several reflections included). A Gather, not
- * Slice with negative steps, which onnxruntime-web's WebGPU provider got wrong at the borders.
+ * Slice with negative steps, which onnxruntime's WebGPU provider got wrong at the borders.
  */
 function reflectPad(b: GraphBuilder, value: string, axis: number, length: number, radius: number, base: string): string {
   if (radius === 0) return value;
