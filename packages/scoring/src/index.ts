@@ -16,7 +16,7 @@ export { VIRIDIS_RGB } from './color/viridis.js';
 
 // Anomaly maps.
 export { anomalyMap, reduceChannels, ssimMap, standardizePositions, fitPositionStandardization, mcDropoutStatistics, type SsimOptions, type McDropoutStatistics } from './maps/anomaly-map.js';
-export { gaussianSmooth, gaussianKernel, reflectIndices } from './maps/gaussian.js';
+export { gaussianSmooth, gaussianKernel, reflectIndices, smoothingRadius } from './maps/gaussian.js';
 
 // Image scores, NCAE residual statistics, calibration and normalization.
 export { imageScore, residualStatistics, RESIDUAL_ENTROPY_BINS, type ImageScoreExtras, type ResidualStatistics } from './scores/image-score.js';

@@ -6,7 +6,7 @@
  * The numbers follow @residuum/scoring's anomalyMap (Gaussian windows with scipy's 'reflect'
  * borders, population moments), in float32 instead of float64: map values differ by about 1e-6.
  */
-import { gaussianKernel, reflectIndices, type AnomalyMapSpec, type ModelCard, type OutputSpec } from '@residuum/scoring';
+import { gaussianKernel, reflectIndices, smoothingRadius, type AnomalyMapSpec, type ModelCard, type OutputSpec } from '@residuum/scoring';
 import type { GraphBuilder } from './graph-builder.js';
 import { attr } from './onnx-model.js';
 
@@ -41,10 +41,6 @@ export function scoringHeadOutput(card: ModelCard): OutputSpec {
 
 function ssimRadius(map: AnomalyMapSpec): number {
   return ((map.ssimWindowSize ?? 11) - 1) / 2;
-}
-
-function smoothingRadius(sigma: number): number {
-  return Math.trunc(4 * sigma + 0.5); // scipy's truncate = 4, as gaussianSmooth
 }
 
 /**

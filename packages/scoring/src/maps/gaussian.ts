@@ -60,6 +60,11 @@ export function separableFilter(src: ArrayLike<number>, height: number, width: n
   return out;
 }
 
+/** The window radius gaussianSmooth uses for sigma: scipy's truncate = 4.0. */
+export function smoothingRadius(sigma: number): number {
+  return Math.trunc(4 * sigma + 0.5);
+}
+
 /**
  * Gaussian smoothing of a single-channel map as scipy.ndimage.gaussian_filter(map, sigma,
  * mode='reflect', truncate=4.0). sigma = 0 returns a copy.
@@ -68,6 +73,6 @@ export function gaussianSmooth(map: Float32Array, height: number, width: number,
   if (map.length !== height * width) throw new RangeError(`gaussianSmooth: map has ${map.length} values but ${height}x${width} needs ${height * width}`);
   if (!(sigma >= 0) || !Number.isFinite(sigma)) throw new RangeError(`gaussianSmooth: sigma must be >= 0, got ${sigma}`);
   if (sigma === 0) return map.slice();
-  const radius = Math.trunc(4 * sigma + 0.5);
+  const radius = smoothingRadius(sigma);
   return Float32Array.from(separableFilter(map, height, width, gaussianKernel(sigma, radius)));
 }
