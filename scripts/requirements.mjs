@@ -1,0 +1,96 @@
+// What `npm test` needs besides `npm ci`, defined once: each entry is a check and, for
+// what Debian provides, the package that satisfies it. `scripts/test.mjs` provisions from
+// this table before any test runs; add an entry here when a test starts needing a new
+// component (e.g. mosquitto, postgresql).
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+
+/** Whether `name` is an executable on PATH (or, when it contains a slash, that file). */
+export function onPath(name, env = process.env) {
+  const candidates = name.includes('/') ? [name] : (env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, name));
+  return candidates.some((file) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function python3Imports(...modules) {
+  return () => spawnSync('/usr/bin/python3', ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * @typedef {object} Requirement
+ * @property {string} name        what is missing, as the message says it
+ * @property {string} neededBy    which tests need it
+ * @property {() => boolean} check
+ * @property {string[]} [debianPackages]  what installs it; absent: cannot be installed by us
+ * @property {string} [howTo]     for entries without a package: how to provide it
+ */
+
+/** @type {Requirement[]} */
+export const REQUIREMENTS = [
+  {
+    name: 'chromium (with its SwiftShader Vulkan driver)',
+    neededBy: 'the dashboard browser tests and the WebGPU tests',
+    check: () =>
+      onPath('/usr/bin/chromium') &&
+      existsSync('/usr/lib/chromium/vk_swiftshader_icd.json') &&
+      existsSync('/usr/lib/chromium/libvulkan.so.1'),
+    debianPackages: ['chromium'],
+  },
+  {
+    name: 'python3-onnx and numpy',
+    neededBy: 'the ONNX checker, converter and fp16 tests',
+    check: python3Imports('onnx', 'numpy'),
+    debianPackages: ['python3-onnx', 'python3-numpy'],
+  },
+  {
+    name: 'python3-sklearn',
+    neededBy: 'regenerating and cross-checking the metric fixtures',
+    check: python3Imports('sklearn'),
+    debianPackages: ['python3-sklearn'],
+  },
+  {
+    name: `the shared data (${resolve(root, '../shared/datasets')} and ../shared/backbones)`,
+    neededBy: 'the dataset, training and DFR tests',
+    check: () => existsSync(resolve(root, '../shared/datasets')) && existsSync(resolve(root, '../shared/backbones')),
+    howTo: 'place the workplace\'s read-only `shared` folder (datasets/, backbones/) beside the repository',
+  },
+];
+
+/**
+ * Decides what to do about the requirements, without side effects (tested with fake checks).
+ * @param {readonly Requirement[]} requirements
+ * @param {{ isRoot: boolean, hasAptGet: boolean }} host
+ * @returns {{ action: 'none' } | { action: 'install', packages: string[], missing: Requirement[] } | { action: 'stop', missing: Requirement[], message: string }}
+ */
+export function planProvisioning(requirements, { isRoot, hasAptGet }) {
+  const missing = requirements.filter((r) => !r.check());
+  if (missing.length === 0) return { action: 'none' };
+  const packages = [...new Set(missing.flatMap((r) => r.debianPackages ?? []))];
+  const notInstallable = missing.filter((r) => !r.debianPackages?.length);
+  if (notInstallable.length === 0 && isRoot && hasAptGet) return { action: 'install', packages, missing };
+  return { action: 'stop', missing, message: missingMessage(missing, packages, { isRoot, hasAptGet }) };
+}
+
+/** The one message that lists what is missing and how to get it. */
+export function missingMessage(missing, packages, { isRoot, hasAptGet }) {
+  const lines = [`npm test cannot start: ${missing.length} requirement(s) missing, no test was run:`];
+  for (const r of missing) lines.push(`  - ${r.name} (needed by ${r.neededBy})${r.howTo ? `: ${r.howTo}` : ''}`);
+  if (packages.length > 0) {
+    const install = `apt-get update && apt-get install -y --no-install-recommends ${packages.join(' ')}`;
+    lines.push(hasAptGet ? `Install with: ${isRoot ? '' : 'sudo '}${install}` : `Install the Debian packages ${packages.join(' ')} (this system has no apt-get)`);
+  }
+  return lines.join('\n');
+}
+
+export function aptInstallCommand(packages) {
+  return ['apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages]];
+}
