@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from './commands/context.js';
+import { processInterruption, signalInterruption, type Interruption } from './output/index.js';
 import { describeError } from './util/errors.js';
 import { EXIT_CODES_HELP, ExitCode, type ExitCodeValue } from './util/exit-codes.js';
 import { processIo, type CliIo } from './util/io.js';
@@ -51,10 +52,15 @@ const EP_CHOICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
 const LAYOUTS = ['folder', 'mvtec', 'mnist'] as const;
 
 /** Builds the program; `setExit` receives each command's exit code (commander drops action results). */
-function buildProgram(io: CliIo, argv: readonly string[], setExit: (code: ExitCodeValue) => void): Command {
+function buildProgram(io: CliIo, argv: readonly string[], interruption: Interruption, setExit: (code: ExitCodeValue) => void): Command {
   const version = packageVersion();
   const program = new Command('residuum');
-  const context = (): CommandContext => ({ io, verbose: Boolean(program.opts<{ verbose?: boolean }>().verbose), generator: `residuum ${version}` });
+  const context = (): CommandContext => ({
+    io,
+    verbose: Boolean(program.opts<{ verbose?: boolean }>().verbose),
+    generator: `residuum ${version}`,
+    interruption,
+  });
 
   program
     .description('Visual anomaly detection by reconstruction: train on good parts, export one ONNX file, inspect parts with it.')
@@ -295,10 +301,13 @@ export interface ExportCliOptions {
  */
 export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   let exitCode: ExitCodeValue = ExitCode.ok;
-  const program = buildProgram(io, argv, (code) => {
+  const processSigint = io.ownsProcess && !io.signal ? processInterruption((line) => io.stderr(line)) : undefined;
+  const interruption = processSigint ?? signalInterruption(io.signal ?? new AbortController().signal);
+  const program = buildProgram(io, argv, interruption, (code) => {
     exitCode = code;
   });
   if (argv.length === 0) {
+    processSigint?.dispose();
     io.stderr(program.helpInformation());
     return ExitCode.usage;
   }
@@ -317,5 +326,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     io.stderr(`residuum: error: ${described.line}\n`);
     if (verbose) io.stderr(`${described.detail}\n`);
     return described.exitCode;
+  } finally {
+    processSigint?.dispose();
   }
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError, describeError } from '../src/util/errors.js';
 import { ExitCode } from '../src/util/exit-codes.js';
-import { prepareOutputDir, prepareOutputFile, writeFileAtomic } from '../src/util/output-files.js';
+import { prepareMapsFolder, prepareOutputFile, writeFileAtomic } from '../src/output/index.js';
 import { collectImages } from '../src/util/collect-images.js';
 import { formatNumber } from '../src/util/format.js';
 import { makeTempDir } from './helpers.js';
@@ -49,25 +49,28 @@ describe('output files and folders', () => {
   afterAll(async () => tmp.cleanup());
 
   it('creates parent folders and replaces only its own files', async () => {
-    const path = await prepareOutputFile('deep/er/result.json', '--json', { cwd: tmp.dir, force: false });
+    const json = { cwd: tmp.dir, force: false, kind: 'inspect-json' } as const;
+    const { path } = await prepareOutputFile('deep/er/result.json', '--json', json);
     expect(path).toBe(join(tmp.dir, 'deep/er/result.json'));
-    await writeFileAtomic(path, '{\n  "generator": "residuum 0.1.0"\n}\n');
-    await expect(prepareOutputFile('deep/er/result.json', '--json', { cwd: tmp.dir, force: false })).resolves.toBe(path);
+    await writeFileAtomic(path, '{\n  "generator": "residuum 0.1.0",\n  "command": "inspect"\n}\n');
+    await expect(prepareOutputFile('deep/er/result.json', '--json', json)).resolves.toMatchObject({ path, replaces: 'an inspect result (JSON)' });
     await writeFile(join(tmp.dir, 'report.html'), '<html><body>someone else</body></html>');
-    await expect(prepareOutputFile('report.html', '--report', { cwd: tmp.dir, force: false })).rejects.toThrow(/refusing to overwrite/);
-    await expect(prepareOutputFile('report.html', '--report', { cwd: tmp.dir, force: true })).resolves.toBe(join(tmp.dir, 'report.html'));
-    await expect(prepareOutputFile('deep', '--json', { cwd: tmp.dir, force: true })).rejects.toThrow(/--json deep: is a directory/);
-    await expect(prepareOutputFile('deep/er/result.json/x.json', '--json', { cwd: tmp.dir, force: false })).rejects.toThrow(/is a file, not a directory/);
+    const report = { cwd: tmp.dir, force: false, kind: 'report-html' } as const;
+    await expect(prepareOutputFile('report.html', '--report', report)).rejects.toThrow(/holds a file that residuum did not write; refusing to replace it/);
+    await expect(prepareOutputFile('report.html', '--report', { ...report, force: true })).resolves.toMatchObject({ path: join(tmp.dir, 'report.html') });
+    await expect(prepareOutputFile('deep', '--json', { ...json, force: true })).rejects.toThrow(/--json deep: is a folder/);
+    await expect(prepareOutputFile('deep/er/result.json/x.json', '--json', json)).rejects.toThrow(/is a file, not a folder/);
   });
 
   it('marks heatmap folders so that a second run may reuse them', async () => {
-    const dir = await prepareOutputDir('maps', '--maps', { cwd: tmp.dir, force: false });
+    const { path: dir } = await prepareMapsFolder('maps', '--maps', { cwd: tmp.dir, force: false });
+    await writeFile(join(dir, '.residuum-maps'), '{"generator": "residuum", "maps": ["a.png"]}');
     await writeFile(join(dir, 'a.png'), 'x');
-    await expect(prepareOutputDir('maps', '--maps', { cwd: tmp.dir, force: false })).resolves.toBe(dir);
+    await expect(prepareMapsFolder('maps', '--maps', { cwd: tmp.dir, force: false })).resolves.toMatchObject({ path: dir, previousMaps: ['a.png'] });
     await mkdir(join(tmp.dir, 'photos'));
     await writeFile(join(tmp.dir, 'photos', 'holiday.png'), 'x');
-    await expect(prepareOutputDir('photos', '--maps', { cwd: tmp.dir, force: false })).rejects.toThrow(/not made by residuum/);
-    await expect(prepareOutputDir('photos/holiday.png', '--maps', { cwd: tmp.dir, force: true })).rejects.toThrow(/not a directory/);
+    await expect(prepareMapsFolder('photos', '--maps', { cwd: tmp.dir, force: false })).rejects.toThrow(/not made by residuum/);
+    await expect(prepareMapsFolder('photos/holiday.png', '--maps', { cwd: tmp.dir, force: true })).rejects.toThrow(/not a folder/);
     expect(await readFile(join(tmp.dir, 'photos', 'holiday.png'), 'utf8')).toBe('x');
   });
 

@@ -10,6 +10,8 @@ export interface ConvertRunDirOptions {
   fp16?: boolean;
   /** See ConvertOptions.scoringHead (default true). */
   scoringHead?: boolean;
+  /** How the bytes are written (default: mkdir + writeFile); the CLI writes atomically and names its flag on failure. */
+  write?: (outFile: string, bytes: Uint8Array) => Promise<void>;
 }
 
 export interface ConvertRunDirResult extends ConversionResult {
@@ -71,7 +73,11 @@ export async function convertRunDir(runDir: string, options: ConvertRunDirOption
     throw error;
   }
   const outFile = resolve(options.outFile);
-  await mkdir(dirname(outFile), { recursive: true });
-  await writeFile(outFile, result.onnx);
+  if (options.write) {
+    await options.write(outFile, result.onnx);
+  } else {
+    await mkdir(dirname(outFile), { recursive: true });
+    await writeFile(outFile, result.onnx);
+  }
   return { ...result, outFile };
 }

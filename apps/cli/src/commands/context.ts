@@ -1,3 +1,4 @@
+import type { Interruption } from '../output/index.js';
 import type { CliIo } from '../util/io.js';
 
 /** What every command gets besides its own arguments. */
@@ -6,4 +7,6 @@ export interface CommandContext {
   verbose: boolean;
   /** "residuum <version>", written into JSON/HTML outputs as their generator. */
   generator: string;
+  /** Ctrl-C: long commands stop after the current step, write what is complete (marked) and return 130. */
+  interruption: Interruption;
 }

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { InspectionResult, InspectionSuccess } from '@residuum/inspection';
 import type { SegmentationSample } from '@residuum/scoring';
 import { createNodeInspector } from '@residuum/runtime-node';
@@ -12,7 +13,7 @@ import { renderEvaluationReport, type ReportGalleryItem } from '../report/evalua
 import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
 import { displayPath, formatDuration, formatNumber } from '../util/format.js';
-import { prepareOutputFile, writeFileAtomic } from '../util/output-files.js';
+import { acquireOutputLocks, prepareOutputFile, writeOutputFile, writtenWord, type OutputFile } from '../output/index.js';
 import { startProgress } from '../util/progress.js';
 
 export interface PerImageResult {
@@ -29,18 +30,44 @@ export async function runEvaluate(model: string, options: EvaluateCliOptions, co
   const { io } = context;
   const force = Boolean(options.force);
   const modelPath = await requireModelFile(model, io.cwd);
-  const jsonPath = await prepareOutputFile(options.json, '--json', { cwd: io.cwd, force });
-  const reportPath = options.report ? await prepareOutputFile(options.report, '--report', { cwd: io.cwd, force }) : undefined;
-  if (reportPath === jsonPath) throw new CliError('--json and --report name the same file; give two paths');
+  if (options.report && resolve(io.cwd, options.report) === resolve(io.cwd, options.json)) throw new CliError('--json and --report name the same file; give two paths');
+  const json = await prepareOutputFile(options.json, '--json', { cwd: io.cwd, force, kind: 'evaluate-json' });
+  const report = options.report ? await prepareOutputFile(options.report, '--report', { cwd: io.cwd, force, kind: 'report-html' }) : undefined;
   const set = await readEvaluationSet(options, io.cwd);
   for (const note of set.notes) io.stderr(`note: ${note.path}: ${note.reason}\n`);
 
-  const started = performance.now();
-  const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch, logLevel: context.verbose ? 'warning' : 'fatal' });
+  const locks = await acquireOutputLocks(
+    [json, ...(report ? [report] : [])].map((file) => ({ lockPath: `${file.path}.lock`, what: `${file.option} ${displayPath(file.path, io.cwd)}` })),
+    'residuum evaluate',
+  );
   try {
-    return await evaluateWith(inspector, set, options, context, { modelPath, jsonPath, reportPath, started });
+    context.interruption.handleGracefully();
+    const started = performance.now();
+    const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch, logLevel: context.verbose ? 'warning' : 'fatal' });
+    try {
+      return await evaluateWith(inspector, set, options, context, { modelPath, json, report, started });
+    } finally {
+      await inspector.dispose();
+    }
   } finally {
-    await inspector.dispose();
+    await Promise.all(locks.map((lock) => lock.release()));
+  }
+}
+
+/**
+ * Metrics need both classes: when every good or every defective image was unreadable, say
+ * which files (exit 3) instead of failing inside the metrics.
+ */
+function requireBothClasses(perImage: readonly PerImageResult[], skipped: ReadonlyArray<{ path: string; reason: string; label: 0 | 1 }>, cwd: string): void {
+  for (const label of [1, 0] as const) {
+    if (perImage.some((r) => r.label === label)) continue;
+    const unreadable = skipped.filter((entry) => entry.label === label);
+    const which = label === 1 ? 'defective' : 'good';
+    const named = unreadable.slice(0, 5).map((entry) => `${displayPath(entry.path, cwd)} (${entry.reason})`).join('; ');
+    throw new CliError(
+      `no ${which} image could be read (${unreadable.length} unreadable${unreadable.length > 5 ? ', first 5' : ''}: ${named}): the metrics need both good and defective images`,
+      ExitCode.unreadableImages,
+    );
   }
 }
 
@@ -51,9 +78,11 @@ async function evaluateWith(
   set: EvaluationSet,
   options: EvaluateCliOptions,
   context: CommandContext,
-  { modelPath, jsonPath, reportPath, started }: { modelPath: string; jsonPath: string; reportPath: string | undefined; started: number },
+  { modelPath, json, report, started }: { modelPath: string; json: OutputFile; report: OutputFile | undefined; started: number },
 ): Promise<ExitCodeValue> {
-  const { io } = context;
+  const { io, interruption } = context;
+  const jsonPath = json.path;
+  const reportPath = report?.path;
   const card = inspector.card;
   const threshold = options.threshold ?? card.threshold.value;
   const withPixels = set.items.some((item) => isFileItem(item) && item.maskPath !== undefined);
@@ -61,7 +90,7 @@ async function evaluateWith(
   const maskProblems: Array<{ path: string; reason: string }> = [];
   const perImage: PerImageResult[] = [];
   const scoredItems: DatasetItem[] = [];
-  const skipped: Array<{ path: string; reason: string }> = [];
+  const skipped: Array<{ path: string; reason: string; label: 0 | 1 }> = [];
   let inspectMs = 0;
 
   const progress = startProgress(io, set.items.length, 'evaluate');
@@ -77,7 +106,7 @@ async function evaluateWith(
         const item = items[k];
         const path = itemPath(item, set.root);
         if (!result.ok) {
-          skipped.push({ path, reason: result.error });
+          skipped.push({ path, reason: result.error, label: item.label });
           continue;
         }
         scoredItems.push(item);
@@ -105,9 +134,23 @@ async function evaluateWith(
         }
       }
       progress.advance(items.length);
+      if (interruption.interrupted) break;
     }
   } finally {
     progress.stop();
+  }
+  const interrupted = interruption.interrupted;
+  const notScored = set.items.length - perImage.length - skipped.length;
+  if (interrupted) io.stderr(`interrupted: ${notScored} of ${set.items.length} images not scored; the metrics cover the ${perImage.length} scored\n`);
+  try {
+    requireBothClasses(perImage, skipped, io.cwd);
+  } catch (error) {
+    if (!interrupted) throw error;
+    // Too early for metrics: the scores so far are still kept.
+    const partial = { generator: context.generator, command: 'evaluate', createdAt: new Date().toISOString(), interrupted: true, notScored, image: null, perImage, skipped };
+    await writeOutputFile(json, JSON.stringify(partial, null, 2) + '\n');
+    io.stdout(`no metrics (interrupted before both classes were scored); scores so far: ${displayPath(jsonPath, io.cwd)} (${writtenWord(json)}, marked interrupted)\n`);
+    return ExitCode.interrupted;
   }
 
   const scores = Float64Array.from(perImage, (r) => r.score);
@@ -125,6 +168,7 @@ async function evaluateWith(
     generator: context.generator,
     command: 'evaluate',
     createdAt: new Date().toISOString(),
+    ...(interrupted ? { interrupted: true, notScored } : {}),
     model: {
       path: modelPath,
       name: card.name,
@@ -157,9 +201,9 @@ async function evaluateWith(
     notes: [...set.notes, ...maskProblems],
     timings: { totalMs, inspectMs, imagesPerSecond },
   };
-  await writeFileAtomic(jsonPath, JSON.stringify(result, null, 2) + '\n');
+  await writeOutputFile(json, JSON.stringify(result, null, 2) + '\n');
 
-  if (reportPath) {
+  if (report) {
     const gallery = async (wanted: 'fp' | 'fn'): Promise<ReportGalleryItem[]> => {
       const candidates = perImage
         .map((r, index) => ({ r, index }))
@@ -184,6 +228,7 @@ async function evaluateWith(
     };
     const html = renderEvaluationReport({
       generator: context.generator,
+      ...(interrupted ? { interrupted: `interrupted: ${notScored} of ${set.items.length} images not scored` } : {}),
       generatedAt: result.createdAt,
       model: {
         path: displayPath(modelPath, io.cwd),
@@ -218,7 +263,7 @@ async function evaluateWith(
       gallery: { falsePositives: await gallery('fp'), falseNegatives: await gallery('fn') },
       timings: { totalMs, imagesPerSecond },
     });
-    await writeFileAtomic(reportPath, html);
+    await writeOutputFile(report, html);
   }
 
   const c = image.confusion;
@@ -228,9 +273,10 @@ async function evaluateWith(
       `threshold ${formatNumber(threshold)}${options.threshold !== undefined ? ' (override)' : ` (model card, ${card.threshold.method})`}: TP ${c.tp}  FP ${c.fp}  TN ${c.tn}  FN ${c.fn}\n` +
       (pixel ? `pixel AUROC ${formatNumber(pixel.auroc)}  AUPRO(0.3) ${formatNumber(pixel.aupro)}\n` : '') +
       `provider ${inspector.provider}, ${formatNumber(imagesPerSecond)} images/s, ${formatDuration(totalMs)} in all\n` +
-      `results: ${displayPath(jsonPath, io.cwd)}${reportPath ? `\nreport: ${displayPath(reportPath, io.cwd)}` : ''}\n`,
+      `results: ${displayPath(jsonPath, io.cwd)} (${writtenWord(json)})${report && reportPath ? `\nreport: ${displayPath(reportPath, io.cwd)} (${writtenWord(report)})` : ''}\n`,
   );
   for (const entry of skipped) io.stderr(`skipped ${displayPath(entry.path, io.cwd)}: ${entry.reason}\n`);
   for (const entry of maskProblems) io.stderr(`note: ${displayPath(entry.path, io.cwd)}: ${entry.reason}\n`);
+  if (interrupted) return ExitCode.interrupted;
   return skipped.length > 0 ? ExitCode.unreadableImages : ExitCode.ok;
 }

@@ -1,22 +1,12 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { readOnnxMetadata } from '@residuum/inspection';
 import { convertRunDir } from '@residuum/onnx-converter';
 import type { ExportCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
 import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
 import { displayPath, formatNumber } from '../util/format.js';
-import { prepareOutputFile } from '../util/output-files.js';
-
-/** An existing .onnx may be replaced when it is a Residuum model (it has residuum.* metadata). */
-async function isResiduumOnnx(path: string): Promise<boolean> {
-  try {
-    return Object.keys(readOnnxMetadata(new Uint8Array(await readFile(path)))).some((key) => key.startsWith('residuum.'));
-  } catch {
-    return false;
-  }
-}
+import { acquireOutputLock, prepareOutputFile, writeOutputFile, writtenWord } from '../output/index.js';
 
 export async function runExport(runDir: string, options: ExportCliOptions, context: CommandContext): Promise<ExitCodeValue> {
   const { io } = context;
@@ -28,14 +18,24 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
       throw new CliError(`${runDir} has no ${required}: is it a finished training run folder?`);
     }
   }
-  const outAbsolute = resolve(io.cwd, options.out);
-  const replaceable = options.force || (await isResiduumOnnx(outAbsolute));
-  const outFile = await prepareOutputFile(options.out, '--out', { cwd: io.cwd, force: replaceable });
-  const result = await convertRunDir(dir, { outFile, fp16: Boolean(options.fp16), scoringHead: options.scoringHead !== false });
+  // Any existing .onnx (it may be the model a line runs) and any other kind of file needs --force.
+  const out = await prepareOutputFile(options.out, '--out', { cwd: io.cwd, force: Boolean(options.force), kind: 'onnx-model' });
+  const lock = await acquireOutputLock(`${out.path}.lock`, `--out ${options.out}`, 'residuum export');
+  let result;
+  try {
+    result = await convertRunDir(dir, {
+      outFile: out.path,
+      fp16: Boolean(options.fp16),
+      scoringHead: options.scoringHead !== false,
+      write: (_path, bytes) => writeOutputFile(out, bytes),
+    });
+  } finally {
+    await lock.release();
+  }
   const size = (await stat(result.outFile)).size;
   const r = result.report;
   io.stdout(
-    `wrote ${displayPath(result.outFile, io.cwd)} (${formatNumber(size / 1024)} KiB, ${r.fp16 ? 'float16' : 'float32'})\n` +
+    `${writtenWord(out) === 'replaced' ? `replaced ${out.replaces} at` : 'wrote'} ${displayPath(result.outFile, io.cwd)} (${formatNumber(size / 1024)} KiB, ${r.fp16 ? 'float16' : 'float32'})\n` +
       `ONNX IR version ${r.irVersion}, opset ${r.opsetVersion}: ${r.nodes} nodes, ${r.initializers} initializers, ${r.foldedBatchNorms} batch norms folded\n` +
       `input ${r.inputName}; outputs ${r.outputs.map((o) => `${o.name} [${o.shape.join(', ')}]`).join(', ')}\n` +
       ('output' in r.scoringHead ? `scoring head: output ${r.scoringHead.output} is the anomaly map, computed in the graph\n` : `no scoring head: ${r.scoringHead.skipped}\n`) +

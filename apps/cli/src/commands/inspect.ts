@@ -9,7 +9,19 @@ import { collectImages, type CollectedImages } from '../util/collect-images.js';
 import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
 import { displayPath, formatDuration, formatNumber } from '../util/format.js';
-import { prepareOutputDir, prepareOutputFile, writeFileAtomic } from '../util/output-files.js';
+import {
+  acquireOutputLocks,
+  clearPreviousMaps,
+  MAPS_FOLDER_LOCK,
+  prepareMapsFolder,
+  prepareOutputFile,
+  writeFileAtomic,
+  writeMapsManifest,
+  writeOutputFile,
+  writtenWord,
+  type MapsFolder,
+  type OutputFile,
+} from '../output/index.js';
 import { NO_PROGRESS, startProgress } from '../util/progress.js';
 
 function verdictWord(result: InspectionSuccess): string {
@@ -37,21 +49,35 @@ function mapFileName(source: string, roots: readonly string[], used: Set<string>
 export async function runInspect(model: string, paths: string[], options: InspectCliOptions, context: CommandContext): Promise<ExitCodeValue> {
   const { io } = context;
   const modelPath = await requireModelFile(model, io.cwd);
-  const jsonPath = options.json ? await prepareOutputFile(options.json, '--json', { cwd: io.cwd, force: Boolean(options.force) }) : undefined;
-  const mapsDir = options.maps ? await prepareOutputDir(options.maps, '--maps', { cwd: io.cwd, force: Boolean(options.force) }) : undefined;
+  const force = Boolean(options.force);
+  const json = options.json ? await prepareOutputFile(options.json, '--json', { cwd: io.cwd, force, kind: 'inspect-json' }) : undefined;
+  const maps = options.maps ? await prepareMapsFolder(options.maps, '--maps', { cwd: io.cwd, force }) : undefined;
   const collected = await collectImages(paths, io.cwd);
   for (const skipped of collected.skipped) io.stderr(`skipped ${displayPath(skipped.path, io.cwd)}: ${skipped.reason}\n`);
   if (collected.images.length === 0 && collected.missing.length === 0) {
     throw new CliError(`no images found in ${paths.join(', ')} (extensions .png .jpg .jpeg .bmp .tif .tiff .webp)`);
   }
 
-  const loadStarted = performance.now();
-  const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch, logLevel: context.verbose ? 'warning' : 'fatal' });
-  const loadMs = performance.now() - loadStarted;
+  const locks = await acquireOutputLocks(
+    [
+      ...(json ? [{ lockPath: `${json.path}.lock`, what: `--json ${options.json}` }] : []),
+      ...(maps ? [{ lockPath: join(maps.path, MAPS_FOLDER_LOCK), what: `--maps ${options.maps}` }] : []),
+    ],
+    'residuum inspect',
+  );
   try {
-    return await inspectWith(inspector, paths, options, context, { collected, modelPath, jsonPath, mapsDir, loadMs });
+    if (maps) await clearPreviousMaps(maps, context.generator);
+    context.interruption.handleGracefully();
+    const loadStarted = performance.now();
+    const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch, logLevel: context.verbose ? 'warning' : 'fatal' });
+    const loadMs = performance.now() - loadStarted;
+    try {
+      return await inspectWith(inspector, paths, options, context, { collected, modelPath, json, maps, loadMs });
+    } finally {
+      await inspector.dispose();
+    }
   } finally {
-    await inspector.dispose();
+    await Promise.all(locks.map((lock) => lock.release()));
   }
 }
 
@@ -62,9 +88,10 @@ async function inspectWith(
   paths: string[],
   options: InspectCliOptions,
   context: CommandContext,
-  { collected, modelPath, jsonPath, mapsDir, loadMs }: { collected: CollectedImages; modelPath: string; jsonPath: string | undefined; mapsDir: string | undefined; loadMs: number },
+  { collected, modelPath, json, maps, loadMs }: { collected: CollectedImages; modelPath: string; json: OutputFile | undefined; maps: MapsFolder | undefined; loadMs: number },
 ): Promise<ExitCodeValue> {
-  const { io } = context;
+  const { io, interruption } = context;
+  const mapsDir = maps?.path;
   const started = performance.now();
   const results: InspectionResult[] = collected.missing.map(
     (missing): InspectionFailure => ({ ok: false, source: missing.path, error: missing.reason }),
@@ -87,7 +114,7 @@ async function inspectWith(
         if (mapsDir && result.ok) {
           try {
             const name = mapFileName(result.source, roots, usedNames);
-            await writeFileAtomic(join(mapsDir, name), await renderTriptychPng(result, inspector.card, result.threshold));
+            await writeFileAtomic(join(mapsDir, name), await renderTriptychPng(result, inspector.card, result.threshold), '--maps');
             mapsWritten[result.source] = join(mapsDir, name);
           } catch (error) {
             mapErrors.push(`${displayPath(result.source, io.cwd)}: ${(error as Error).message}`);
@@ -95,10 +122,13 @@ async function inspectWith(
         }
       }
       progress.advance(batchResults.length);
+      if (interruption.interrupted) break;
     }
   } finally {
     progress.stop();
   }
+  const interrupted = interruption.interrupted;
+  const notInspected = collected.missing.length + collected.images.length - results.length;
   const wallMs = performance.now() - started;
   const provider = inspector.provider;
   const attempts = [...inspector.attempts];
@@ -115,6 +145,7 @@ async function inspectWith(
       : '';
 
   io.stdout(
+    (interrupted ? `\ninterrupted: ${notInspected} of ${collected.missing.length + collected.images.length} images not inspected` : '') +
     `\n${results.length} images: ${summary.ok} ok, ${anomalous} anomalous, ${errors} unreadable` +
       (collected.skipped.length ? `, ${collected.skipped.length} non-image files skipped` : '') +
       '\n' +
@@ -122,14 +153,22 @@ async function inspectWith(
       `provider ${provider}${failedAttempts.map((a) => `; ${a.provider} not used: ${a.reason ?? 'unknown reason'}`).join('')}\n` +
       `${formatNumber(imagesPerSecond)} images/s over ${formatDuration(wallMs)}${latency}; model load ${formatDuration(loadMs)}\n`,
   );
-  if (mapsDir) io.stdout(`heatmaps: ${Object.keys(mapsWritten).length} written to ${displayPath(mapsDir, io.cwd)}\n`);
+  if (maps) {
+    await writeMapsManifest(maps, context.generator, Object.values(mapsWritten).map((path) => basename(path)), interrupted);
+    const replaced = maps.previousMaps.length ? ` (the ${maps.previousMaps.length} heatmaps of the earlier run there were removed)` : '';
+    io.stdout(`heatmaps: ${Object.keys(mapsWritten).length} written to ${displayPath(maps.path, io.cwd)}${replaced}\n`);
+    if (maps.otherFiles.length) {
+      io.stderr(`note: --maps ${displayPath(maps.path, io.cwd)} also holds ${maps.otherFiles.length} file(s) this run did not write (e.g. ${maps.otherFiles.slice(0, 3).join(', ')}); they were left as they are\n`);
+    }
+  }
   for (const problem of mapErrors) io.stderr(`heatmap not written for ${problem}\n`);
 
-  if (jsonPath) {
+  if (json) {
     const report = {
       generator: context.generator,
       command: 'inspect',
       createdAt: new Date().toISOString(),
+      ...(interrupted ? { interrupted: true, notInspected } : {}),
       model: { path: modelPath, name: card.name, family: card.family, cardThreshold: card.threshold.value },
       threshold,
       provider,
@@ -162,9 +201,10 @@ async function inspectWith(
       ),
       skipped: collected.skipped,
     };
-    await writeFileAtomic(jsonPath, JSON.stringify(report, null, 2) + '\n');
-    io.stdout(`results: ${displayPath(jsonPath, io.cwd)}\n`);
+    await writeOutputFile(json, JSON.stringify(report, null, 2) + '\n');
+    io.stdout(`results: ${displayPath(json.path, io.cwd)} (${writtenWord(json)}${interrupted ? ', marked interrupted' : ''})\n`);
   }
+  if (interrupted) return ExitCode.interrupted;
   if (anomalous > 0) return ExitCode.anomalous;
   if (errors > 0) return ExitCode.unreadableImages;
   return ExitCode.ok;

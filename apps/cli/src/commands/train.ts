@@ -1,7 +1,8 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { TrainCliOptions } from '../cli.js';
 import type { ThresholdOption } from '@residuum/train';
 import type { CommandContext } from './context.js';
+import { acquireOutputLock, requireWritableFolder } from '../output/index.js';
 import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
 import { displayPath, formatDuration, formatNumber } from '../util/format.js';
@@ -16,7 +17,7 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
   }
   if (options.layout !== 'folder' && options.normalDir?.length) throw new CliError(`--normal-dir applies to --layout folder only`);
   // TensorFlow.js loads only when training is asked for (it takes seconds).
-  const { train, parseThresholdOption } = await import('@residuum/train');
+  const { parseThresholdOption } = await import('@residuum/train');
   if (options.valSplit !== undefined && !(options.valSplit > 0 && options.valSplit < 1)) {
     throw new CliError(`--val-split must be between 0 and 1 (exclusive), got ${options.valSplit}`);
   }
@@ -26,12 +27,35 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
   if (options.maxTrainImages !== undefined && options.model !== 'fanogan') throw new CliError('--max-train-images applies to --model fanogan only');
   if (options.positionImages !== undefined && options.model !== 'dfr') throw new CliError('--position-images applies to --model dfr only');
   if (options.positionImages === 1) throw new CliError('--position-images must be 0 (off) or at least 2');
+  await requireWritableFolder(out, '--out', options.out);
+  // One run per run folder: a second one would mix checkpoints (a killed run's lock is taken over).
+  const lock = await acquireOutputLock(join(out, TRAIN_LOCK), `--out ${options.out}`, 'residuum train');
+  try {
+    return await trainInto(out, options, context, threshold, argv);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** In the run folder, not beside it: the folder is the run's own. */
+const TRAIN_LOCK = '.residuum-train.lock';
+
+async function trainInto(
+  out: string,
+  options: TrainCliOptions,
+  context: CommandContext,
+  threshold: ThresholdOption | undefined,
+  argv: readonly string[],
+): Promise<ExitCodeValue> {
+  const { io } = context;
+  const { train } = await import('@residuum/train');
   if (options.model === 'dfr' || options.model === 'fanogan') {
     for (const [flag, value] of [['--loss', options.loss], ['--resume', options.resume], ['--workers', options.workers], ['--patience', options.patience]] as const) {
       if (value !== undefined) throw new CliError(`${flag} does not apply to --model ${options.model}`);
     }
     return runFamilyTrainer(options, context, out, threshold, argv);
   }
+  context.interruption.handleGracefully();
   const result = await train({
     model: options.model,
     data: resolve(io.cwd, options.data),
@@ -54,10 +78,15 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
     quiet: Boolean(options.quiet),
     command: ['residuum', ...argv].join(' '),
     log: (line) => io.stderr(`${line}\n`),
+    signal: context.interruption.signal,
+    handleSigint: false,
   });
   if (!result.completed) {
-    io.stdout(`training interrupted after ${result.epochsRun} epoch(s); continue with: residuum train ... --resume --out ${displayPath(out, io.cwd)}\n`);
-    return ExitCode.ok;
+    io.stdout(
+      `training interrupted after ${result.epochsRun} epoch(s) (history.json says "interrupted"; the checkpoint of the last completed epoch is kept); ` +
+        `continue with: residuum train ... --resume --out ${displayPath(out, io.cwd)}\n`,
+    );
+    return ExitCode.interrupted;
   }
   io.stdout(
     `trained ${options.model} on backend ${result.backend}: ${result.epochsRun} epoch(s)${result.stoppedEarly ? ' (stopped early)' : ''}, ` +

@@ -20,6 +20,8 @@ export interface EvaluationReportData {
   /** e.g. "residuum 0.1.0". */
   generator: string;
   generatedAt: string;
+  /** Set when the run was interrupted: shown as a banner (the metrics cover what was scored). */
+  interrupted?: string;
   model: { path: string; name: string; family: string; input: string; thresholdMethod: string; cardThreshold: number };
   provider: string;
   dataset: { root: string; layout: string; normalCount: number; anomalousCount: number; skipped: ReadonlyArray<{ path: string; reason: string }> };
@@ -121,6 +123,7 @@ export function renderEvaluationReport(data: EvaluationReportData): string {
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>
+${data.interrupted ? `<p class="interrupted"><strong>${escapeHtml(data.interrupted)}</strong>: the figures below cover only the images scored before the interruption.</p>` : ''}
 <table class="meta"><tbody>
 <tr><td>model</td><td>${escapeHtml(data.model.path)} (${escapeHtml(data.model.family)}, input ${escapeHtml(data.model.input)})</td></tr>
 <tr><td>dataset</td><td>${escapeHtml(data.dataset.root)} (${escapeHtml(data.dataset.layout)} layout): ${data.dataset.normalCount} good, ${data.dataset.anomalousCount} defective${skipped.length ? `, ${skipped.length} skipped` : ''}</td></tr>

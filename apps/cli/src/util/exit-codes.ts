@@ -6,7 +6,8 @@
  *     invalid model card, missing dataset, an output path that cannot be written;
  * - 3 some images could not be read (and none of the readable ones is anomalous);
  *     evaluate also returns 3 when it had to skip images (the metrics cover the rest);
- * - 4 unexpected internal error (a bug: run again with --verbose and report the stack).
+ * - 4 unexpected internal error (a bug: run again with --verbose and report the stack);
+ * - 130 interrupted (Ctrl-C): what was complete is written, marked as interrupted.
  */
 export const ExitCode = {
   ok: 0,
@@ -14,6 +15,7 @@ export const ExitCode = {
   usage: 2,
   unreadableImages: 3,
   internal: 4,
+  interrupted: 130,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -21,6 +23,9 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 export const EXIT_CODES_HELP = `Exit codes:
   0  success (inspect: every part good)
   1  inspect: at least one part anomalous
-  2  usage, model or dataset error (bad arguments, missing or damaged model, invalid card)
+  2  usage, model or dataset error (bad arguments, missing or damaged model, invalid card),
+     or an output that cannot or must not be written (another kind of file there: --force;
+     a folder that is read-only or full; another run writing it)
   3  some images could not be read (and none anomalous); evaluate: images were skipped
-  4  unexpected internal error (run again with --verbose and report the stack)`;
+  4  unexpected internal error (run again with --verbose and report the stack)
+  130 interrupted (Ctrl-C); what was complete is written and marked "interrupted"`;

@@ -8,15 +8,39 @@ export interface CliIo {
   readonly stdoutInteractive?: boolean;
   /** Base for relative paths given on the command line. */
   readonly cwd: string;
+  /** Stops long commands like Ctrl-C does (tests, embedding); the process io uses SIGINT instead. */
+  readonly signal?: AbortSignal;
+  /** True for the real process streams: the CLI then handles SIGINT itself. */
+  readonly ownsProcess?: boolean;
+}
+
+let stdoutClosed = false;
+let stdoutGuarded = false;
+
+/**
+ * A reader that goes away (`residuum inspect ... | head`) closes stdout: further lines are
+ * dropped and the command goes on (its --json file is still written) instead of crashing on EPIPE.
+ */
+function guardStdout(): void {
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') stdoutClosed = true;
+    else throw error;
+  });
 }
 
 export function processIo(): CliIo {
+  guardStdout();
   return {
-    stdout: (text) => void process.stdout.write(text),
+    stdout: (text) => {
+      if (!stdoutClosed) process.stdout.write(text);
+    },
     stderr: (text) => void process.stderr.write(text),
     interactive: Boolean(process.stderr.isTTY),
     stdoutInteractive: Boolean(process.stdout.isTTY),
     cwd: process.cwd(),
+    ownsProcess: true,
   };
 }
 
@@ -26,7 +50,7 @@ export interface CapturingIo extends CliIo {
 }
 
 /** An io that records everything, for tests and for embedding the CLI. */
-export function createCapturingIo(cwd: string = process.cwd()): CapturingIo {
+export function createCapturingIo(cwd: string = process.cwd(), signal?: AbortSignal): CapturingIo {
   let out = '';
   let err = '';
   return {
@@ -34,6 +58,7 @@ export function createCapturingIo(cwd: string = process.cwd()): CapturingIo {
     stderr: (text) => void (err += text),
     interactive: false,
     cwd,
+    ...(signal ? { signal } : {}),
     get out() {
       return out;
     },
