@@ -144,17 +144,17 @@ describe('residuum inspect (tiny fixture model, generated 16x16 PNGs)', () => {
     await mkdir(join(tmp.dir, 'a-folder'), { recursive: true });
     const dir = await residuum(['inspect', TINY_AE, images[0], '--json', 'a-folder'], tmp.dir);
     expect(dir.code).toBe(2);
-    expect(dir.err).toMatch(/--json a-folder: is a directory/);
+    expect(dir.err).toMatch(/--json a-folder: is a folder; give a file path such as a-folder\/result\.json/);
     await writeFile(join(tmp.dir, 'precious.json'), '{"mine": true}');
     const foreign = await residuum(['inspect', TINY_AE, images[0], '--json', 'precious.json'], tmp.dir);
     expect(foreign.code).toBe(2);
-    expect(foreign.err).toMatch(/refusing to overwrite a file that residuum did not write/);
+    expect(foreign.err).toMatch(/--json precious\.json: holds a file that residuum did not write; refusing to replace it with an inspect result \(JSON\) without --force/);
     expect(await readFile(join(tmp.dir, 'precious.json'), 'utf8')).toBe('{"mine": true}');
     const forced = await residuum(['inspect', TINY_AE, images[0], '--json', 'precious.json', '--force', '--threshold', HUGE], tmp.dir);
     expect(forced.code).toBe(0);
     const mapsIntoForeignFolder = await residuum(['inspect', TINY_AE, images[0], '--maps', 'parts'], tmp.dir);
     expect(mapsIntoForeignFolder.code).toBe(2);
-    expect(mapsIntoForeignFolder.err).toMatch(/--maps parts: folder is not empty and was not made by residuum/);
+    expect(mapsIntoForeignFolder.err).toMatch(/--maps parts: folder holds \d+ file\(s\) and was not made by residuum/);
   });
 
   it('fails clearly when the paths hold no image, and when CUDA is requested here', async () => {

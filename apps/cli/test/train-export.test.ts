@@ -56,7 +56,7 @@ describe('residuum train and export', () => {
     await writeFile(join(tmp.dir, 'important.onnx'), 'not a model');
     const refused = await residuum(['export', 'run', '--out', 'important.onnx'], tmp.dir);
     expect(refused.code).toBe(2);
-    expect(refused.err).toMatch(/refusing to overwrite/);
+    expect(refused.err).toMatch(/--out important\.onnx: holds an ONNX model; an existing ONNX model is never replaced without --force/);
     expect(await readFile(join(tmp.dir, 'important.onnx'), 'utf8')).toBe('not a model');
     const noRun = await residuum(['export', 'data', '--out', 'x.onnx'], tmp.dir);
     expect(noRun.code).toBe(2);
