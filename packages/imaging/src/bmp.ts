@@ -5,12 +5,13 @@
 import { decode } from 'bmp-ts';
 import type { RawImage } from '@residuum/scoring';
 import { ImageDecodeError } from './errors.js';
+import { MAX_IMAGE_PIXELS, overPixelLimitReason } from './pixel-limit.js';
 
 const BI_RGB = 0;
 const BI_BITFIELDS = 3;
 const BI_ALPHABITFIELDS = 6;
 
-function checkBmpHeader(bytes: Uint8Array, source: string): void {
+function checkBmpHeader(bytes: Uint8Array, source: string, maxPixels: number): void {
   if (bytes.length < 30) {
     throw new ImageDecodeError(source, 'truncated', `truncated BMP: ${bytes.length} bytes is shorter than its header`);
   }
@@ -28,6 +29,7 @@ function checkBmpHeader(bytes: Uint8Array, source: string): void {
   const bitsPerPixel = view.getUint16(28, true);
   const compression = view.getUint32(30, true);
   if (width <= 0 || height === 0) throw new ImageDecodeError(source, 'corrupt', `corrupt BMP: size ${width}x${height}`);
+  if (width * height > maxPixels) throw new ImageDecodeError(source, 'too-large', overPixelLimitReason(width, height, maxPixels));
   if (![1, 4, 8, 16, 24, 32].includes(bitsPerPixel)) {
     throw new ImageDecodeError(source, 'unsupported-format', `unsupported BMP bit depth ${bitsPerPixel}`);
   }
@@ -41,8 +43,8 @@ function checkBmpHeader(bytes: Uint8Array, source: string): void {
 }
 
 /** Decodes a BMP to 8-bit RGB (alpha, if any, dropped); BMP has no grey type, so always 3 channels. */
-export function decodeBmp(bytes: Uint8Array, source: string): RawImage {
-  checkBmpHeader(bytes, source);
+export function decodeBmp(bytes: Uint8Array, source: string, maxPixels: number = MAX_IMAGE_PIXELS): RawImage {
+  checkBmpHeader(bytes, source, maxPixels);
   let decoded: { width: number; height: number; data: Uint8Array };
   try {
     decoded = decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { toRGBA: true });

@@ -16,12 +16,15 @@ import {
 import { decodeBmp } from './bmp.js';
 import { ImageDecodeError } from './errors.js';
 import { FORMAT_NAMES, SUPPORTED_FORMATS, greyFromHeader, looksTruncated, sniffFormat } from './format.js';
+import { maxImagePixels, overPixelLimitReason } from './pixel-limit.js';
 
 export type ImageInput = string | Uint8Array;
 
 export interface DecodeOptions {
   /** Name used in errors when the input is a buffer (default: 'buffer'); paths name themselves. */
   source?: string;
+  /** Largest image decoded, in pixels (default: maxImagePixels(), i.e. RESIDUUM_MAX_IMAGE_PIXELS or MAX_IMAGE_PIXELS). */
+  maxPixels?: number;
 }
 
 export type TensorLayout = 'NCHW' | 'NHWC';
@@ -74,9 +77,10 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions = {}
   if (!SUPPORTED_FORMATS.has(format)) {
     throw new ImageDecodeError(source, 'unsupported-format', `unsupported image format ${FORMAT_NAMES[format]} (supported: PNG, JPEG, BMP, TIFF, WebP)`);
   }
-  if (format === 'bmp') return decodeBmp(bytes, source);
+  const limit = options.maxPixels ?? maxImagePixels();
+  if (format === 'bmp') return decodeBmp(bytes, source, limit);
   try {
-    const image = sharp(bytes, { failOn: 'warning' });
+    const image = sharp(bytes, { failOn: 'warning', limitInputPixels: limit });
     // The header says grey or colour for the common cases; otherwise ask sharp (one more pass
     // through libuv's pool and libvips, ~15% of a 300x300 JPEG decode).
     let grey = greyFromHeader(bytes, format);
@@ -98,6 +102,11 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions = {}
   } catch (error) {
     if (error instanceof ImageDecodeError) throw error;
     const message = (error as Error).message.split('\n')[0];
+    if (/exceeds pixel limit/i.test(message)) {
+      // The header alone gives the size (nothing is decoded without the limit).
+      const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata().catch(() => ({ width: 0, height: 0 }));
+      throw new ImageDecodeError(source, 'too-large', overPixelLimitReason(width, height, limit));
+    }
     const name = FORMAT_NAMES[format];
     // The file's own structure decides where it can be checked; libjpeg also says "premature end"
     // for corrupt scan data in a complete file.

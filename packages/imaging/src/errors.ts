@@ -5,7 +5,8 @@ export type ImageDecodeFailure =
   | 'not-an-image' // content is no known image format
   | 'unsupported-format' // a known image format this package does not accept
   | 'truncated' // the file ends before the image data does
-  | 'corrupt'; // a known format whose data the decoder rejects
+  | 'corrupt' // a known format whose data the decoder rejects
+  | 'too-large'; // more pixels than the limit (MAX_IMAGE_PIXELS / RESIDUUM_MAX_IMAGE_PIXELS)
 
 /** An image that could not be decoded: names the file (or the caller's label) and the reason. */
 export class ImageDecodeError extends Error {

@@ -1,6 +1,7 @@
 // Decoding: sharp (BMP: bmp-ts) to a native-size RawImage; all resizing is @residuum/scoring's.
 export { ImageDecodeError, DatasetError, type ImageDecodeFailure } from './errors.js';
 export { IMAGE_EXTENSIONS } from './format.js';
+export { MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV, maxImagePixels } from './pixel-limit.js';
 export {
   decodeImage,
   loadModelInput,
