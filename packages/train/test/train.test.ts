@@ -295,7 +295,7 @@ describe('train', () => {
       const bytes = await readFile(bin);
       const json = await readFile(manifest, 'utf8');
       await writeFile(bin, bytes.subarray(0, bytes.length - 8));
-      await expect(train(options(dir, { epochs: 2, resume: true }))).rejects.toThrow(/optimizer\.bin is damaged: \d+ bytes, its manifest optimizer\.json needs \d+/);
+      await expect(train(options(dir, { epochs: 2, resume: true }))).rejects.toThrow(/optimizer\.bin is truncated: \d+ bytes, its manifest optimizer\.json needs \d+/);
       await writeFile(bin, bytes);
       await writeFile(manifest, json.slice(0, 20));
       await expect(train(options(dir, { epochs: 2, resume: true }))).rejects.toThrow(/optimizer\.\{json,bin\} in .* cannot be read/);
@@ -306,8 +306,21 @@ describe('train', () => {
         /the optimizer state in .* does not fit this model .*no first moment \(enc1_conv\/kernel\/m\)/,
       );
       await expect(train(options(dir, { epochs: 2, resume: true }))).rejects.toThrow(/does not fit this model .*no first moment/);
-      // Repaired, the same checkpoint resumes.
       await writeFile(manifest, json);
+      // A truncated weights file or model.json names itself (not a raw TF.js error).
+      const weights = join(dir, 'checkpoint', 'weights.bin');
+      const weightBytes = await readFile(weights);
+      await writeFile(weights, weightBytes.subarray(0, 100));
+      await expect(train(options(dir, { epochs: 2, resume: true }))).rejects.toThrow(
+        new RegExp(`checkpoint file ${weights.replace(/[.]/g, '\\.')} is truncated: 100 bytes, its manifest model\\.json needs \\d+`),
+      );
+      await writeFile(weights, weightBytes);
+      const modelJson = join(dir, 'checkpoint', 'model.json');
+      const modelText = await readFile(modelJson, 'utf8');
+      await writeFile(modelJson, modelText.slice(0, 50));
+      await expect(train(options(dir, { epochs: 2, resume: true }))).rejects.toThrow(/checkpoint file .*checkpoint\/model\.json cannot be read \(truncated or damaged\)/);
+      await writeFile(modelJson, modelText);
+      // Repaired, the same checkpoint resumes.
       expect((await train(options(dir, { epochs: 2, resume: true }))).epochsRun).toBe(2);
     });
   }, 180_000);

@@ -35,7 +35,12 @@ export async function readEvaluationSet(options: EvaluateCliOptions, cwd: string
     }
     if (options.digit !== undefined) throw new CliError('--digit applies to --layout mnist only');
     // Every named folder is evaluation data; the reader calls normal folders "train" when no test split is named.
-    dataset = await readFolderDataset(root, { trainNormalDirs: options.normalDir, testAnomalyDirs: options.anomalyDir, exclude });
+    dataset = await readFolderDataset(root, {
+      trainNormalDirs: options.normalDir,
+      testAnomalyDirs: options.anomalyDir,
+      exclude,
+      optionNames: { trainNormalDirs: '--normal-dir', testAnomalyDirs: '--anomaly-dir' },
+    });
     items = dataset.items;
   } else {
     if (options.normalDir?.length || options.anomalyDir?.length) {

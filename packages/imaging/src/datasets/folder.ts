@@ -13,7 +13,11 @@ export interface FolderDatasetOptions {
   testAnomalyDirs?: readonly string[];
   /** Relative paths to leave out (see readExclusionList). */
   exclude?: readonly string[];
+  /** How messages name each folder option: the caller's flags (e.g. `{ trainNormalDirs: '--normal-dir' }`), not these fields. */
+  optionNames?: Partial<Record<FolderOption, string>>;
 }
+
+type FolderOption = 'trainNormalDirs' | 'testNormalDirs' | 'testAnomalyDirs';
 
 function normalizeRelDir(dir: string, option: string): string {
   if (typeof dir !== 'string' || dir.trim() === '') throw new DatasetError(`${option}: folder names must be non-empty strings`);
@@ -27,12 +31,13 @@ function normalizeRelDir(dir: string, option: string): string {
 /** Labelled folders: named normal folders (train and test) and anomalous folders (test). */
 export async function readFolderDataset(root: string, options: FolderDatasetOptions): Promise<Dataset<FileDatasetItem>> {
   await requireDirectory(root, 'dataset root');
+  const name = (option: FolderOption): string => options.optionNames?.[option] ?? option;
   const groups: Array<{ option: string; dirs: readonly string[]; label: Label; split: Split }> = [
-    { option: 'trainNormalDirs', dirs: options.trainNormalDirs ?? [], label: 0, split: 'train' },
-    { option: 'testNormalDirs', dirs: options.testNormalDirs ?? [], label: 0, split: 'test' },
-    { option: 'testAnomalyDirs', dirs: options.testAnomalyDirs ?? [], label: 1, split: 'test' },
+    { option: name('trainNormalDirs'), dirs: options.trainNormalDirs ?? [], label: 0, split: 'train' },
+    { option: name('testNormalDirs'), dirs: options.testNormalDirs ?? [], label: 0, split: 'test' },
+    { option: name('testAnomalyDirs'), dirs: options.testAnomalyDirs ?? [], label: 1, split: 'test' },
   ];
-  if (groups[0].dirs.length === 0) throw new DatasetError('trainNormalDirs must name at least one folder of normal training images');
+  if (groups[0].dirs.length === 0) throw new DatasetError(`${name('trainNormalDirs')} must name at least one folder of normal training images`);
   const report = emptyReport();
   const items: FileDatasetItem[] = [];
   const seen = new Map<string, string>();

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ModelSpec } from '../models/spec.js';
 import { saveModelToDir } from './model-io.js';
 import type { NamedWeight, OptimizerState } from './step-engine.js';
@@ -69,6 +69,12 @@ async function readNamedTensors(dir: string, stem: string): Promise<Array<{ name
   } catch (error) {
     throw new Error(`checkpoint file ${stem}.{json,bin} in ${dir} cannot be read: ${(error as Error).message}`);
   }
+  const map = decodeCheckedWeights(specs, bytes, manifest, binary);
+  return specs.map((s) => ({ name: s.name, tensor: map[s.name] }));
+}
+
+/** Decodes tf.io weights after checking the manifest and that the binary has exactly its bytes (a truncated file names itself). */
+function decodeCheckedWeights(specs: tf.io.WeightsManifestEntry[], bytes: Buffer, manifest: string, binary: string): tf.NamedTensorMap {
   const bytesPerValue: Record<string, number> = { float32: 4, int32: 4 };
   let expected = 0;
   for (const spec of Array.isArray(specs) ? specs : [null]) {
@@ -79,10 +85,10 @@ async function readNamedTensors(dir: string, stem: string): Promise<Array<{ name
     expected += width * spec.shape.reduce((a, b) => a * b, 1);
   }
   if (bytes.byteLength !== expected) {
-    throw new Error(`checkpoint file ${binary} is damaged: ${bytes.byteLength} bytes, its manifest ${stem}.json needs ${expected}`);
+    const how = bytes.byteLength < expected ? 'truncated' : 'damaged';
+    throw new Error(`checkpoint file ${binary} is ${how}: ${bytes.byteLength} bytes, its manifest ${basename(manifest)} needs ${expected}; continue from an intact run folder or train without --resume into a new --out`);
   }
-  const map = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, specs);
-  return specs.map((s) => ({ name: s.name, tensor: map[s.name] }));
+  return tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, specs);
 }
 
 const ITERATIONS_SLOT = 'iter';
@@ -167,10 +173,23 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
     throw new Error(`cannot read checkpoint state ${join(dir, 'state.json')}: ${(error as Error).message}`);
   }
   if (state.version !== 1) throw new Error(`checkpoint ${dir} has state version ${String(state.version)}, this trainer reads version 1`);
-  const modelJson = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { weightsManifest: Array<{ weights: tf.io.WeightsManifestEntry[] }> };
-  const specs = modelJson.weightsManifest.flatMap((g) => g.weights);
-  const bytes = await readFile(join(dir, 'weights.bin'));
-  const map = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, specs);
+  const modelFile = join(dir, 'model.json');
+  const weightsFile = join(dir, 'weights.bin');
+  let specs: tf.io.WeightsManifestEntry[];
+  let bytes: Buffer;
+  try {
+    const modelJson = JSON.parse(await readFile(modelFile, 'utf8')) as { weightsManifest?: Array<{ weights: tf.io.WeightsManifestEntry[] }> };
+    if (!Array.isArray(modelJson.weightsManifest)) throw new Error('no weightsManifest');
+    specs = modelJson.weightsManifest.flatMap((g) => g.weights);
+  } catch (error) {
+    throw new Error(`checkpoint file ${modelFile} cannot be read (truncated or damaged): ${(error as Error).message}`);
+  }
+  try {
+    bytes = await readFile(weightsFile);
+  } catch (error) {
+    throw new Error(`checkpoint file ${weightsFile} cannot be read: ${(error as Error).message}`);
+  }
+  const map = decodeCheckedWeights(specs, bytes, modelFile, weightsFile);
   const currentWeights = fromTensors(specs.map((s) => ({ name: `0:${s.name}`, tensor: map[s.name] })));
   const bestWeights = fromTensors(await readNamedTensors(dir, 'best-weights'));
   const optimizerState = state.hasOptimizerState ? await readOptimizerState(dir) : null;

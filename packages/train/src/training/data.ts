@@ -40,6 +40,9 @@ export interface TrainingDataSource {
   skipped(): string[];
 }
 
+/** How many unreadable images a log line names (the rest are counted). */
+const UNREADABLE_NAMED = 5;
+
 export type DatasetLayout = 'mvtec' | 'folder' | 'mnist';
 
 export interface DatasetSourceOptions {
@@ -53,6 +56,8 @@ export interface DatasetSourceOptions {
   preprocessing: PreprocessingSpec;
   validationFraction: number;
   seed: number;
+  /** Where the note about unreadable images goes (default: nowhere). */
+  log?: (line: string) => void;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -81,7 +86,7 @@ async function normalTrainItems(options: DatasetSourceOptions, layout: DatasetLa
       if (dirs.length === 0) {
         throw new Error(`folder layout needs the normal training folder(s) (--normal-dir), e.g. train/ok_front for ${options.root}`);
       }
-      const dataset = await readFolderDataset(options.root, { trainNormalDirs: dirs });
+      const dataset = await readFolderDataset(options.root, { trainNormalDirs: dirs, optionNames: { trainNormalDirs: '--normal-dir' } });
       return { items: dataset.items.filter((i) => i.split === 'train' && i.label === 0), description: `folder ${options.root}: ${dirs.join(', ')}` };
     }
     case 'mnist': {
@@ -104,10 +109,25 @@ async function* replay(batches: readonly NhwcBatch[]): AsyncGenerator<NhwcBatch>
 /** Normal images of a dataset folder, split into training and validation (seeded). */
 export async function createDatasetSource(options: DatasetSourceOptions): Promise<TrainingDataSource> {
   const layout = options.layout ?? (await detectLayout(options.root));
-  const { items, description } = await normalTrainItems(options, layout);
-  if (items.length < 2) throw new Error(`${description}: need at least 2 normal training images, found ${items.length}`);
-  const split = splitTrainValidation(items, options.validationFraction, options.seed);
+  const listed = await normalTrainItems(options, layout);
   const spec = options.preprocessing;
+  // One decoding pass before the split: unreadable images are named once and left out of the
+  // train / validation counts, instead of being skipped silently every epoch.
+  const check = batches(listed.items, spec, { batchSize: 16, layout: 'NHWC', onError: 'skip' });
+  for await (const batch of check) void batch;
+  const unreadable = check.report().skipped;
+  const bad = new Set(unreadable.map((entry) => entry.item));
+  const items = listed.items.filter((item) => !bad.has(item));
+  if (unreadable.length > 0) {
+    const named = unreadable.slice(0, UNREADABLE_NAMED).map((entry) => entry.reason).join('; ');
+    options.log?.(
+      `${unreadable.length} of ${listed.items.length} images cannot be read and are left out of training and validation` +
+        ` (${unreadable.length > UNREADABLE_NAMED ? `first ${UNREADABLE_NAMED}: ` : ''}${named})`,
+    );
+  }
+  const description = listed.description + (unreadable.length > 0 ? `, ${unreadable.length} unreadable left out` : '');
+  if (items.length < 2) throw new Error(`${description}: need at least 2 readable normal training images, found ${items.length}`);
+  const split = splitTrainValidation(items, options.validationFraction, options.seed);
   const streams: Array<ImageBatchStream<DatasetItem>> = [];
   const stream = (list: readonly DatasetItem[], batchSize: number): AsyncIterable<NhwcBatch> => {
     const s = batches(list, spec, { batchSize, layout: 'NHWC', onError: 'skip' });
@@ -140,6 +160,7 @@ export async function createDatasetSource(options: DatasetSourceOptions): Promis
     },
     skipped: () => {
       const seen = new Set<string>();
+      for (const entry of unreadable) seen.add(entry.reason);
       for (const s of streams) for (const entry of s.report().skipped) seen.add(entry.reason);
       return [...seen];
     },

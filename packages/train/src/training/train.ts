@@ -264,6 +264,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       preprocessing,
       validationFraction: options.validationSplit ?? DEFAULTS.validationSplit,
       seed,
+      log,
     }));
   log(`data: ${source.description}`);
 

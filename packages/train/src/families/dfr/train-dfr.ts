@@ -317,7 +317,7 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   const preprocessing = dfrPreprocessing(size, channels, backboneSpec);
   const source =
     options.dataSource ??
-    (await createDatasetSource({ root: options.data as string, layout: options.layout, normalDirs: options.normalDir, preprocessing, validationFraction: validationSplit, seed }));
+    (await createDatasetSource({ root: options.data as string, layout: options.layout, normalDirs: options.normalDir, preprocessing, validationFraction: validationSplit, seed, log }));
   const runDir = resolve(options.out);
   await mkdir(runDir, { recursive: true });
 
@@ -396,7 +396,7 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
     }
     const loss = lossSum / Math.max(1, seen);
     const valLoss = await meanSquaredError(autoencoder, validation.vectors, validation.count, dim, 4096);
-    if (!Number.isFinite(loss) || !Number.isFinite(valLoss)) throw new Error(`trainDfr: training diverged at epoch ${epoch} (loss ${loss}, validation ${valLoss}); lower learningRate`);
+    if (!Number.isFinite(loss) || !Number.isFinite(valLoss)) throw new Error(`trainDfr: training diverged at epoch ${epoch} (loss ${loss}, validation ${valLoss}); lower the learning rate (--lr)`);
     history.push({ epoch, loss, valLoss, seconds: (Date.now() - epochStart) / 1000 });
     log(`epoch ${epoch}/${epochs}: loss ${loss.toPrecision(4)}, val ${valLoss.toPrecision(4)}, ${((Date.now() - epochStart) / 1000).toFixed(1)} s`);
     if (valLoss < best.valLoss) {

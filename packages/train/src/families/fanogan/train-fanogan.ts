@@ -366,7 +366,7 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
   const preprocessing = fanoganPreprocessing(arch.size, arch.channels);
   const source =
     options.dataSource ??
-    (await createDatasetSource({ root: options.data as string, layout: options.layout, normalDirs: options.normalDir, preprocessing, validationFraction: validationSplit, seed }));
+    (await createDatasetSource({ root: options.data as string, layout: options.layout, normalDirs: options.normalDir, preprocessing, validationFraction: validationSplit, seed, log }));
   const runDir = resolve(options.out);
   await mkdir(join(runDir, 'samples'), { recursive: true });
 
