@@ -8,6 +8,7 @@ import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { writeOutputFile } from '../src/output/index.js';
@@ -229,5 +230,60 @@ describe('outputs: nothing the user gave or produced is lost', () => {
     expect(third.err).toMatch(/note: --maps reuse also holds 1 file\(s\) this run did not write \(e\.g\. mine\.png\); they were left as they are/);
     expect(await readFile(join(tmp.dir, 'reuse', 'mine.png'), 'utf8')).toBe('a user file');
     await rm(join(tmp.dir, 'reuse'), { recursive: true });
+  });
+});
+
+describe('training and inputs: interruptions, unreadable images, flag names, the pixel limit', () => {
+  let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+  beforeAll(async () => {
+    tmp = await makeTempDir('train-outputs');
+    await mkdir(join(tmp.dir, 'data', 'good'), { recursive: true });
+    for (let k = 0; k < 10; k += 1) await writeFile(join(tmp.dir, 'data', 'good', `g${k}.png`), encodeGreyPng(syntheticPart(600 + k, false), 16, 16));
+    await writeFile(join(tmp.dir, 'data', 'good', 'zz-empty.png'), '');
+    await writeFile(join(tmp.dir, 'data', 'good', 'zz-text.png'), 'not an image');
+  });
+  afterAll(async () => tmp.cleanup());
+
+  it('training names its unreadable images, leaves them out of the split counts, and Ctrl-C exits 130 with history.json "interrupted"', async () => {
+    const controller = new AbortController();
+    const io = createCapturingIo(tmp.dir, controller.signal);
+    const base = io.stderr;
+    const watching = Object.assign(Object.create(io) as typeof io, {
+      stderr: (text: string) => {
+        base(text);
+        if (/^epoch 1\/3/m.test(text)) controller.abort();
+      },
+    });
+    const args = ['train', '--model', 'cae', '--data', 'data', '--normal-dir', 'good', '--size', '16', '--channels', '1', '--epochs', '3', '--out', 'run', '--backend', 'wasm', '--batch', '4', '--seed', '3', '--val-split', '0.25', '--workers', '1'];
+    const code = await runCli(args, watching);
+    expect(io.err).toMatch(/2 of 12 images cannot be read and are left out of training and validation \(.*zz-empty\.png: file is empty .*; .*zz-text\.png: not an image/);
+    expect(io.err).toMatch(/data: folder .*: good, 2 unreadable left out \(7 train, 3 validation, seed 3\)/);
+    expect(code).toBe(130);
+    expect(io.out).toMatch(/training interrupted after 1 epoch\(s\) \(history\.json says "interrupted"/);
+    expect(JSON.parse(await readFile(join(tmp.dir, 'run', 'history.json'), 'utf8'))).toMatchObject({ status: 'interrupted' });
+    expect(await readdir(join(tmp.dir, 'run'))).not.toContain('.residuum-train.lock');
+  }, 120_000);
+
+  it('messages name the flags, not internal fields', async () => {
+    const evaluate = await residuum(['evaluate', TINY_AE, '--data', 'data', '--normal-dir', '../outside', '--anomaly-dir', 'good', '--json', 'e.json'], tmp.dir);
+    expect(evaluate.code).toBe(2);
+    expect(evaluate.err).toMatch(/--normal-dir: '\.\.\/outside' must be a folder relative to the dataset root/);
+    expect(evaluate.err).not.toMatch(/trainNormalDirs|testAnomalyDirs/);
+    const train = await residuum(['train', '--model', 'cae', '--data', 'data', '--normal-dir', 'nothing-here', '--size', '16', '--channels', '1', '--epochs', '1', '--out', 'r2', '--backend', 'wasm'], tmp.dir);
+    expect(train.code).toBe(2);
+    expect(train.err).toMatch(/--normal-dir folder 'nothing-here'/);
+    expect(train.err).not.toMatch(/trainNormalDirs/);
+  });
+
+  it('an image over the pixel limit is reported as such, with how to raise it (not "corrupt")', async () => {
+    const png = encodeGreyPng(syntheticPart(1, false), 16, 16);
+    png.writeUInt32BE(20_000, 16);
+    png.writeUInt32BE(20_000, 20);
+    png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
+    await writeFile(join(tmp.dir, 'huge.png'), png);
+    const run = await residuum(['inspect', TINY_AE, 'huge.png', '--ep', 'cpu'], tmp.dir);
+    expect(run.code).toBe(3);
+    expect(run.out).toMatch(/huge\.png\tERROR\t.*image is 20000x20000 \(400\.0 Mpx\), over the pixel limit of 268\.4 Mpx; to decode it, raise the limit with RESIDUUM_MAX_IMAGE_PIXELS=400000000/);
+    expect(run.out).not.toMatch(/corrupt/);
   });
 });
