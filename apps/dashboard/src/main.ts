@@ -85,31 +85,43 @@ function showModelError(message: string | undefined): void {
   modelError.textContent = message ? `Could not load the model: ${message}` : '';
 }
 
+/**
+ * Opens a model. The working model and its results stay until the new one has loaded and
+ * warmed up: a bad file only shows its error (and says which model is still in use).
+ */
 async function loadModel(source: string | File, label: string): Promise<void> {
   showModelError(undefined);
+  const previousCard = [...cardView.childNodes];
   cardView.innerHTML = `<p>Loading ${escapeHtml(label)}…</p>`;
-  const previous = inspector;
-  inspector = undefined;
-  panel?.destroy();
-  panel = undefined;
-  await previous?.dispose();
+  let loaded: WebInspector | undefined;
   try {
-    const loaded = await createWebInspector(source, {
+    loaded = await createWebInspector(source, {
       provider: providerSelect.value as WebProviderRequest,
       wasmPaths,
       ...(numThreads !== undefined ? { numThreads } : {}),
     });
     await loaded.warmup();
-    inspector = loaded;
-    modelLabel = label;
-    modelSource = source;
-    showInSelect(label);
   } catch (error) {
-    showModelError(error instanceof Error ? error.message : String(error));
-    cardView.innerHTML = '<p>No model loaded.</p>';
+    await loaded?.dispose().catch(() => undefined);
+    const message = error instanceof Error ? error.message : String(error);
+    showModelError(inspector ? `${message} (still using ${modelLabel}; its results are kept)` : message);
+    if (inspector) {
+      cardView.replaceChildren(...previousCard);
+      showInSelect(modelLabel);
+    } else {
+      cardView.innerHTML = '<p>No model loaded.</p>';
+    }
     update();
     return;
   }
+  const previous = inspector;
+  panel?.destroy();
+  panel = undefined;
+  await previous?.dispose();
+  inspector = loaded;
+  modelLabel = label;
+  modelSource = source;
+  showInSelect(label);
   cardView.replaceChildren(describeCard(inspector, label, modelIndex));
   panel = mountInspectionPanel(panelHost, inspector);
   panel.onChange(update);

@@ -176,25 +176,34 @@ describe('dashboard on WASM (no WebGPU adapter)', () => {
     await expect(page.locator('tr[data-source="broken.jpeg"]').textContent()).resolves.toMatch(/could not decode/);
   });
 
-  test('a bad model file shows its reason on the page, and a good one loads again', async () => {
+  test('a bad model file shows its reason on the page and keeps the working model and its results; a good one loads again', async () => {
+    const before: PageState = await pageState(page);
+    expect(before.entries.length).toBeGreaterThan(0);
+    const familyBefore = await page.locator('[data-role="card-family"]').textContent();
     await page.locator('input[data-role="model-file"]').setInputFiles([
       { name: 'broken.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from('this is not an onnx model') },
     ]);
     await page.waitForFunction(() => window.__residuum.state().modelError !== undefined);
     let state: PageState = await pageState(page);
-    expect(state.modelError).toMatch(/broken\.onnx: .*not an ONNX file/);
+    expect(state.modelError).toMatch(new RegExp(`broken\\.onnx: .*not an ONNX file.*\\(still using ${before.model.replace(/[.]/g, '\\.')}; its results are kept\\)`));
     await expect(page.locator('[data-role="model-error"]').isVisible()).resolves.toBe(true);
     await expect(page.locator('header h1').isVisible()).resolves.toBe(true);
+    expect(state.model).toBe(before.model);
+    expect(state.provider).toBe(before.provider);
+    expect(state.entries).toEqual(before.entries);
+    await expect(page.locator('[data-role="card-family"]').textContent()).resolves.toBe(familyBefore);
+    await expect(page.locator('[data-role="model-select"]').inputValue()).resolves.toBe(before.model);
 
     await page.evaluate(() => window.__residuum.loadModel('models/does-not-exist.onnx'));
     state = await pageState(page);
     expect(state.modelError).toMatch(/HTTP 404/);
+    expect(state.entries).toEqual(before.entries);
 
     // A valid model from disk (the same bytes as the default) through the file picker.
     await page.locator('input[data-role="model-file"]').setInputFiles([
       { name: 'again.onnx', mimeType: 'application/octet-stream', buffer: readFileSync(join(distDir, 'models', index.default)) },
     ]);
-    await page.waitForFunction(() => window.__residuum.state().provider !== undefined);
+    await page.waitForFunction(() => window.__residuum.state().model === 'again.onnx');
     state = await pageState(page);
     expect(state.modelError).toBeUndefined();
     expect(state.model).toBe('again.onnx');
