@@ -185,6 +185,26 @@ describe('outputs: nothing the user gave or produced is lost', () => {
     expect(await readdir(tmp.dir)).not.toContain('sigint.json.lock');
   });
 
+  it('Ctrl-C in a command without a graceful stop (dfr / fanogan training): exit 130 at once, after marking its output', async () => {
+    const script = join(tmp.dir, 'immediate.ts');
+    const module = pathToFileURL(fileURLToPath(new URL('../src/output/interruption.ts', import.meta.url))).href;
+    await writeFile(
+      script,
+      `import { writeFileSync } from 'node:fs';\n` +
+        `import { processInterruption } from '${module}';\n` +
+        `const interruption = processInterruption((line) => process.stderr.write(line));\n` +
+        `interruption.beforeImmediateExit(() => writeFileSync(${JSON.stringify(join(tmp.dir, 'marked.json'))}, '{"status": "interrupted"}'));\n` +
+        `process.stdout.write('ready\\n');\n` +
+        `setTimeout(() => process.exit(0), 20_000);\n`,
+    );
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, script], { cwd: tmp.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.once('data', () => child.kill('SIGINT'));
+    const { code, err } = await exitOf(child);
+    expect(err).toBe('interrupted\n');
+    expect(code).toBe(130);
+    expect(await readJson(join(tmp.dir, 'marked.json'))).toEqual({ status: 'interrupted' });
+  });
+
   it('locks: a second run on the same --json, --maps or training --out stops; a dead run\'s lock is taken over', async () => {
     const sleeper = spawn('sleep', ['30']);
     try {

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TrainCliOptions } from '../cli.js';
 import type { ThresholdOption } from '@residuum/train';
@@ -108,6 +109,13 @@ async function runFamilyTrainer(
 ): Promise<ExitCodeValue> {
   const { io } = context;
   const { trainDfr, trainFanogan } = await import('@residuum/train');
+  // These trainers have no graceful stop: Ctrl-C ends the process (exit 130) and marks the folder.
+  let finished = false;
+  context.interruption.beforeImmediateExit(() => {
+    if (finished) return;
+    const reason = 'Ctrl-C before training finished: this folder holds no finished model; train again into it or another --out';
+    writeFileSync(join(out, 'history.json'), JSON.stringify({ family: options.model, status: 'interrupted', reason }, null, 2) + '\n');
+  });
   const common = {
     out,
     data: resolve(io.cwd, options.data),
@@ -128,6 +136,7 @@ async function runFamilyTrainer(
     options.model === 'dfr'
       ? await trainDfr({ ...common, epochs: options.epochs, learningRate: options.lr, positionStandardizationImages: options.positionImages })
       : await trainFanogan({ ...common, ganEpochs: options.epochs, ganLearningRate: options.lr, maxTrainImages: options.maxTrainImages });
+  finished = true;
   io.stdout(
     `trained ${options.model} on backend ${result.backend} in ${formatDuration(result.timings.totalMs)}\n` +
       `threshold ${formatNumber(result.card.threshold.value)} (${result.card.threshold.method})\n` +

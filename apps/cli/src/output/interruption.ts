@@ -11,21 +11,29 @@ export interface Interruption {
    * process at once with exit 130 (locks are released on exit).
    */
   handleGracefully(): void;
+  /** For commands that cannot stop gracefully: a synchronous step (e.g. marking the output interrupted) before the exit. */
+  beforeImmediateExit(action: () => void): void;
 }
 
 /** Interruption by SIGINT of this process, for the duration of one command. */
 export function processInterruption(notify: (line: string) => void): Interruption & { dispose(): void } {
   const controller = new AbortController();
   let graceful = false;
+  const actions: Array<() => void> = [];
+  const exitNow = (line: string): never => {
+    notify(line);
+    for (const action of actions) {
+      try {
+        action();
+      } catch {
+        // best effort: the exit code still says "interrupted"
+      }
+    }
+    process.exit(130);
+  };
   const onSigint = (): void => {
-    if (!graceful) {
-      notify('interrupted\n');
-      process.exit(130);
-    }
-    if (controller.signal.aborted) {
-      notify('interrupted again: stopping now\n');
-      process.exit(130);
-    }
+    if (!graceful) exitNow('interrupted\n');
+    if (controller.signal.aborted) exitNow('interrupted again: stopping now\n');
     notify('interrupted: finishing the current step and writing what is complete (Ctrl-C again to stop at once)\n');
     controller.abort();
   };
@@ -38,6 +46,7 @@ export function processInterruption(notify: (line: string) => void): Interruptio
     handleGracefully: () => {
       graceful = true;
     },
+    beforeImmediateExit: (action) => void actions.push(action),
     dispose: () => void process.off('SIGINT', onSigint),
   };
 }
@@ -50,5 +59,6 @@ export function signalInterruption(signal: AbortSignal): Interruption {
       return signal.aborted;
     },
     handleGracefully: () => undefined,
+    beforeImmediateExit: () => undefined,
   };
 }
