@@ -100,7 +100,7 @@ ${EXIT_CODES_HELP}`,
     .addOption(new Option('--ep <provider>', 'execution provider: auto tries CUDA, then CPU').choices(EP_CHOICES).default('auto'))
     .option('--batch <n>', 'images per inference batch', positiveInteger('--batch'), 8)
     .option('--mc-samples <n>', "MC-Dropout models: stochastic passes per image (default: the card's)", positiveInteger('--mc-samples'))
-    .option('--force', 'replace output files that residuum did not write')
+    .option('--force', 'replace an output of another kind or a file residuum did not write (--maps: write into a folder residuum did not make)')
     .addHelpText(
       'after',
       `
@@ -135,7 +135,7 @@ ${EXIT_CODES_HELP}`,
     .option('--batch <n>', 'images per inference batch', positiveInteger('--batch'), 8)
     .option('--mc-samples <n>', "MC-Dropout models: stochastic passes per image (default: the card's)", positiveInteger('--mc-samples'))
     .option('--gallery <n>', 'worst false positives / false negatives shown in the report', nonNegativeInteger('--gallery'), 6)
-    .option('--force', 'replace output files that residuum did not write')
+    .option('--force', 'replace an output of another kind or a file residuum did not write')
     .addHelpText(
       'after',
       `
@@ -225,7 +225,7 @@ Ctrl-C finishes the current step and keeps the last checkpoint; --resume continu
     .requiredOption('--out <model.onnx>', 'ONNX file to write')
     .option('--fp16', 'store weights and compute in float16 (half the size; small accuracy cost)')
     .option('--no-scoring-head', "leave the anomaly map out of the graph (the runtimes then compute it in JavaScript, slower)")
-    .option('--force', 'replace an output file that residuum did not write')
+    .option('--force', 'replace an existing .onnx (never replaced without it) or any other file')
     .addHelpText('after', '\nExamples:\n  $ residuum export runs/cae-128 --out models/cae-128.onnx\n  $ residuum export runs/cae-128 --out models/cae-128-fp16.onnx --fp16\n')
     .action(async (runDir: string, options: ExportCliOptions) => {
       const { runExport } = await import('./commands/export.js');
