@@ -85,8 +85,9 @@ export function missingMessage(missing, packages, { isRoot, hasAptGet }) {
   const lines = [`npm test cannot start: ${missing.length} requirement(s) missing, no test was run:`];
   for (const r of missing) lines.push(`  - ${r.name} (needed by ${r.neededBy})${r.howTo ? `: ${r.howTo}` : ''}`);
   if (packages.length > 0) {
-    const install = `apt-get update && apt-get install -y --no-install-recommends ${packages.join(' ')}`;
-    lines.push(hasAptGet ? `Install with: ${isRoot ? '' : 'sudo '}${install}` : `Install the Debian packages ${packages.join(' ')} (this system has no apt-get)`);
+    const sudo = isRoot ? '' : 'sudo ';
+    const install = `${sudo}apt-get update && ${sudo}apt-get install -y --no-install-recommends ${packages.join(' ')}`;
+    lines.push(hasAptGet ? `Install with: ${install}` : `Install the Debian packages ${packages.join(' ')} (this system has no apt-get)`);
   }
   return lines.join('\n');
 }

@@ -29,7 +29,7 @@ test('not root: stops with one message listing what is missing and the one insta
   assert.match(plan.message, /no test was run/);
   assert.match(plan.message, /- chromium/);
   assert.doesNotMatch(plan.message, /sklearn/);
-  assert.match(plan.message, /^Install with: sudo apt-get update && apt-get install -y --no-install-recommends chromium python3-onnx$/m);
+  assert.match(plan.message, /^Install with: sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium python3-onnx$/m);
 });
 
 test('without apt-get it names the Debian packages instead of a command it cannot run', () => {
