@@ -1,4 +1,5 @@
-import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, mergeConfig } from 'vitest/config';
 
 // Workspace packages export their TypeScript sources under the "@residuum/source"
 // condition, so tests run against src/ without a prior build.
@@ -15,4 +16,9 @@ export const sharedConfig = defineConfig({
     reporters: ['default', 'json'],
     outputFile: { json: 'test-results/vitest.json' },
   },
+});
+
+/** For projects whose tests read ../shared: one line and no test when it is absent (scripts/require-shared-data.mjs). */
+export const sharedDataConfig = mergeConfig(sharedConfig, {
+  test: { globalSetup: [fileURLToPath(new URL('./scripts/require-shared-data.mjs', import.meta.url))] },
 });

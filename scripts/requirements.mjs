@@ -27,6 +27,7 @@ function python3Imports(...modules) {
 
 /**
  * @typedef {object} Requirement
+ * @property {string} [id]        for entries looked up elsewhere (e.g. 'shared-data' by vitest's global setup)
  * @property {string} name        what is missing, as the message says it
  * @property {string} neededBy    which tests need it
  * @property {() => boolean} check
@@ -58,6 +59,7 @@ export const REQUIREMENTS = [
     debianPackages: ['python3-sklearn'],
   },
   {
+    id: 'shared-data',
     name: `the shared data (${resolve(root, '../shared/datasets')} and ../shared/backbones)`,
     neededBy: 'the dataset, training and DFR tests',
     check: () => existsSync(resolve(root, '../shared/datasets')) && existsSync(resolve(root, '../shared/backbones')),

@@ -69,3 +69,21 @@ test('the table: every entry has a check, and either Debian packages or how to p
   assert.ok(REQUIREMENTS.some((r) => r.debianPackages?.includes('python3-onnx')));
   assert.ok(REQUIREMENTS.some((r) => r.debianPackages?.includes('python3-sklearn')));
 });
+
+test("vitest's global setup stops with one line when ../shared is absent (the scripts copied to a folder without it)", async () => {
+  const { copyFileSync, mkdirSync } = await import('node:fs');
+  const { pathToFileURL } = await import('node:url');
+  const repo = join(mkdtempSync(join(tmpdir(), 'residuum-noshared-')), 'repo');
+  try {
+    mkdirSync(join(repo, 'scripts'), { recursive: true });
+    for (const file of ['requirements.mjs', 'require-shared-data.mjs']) copyFileSync(new URL(file, import.meta.url), join(repo, 'scripts', file));
+    const { default: setup } = await import(pathToFileURL(join(repo, 'scripts', 'require-shared-data.mjs')).href);
+    assert.throws(setup, (error) => {
+      assert.match(error.message, /^the shared data \(.*\/shared\/datasets and \.\.\/shared\/backbones\) is missing: the dataset, training and DFR tests need it; place .*\. No test of this project was run\.$/);
+      assert.doesNotMatch(error.message, /\n/);
+      return true;
+    });
+  } finally {
+    rmSync(join(repo, '..'), { recursive: true, force: true });
+  }
+});
