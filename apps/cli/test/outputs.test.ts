@@ -99,6 +99,11 @@ describe('outputs: nothing the user gave or produced is lost', () => {
     expect(overModel.code).toBe(2);
     expect(overModel.err).toMatch(/--out production\.onnx: holds an ONNX model; an existing ONNX model is never replaced without --force/);
     expect(new Uint8Array(await readFile(join(tmp.dir, 'production.onnx')))).toEqual(new Uint8Array(await readFile(TINY_AE)));
+    // With --force but a run folder that does not convert: the model in place is untouched, no temporary file, no lock.
+    const failed = await residuum(['export', 'run', '--out', 'production.onnx', '--force'], tmp.dir);
+    expect(failed.code).toBe(2);
+    expect(new Uint8Array(await readFile(join(tmp.dir, 'production.onnx')))).toEqual(new Uint8Array(await readFile(TINY_AE)));
+    expect((await readdir(tmp.dir)).filter((name) => name.startsWith('production.onnx.'))).toEqual([]);
     const overJson = await residuum(['export', 'run', '--out', 'kinds/eval.json'], tmp.dir);
     expect(overJson.code).toBe(2);
     expect(overJson.err).toMatch(/holds an evaluate result \(JSON\); refusing to replace it with an ONNX model/);
