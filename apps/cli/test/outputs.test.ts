@@ -175,6 +175,20 @@ describe('outputs: nothing the user gave or produced is lost', () => {
     expect(io.out).toMatch(/marked interrupted/);
   });
 
+  it('Ctrl-C in evaluate once both classes are scored: metrics over what was scored, JSON and report marked interrupted, exit 130', async () => {
+    // Evaluate looks at the signal once per chunk (4 images with --batch 1): "Ctrl-C" during the second chunk.
+    let looks = 0;
+    const signal = { get aborted() { looks += 1; return looks >= 2; } } as unknown as AbortSignal;
+    const io = createCapturingIo(tmp.dir, signal);
+    const code = await runCli(['evaluate', TINY_AE, '--data', 'data', '--normal-dir', 'good', '--anomaly-dir', 'bad', '--ep', 'cpu', '--batch', '1', '--json', 'int/partial.json', '--report', 'int/partial.html'], io);
+    expect(code).toBe(130);
+    expect(io.err).toMatch(/interrupted: 4 of 12 images not scored; the metrics cover the 8 scored/);
+    const json = await readJson(join(tmp.dir, 'int/partial.json'));
+    expect(json).toMatchObject({ interrupted: true, notScored: 4, dataset: { scored: 8, normal: 2, anomalous: 6 } });
+    expect((json.image as { auroc: number }).auroc).toBeGreaterThanOrEqual(0);
+    expect(await readFile(join(tmp.dir, 'int/partial.html'), 'utf8')).toContain('interrupted: 4 of 12 images not scored</strong>');
+  });
+
   it('Ctrl-C (a real SIGINT) in a running inspect: exit 130, JSON marked interrupted, lock released', async () => {
     const many = join(tmp.dir, 'many');
     await mkdir(many, { recursive: true });
