@@ -1,7 +1,7 @@
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNodeInspector } from '@residuum/runtime-node';
-import { aupro, auroc, averagePrecision, confusionAtThreshold, f1Max, pixelAuroc, type SegmentationSample } from '@residuum/scoring';
+import { aupro, auroc, averagePrecision, confusionAtThreshold, f1Max, operatingPoints, pixelAuroc, verdictCounts, type OperatingPoints, type SegmentationSample, type VerdictCounts } from '@residuum/scoring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_AE, encodeGreyPng, makeTempDir, residuum, syntheticPart } from './helpers.js';
 
@@ -10,7 +10,7 @@ interface EvaluateJson {
   model: { name: string; family: string; cardThreshold: number };
   provider: string;
   dataset: { normal: number; anomalous: number; scored: number; skipped: number };
-  image: { auroc: number; ap: number; f1: number; f1Max: number; f1MaxThreshold: number; accuracy: number; threshold: number; precision: number; recall: number; confusion: { tp: number; fp: number; tn: number; fn: number }; perDefectType: Array<{ defectType: string; count: number; auroc: number; detectionRate: number }> };
+  image: { auroc: number; ap: number; f1: number; f1Max: number; f1MaxThreshold: number; accuracy: number; threshold: number; precision: number; recall: number; confusion: { tp: number; fp: number; tn: number; fn: number }; perDefectType: Array<{ defectType: string; count: number; auroc: number; detectionRate: number }>; atThreshold: VerdictCounts; operatingPoints: OperatingPoints; balancedAccuracy: number };
   pixel?: { auroc: number; aupro: number };
   perImage: Array<{ path: string; label: 0 | 1; score: number; isAnomalous: boolean }>;
   skipped: Array<{ path: string; reason: string }>;
@@ -75,6 +75,12 @@ describe('residuum evaluate', () => {
     expect(json.image.f1Max).toBe(best.f1);
     expect(json.image.f1MaxThreshold).toBe(best.threshold);
     expect(json.image.confusion).toEqual({ tp: atThreshold.tp, fp: atThreshold.fp, tn: atThreshold.tn, fn: atThreshold.fn });
+    expect(json.image.atThreshold).toEqual(verdictCounts(scores, labels, 0.05));
+    expect(json.image.operatingPoints).toEqual(operatingPoints(scores, labels));
+    expect(json.image.balancedAccuracy).toBeCloseTo((atThreshold.recall + 1 - atThreshold.falsePositiveRate) / 2, 12);
+    // The summary opens with the verdict in words.
+    expect(run.out.split('\n')[0]).toBe(`at the model's threshold: ${atThreshold.tp} of 5 defective parts caught (${((100 * atThreshold.tp) / 5).toFixed(1)} %), ${atThreshold.fp} of 6 good parts rejected (${((100 * atThreshold.fp) / 6).toFixed(1)} %)`);
+    expect(run.out).toMatch(/operating points: recall [\d.]+ % at 0\.1 % false alarms, .* false alarms [\d.]+ % at 99\.0 % recall/);
     // One defect type (the folder's name): its AUROC is the overall one.
     expect(json.image.perDefectType).toEqual([
       { defectType: 'bad', count: 5, auroc: json.image.auroc, detectionRate: json.perImage.filter((r) => r.label === 1 && r.score >= 0.05).length / 5 },

@@ -12,6 +12,7 @@ import {
   type WebInspector,
   type WebProviderRequest,
 } from '@residuum/runtime-web';
+import { isAnomalous } from '@residuum/scoring';
 import { renderHistogram, renderRoc } from './charts.js';
 import { rocFromEntries } from './roc.js';
 import { describeCard, type ModelIndex } from './card-view.js';
@@ -135,7 +136,7 @@ function update(): void {
   const threshold = panel?.threshold ?? 0;
   thresholdValue.textContent = panel ? threshold.toPrecision(4) : '';
   const ok = entries.filter((entry) => entry.result.ok);
-  const anomalous = ok.filter((entry) => entry.result.ok && entry.result.score >= threshold).length;
+  const anomalous = ok.filter((entry) => entry.result.ok && isAnomalous(entry.result.score, threshold)).length;
   const failed = entries.length - ok.length;
   const latencies = ok.map((entry) => (entry.result.ok ? entry.result.timings.totalMs : 0)).sort((a, b) => a - b);
   const median = latencies.length > 0 ? latencies[Math.floor(latencies.length / 2)] : 0;
@@ -288,7 +289,7 @@ const hook = {
         truth: entry.truth,
         ok: entry.result.ok,
         score: entry.result.ok ? entry.result.score : undefined,
-        verdict: entry.result.ok ? (entry.result.score >= (panel?.threshold ?? Infinity) ? 'anomalous' : 'normal') : 'error',
+        verdict: entry.result.ok ? (isAnomalous(entry.result.score, panel?.threshold ?? Infinity) ? 'anomalous' : 'normal') : 'error',
         latencyMs: entry.result.ok ? entry.result.timings.totalMs : undefined,
         preprocessMs: entry.result.ok ? entry.result.timings.preprocessMs : undefined,
         inferenceMs: entry.result.ok ? entry.result.timings.inferenceMs : undefined,

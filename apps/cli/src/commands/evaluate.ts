@@ -1,12 +1,12 @@
 import type { InspectionResult, InspectionSuccess } from '@residuum/inspection';
-import type { SegmentationSample } from '@residuum/scoring';
+import { describeVerdictCounts, isAnomalous, type SegmentationSample } from '@residuum/scoring';
 import { createNodeInspector } from '@residuum/runtime-node';
 import { isFileItem, loadMask, type DatasetItem } from '@residuum/imaging';
 import type { EvaluateCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
 import { inspectorSource, itemPath, readEvaluationSet, type EvaluationSet } from './dataset.js';
 import { renderTriptychPng } from './heatmaps.js';
-import { computeDefectTypeMetrics, computeImageMetrics, computePixelMetrics, type ImageMetrics, type PixelMetrics } from './metrics.js';
+import { computeDefectTypeMetrics, computeImageMetrics, computePixelMetrics, describeOperatingPoints, type ImageMetrics, type PixelMetrics } from './metrics.js';
 import { requireModelFile } from './model-source.js';
 import { renderEvaluationReport, type ReportGalleryItem } from '../report/evaluation-report.js';
 import { CliError } from '../util/errors.js';
@@ -86,7 +86,7 @@ async function evaluateWith(
           label: item.label,
           score: result.score,
           normalizedScore: result.normalizedScore,
-          isAnomalous: result.score >= threshold,
+          isAnomalous: isAnomalous(result.score, threshold),
           ...(item.defectType ? { defectType: item.defectType } : {}),
         });
         // A defective image without a mask cannot say which pixels are bad: left out of pixel metrics.
@@ -147,8 +147,11 @@ async function evaluateWith(
       f1Max: image.f1Max,
       f1MaxThreshold: image.f1MaxThreshold,
       accuracy: image.accuracy,
+      balancedAccuracy: image.balancedAccuracy,
       threshold,
       confusion: image.confusion,
+      atThreshold: image.atThreshold,
+      operatingPoints: image.operatingPoints,
       perDefectType,
     },
     ...(pixel ? { pixel: { auroc: pixel.auroc, aupro: pixel.aupro, auproFprLimit: 0.3, resolution: 'model input' } } : {}),
@@ -203,11 +206,14 @@ async function evaluateWith(
         precision: image.precision,
         recall: image.recall,
         accuracy: image.accuracy,
+        balancedAccuracy: image.balancedAccuracy,
         f1Max: image.f1Max,
         f1MaxThreshold: image.f1MaxThreshold,
       },
       ...(pixel ? { pixel } : {}),
       confusion: image.confusion,
+      atThreshold: image.atThreshold,
+      operatingPoints: image.operatingPoints,
       perDefectType,
       scores: {
         normal: perImage.filter((r) => r.label === 0).map((r) => r.score),
@@ -222,9 +228,12 @@ async function evaluateWith(
   }
 
   const c = image.confusion;
+  const where = options.threshold !== undefined ? 'at the given threshold' : "at the model's threshold";
   io.stdout(
+    `${describeVerdictCounts(image.atThreshold, where)}\n` +
     `${perImage.length} images scored (${normal} good, ${anomalous} defective)${skipped.length ? `, ${skipped.length} skipped` : ''}${set.excluded ? `, ${set.excluded} excluded` : ''}\n` +
-      `image AUROC ${formatNumber(image.auroc)}  AP ${formatNumber(image.ap)}  F1 ${formatNumber(image.f1)}  F1max ${formatNumber(image.f1Max)}  accuracy ${formatNumber(image.accuracy)}\n` +
+      `image AUROC ${formatNumber(image.auroc)}  AP ${formatNumber(image.ap)}  F1 ${formatNumber(image.f1)}  F1max ${formatNumber(image.f1Max)}  balanced accuracy ${formatNumber(image.balancedAccuracy)}\n` +
+      `operating points: ${describeOperatingPoints(image.operatingPoints)}\n` +
       `threshold ${formatNumber(threshold)}${options.threshold !== undefined ? ' (override)' : ` (model card, ${card.threshold.method})`}: TP ${c.tp}  FP ${c.fp}  TN ${c.tn}  FN ${c.fn}\n` +
       (pixel ? `pixel AUROC ${formatNumber(pixel.auroc)}  AUPRO(0.3) ${formatNumber(pixel.aupro)}\n` : '') +
       `provider ${inspector.provider}, ${formatNumber(imagesPerSecond)} images/s, ${formatDuration(totalMs)} in all\n` +
