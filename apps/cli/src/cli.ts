@@ -153,6 +153,41 @@ ${EXIT_CODES_HELP}`,
     });
 
   program
+    .command('calibrate')
+    .description("set a model's threshold from your own good (and defective) images and write a NEW .onnx with the card updated")
+    .argument('<model>', 'the model (.onnx with a Residuum model card); never modified')
+    .requiredOption('--good <dir>', 'folder of good images (searched recursively); not the images the model trained on, if you can')
+    .option('--defective <dir>', 'folder of defective images (searched recursively): needed by --target-recall and --f1')
+    .option('--target-fpr <f>', 'policy: the lowest threshold that rejects at most this share of the good images (e.g. 0.01)', finiteNumber('--target-fpr'))
+    .option('--target-recall <r>', 'policy: the highest threshold that still catches this share of the defective images (e.g. 0.95)', finiteNumber('--target-recall'))
+    .option('--f1', 'policy: the threshold with the best F1 on good + defective images')
+    .requiredOption('--out <new.onnx>', 'the calibrated model to write')
+    .option('--exclude-set <dir-or-list>', 'refuse calibration images with the same content as these (a folder, or a file listing paths relative to it, e.g. the test set); repeatable', collect)
+    .addOption(new Option('--layout <layout>', "folder: every image under each folder; mvtec: skip ground_truth/ and (in --defective) good/").choices(['folder', 'mvtec']).default('folder'))
+    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES).default('auto'))
+    .option('--batch <n>', 'images per inference batch', positiveInteger('--batch'), 8)
+    .option('--force', 'replace an existing --out file')
+    .addHelpText(
+      'after',
+      `
+The images are scored through the ONNX file by the same runtime as \`inspect\` (MC-Dropout passes as
+the card says), so the new threshold judges exactly the score the line computes. The card records the
+policy, the image sets (counts and fingerprints), and the expected recall / false-alarm rate with exact
+95 % (Clopper-Pearson) intervals. A set too small for the target is refused with what it would need.
+
+Examples:
+  $ residuum calibrate model.onnx --good line3/good --target-fpr 0.01 --out model-line3.onnx
+  $ residuum calibrate model.onnx --good line3/good --defective line3/bad --target-recall 0.95 \\
+      --exclude-set ../shared/datasets/casting/EXCLUDE_test.txt --out model-line3.onnx
+
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (model: string, options: CalibrateCliOptions) => {
+      const { runCalibrate } = await import('./commands/calibrate.js');
+      setExit(await runCalibrate(model, options, context()));
+    });
+
+  program
     .command('model-info')
     .description("print a model's card: family, input, preprocessing, outputs, score, threshold, calibration, provenance")
     .argument('<model>', 'an .onnx file, a training run folder (model-card.json) or a model-card.json')
@@ -253,6 +288,20 @@ export interface EvaluateCliOptions {
   batch: number;
   mcSamples?: number;
   gallery: number;
+  force?: boolean;
+}
+
+export interface CalibrateCliOptions {
+  good: string;
+  defective?: string;
+  targetFpr?: number;
+  targetRecall?: number;
+  f1?: boolean;
+  out: string;
+  excludeSet?: string[];
+  layout: 'folder' | 'mvtec';
+  ep: (typeof EP_CHOICES)[number];
+  batch: number;
   force?: boolean;
 }
 
