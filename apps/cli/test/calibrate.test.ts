@@ -72,6 +72,19 @@ describe('residuum calibrate', () => {
     expect(run.out).toMatch(/expected false-alarm rate \d+ of 40/);
   });
 
+  it('reads a set from a list file (paths relative to the list) and fingerprints it like the folder', async () => {
+    await writeFile(join(tmp.dir, 'good.txt'), Array.from({ length: 40 }, (_, k) => `good/g${k}.png`).join('\n') + '\n');
+    await writeFile(join(tmp.dir, 'missing.txt'), 'good/g0.png\ngood/nope.png\n');
+    const fromList = join(tmp.dir, 'list.onnx');
+    expect((await residuum(['calibrate', model, '--good', 'good.txt', '--target-fpr', '0.05', '--out', fromList, '--ep', 'cpu'], tmp.dir)).code).toBe(0);
+    const fromFolder = join(tmp.dir, 'folder.onnx');
+    expect((await residuum(['calibrate', model, '--good', 'good', '--target-fpr', '0.05', '--out', fromFolder, '--ep', 'cpu'], tmp.dir)).code).toBe(0);
+    const recordOf = async (path: string) => (loadModelCard(new Uint8Array(await readFile(path))).extras as { calibration: CalibrationRecord }).calibration;
+    expect((await recordOf(fromList)).sets[0].fingerprint).toBe((await recordOf(fromFolder)).sets[0].fingerprint);
+    const missing = await residuum(['calibrate', model, '--good', 'missing.txt', '--target-fpr', '0.5', '--out', join(tmp.dir, 'x.onnx'), '--ep', 'cpu'], tmp.dir);
+    expect(missing.err).toMatch(/--good missing.txt: cannot read .*nope.png \(ENOENT\)/);
+  });
+
   it('never overwrites an existing file without --force, nor the input', async () => {
     const out = join(tmp.dir, 'taken.onnx');
     await writeFile(out, 'precious');

@@ -52,20 +52,45 @@ function policyOf(options: CalibrateCliOptions): { policy: CalibrationPolicy; fl
   return { policy: { kind: 'f1' }, flag: '--f1' };
 }
 
-/** Images of one set: a folder (recursive) or, for the MVTec layout, a category folder's defect subfolders. */
+/** Paths listed in a text file (one per line, relative to the list's folder; # comments). */
+async function readList(path: string, flag: string, given: string): Promise<string[]> {
+  const lines = (await readFile(path, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (lines.length === 0) throw new CliError(`${flag} ${given}: the list names no file`);
+  return lines.map((line) => resolve(dirname(path), line));
+}
+
+/**
+ * Images of one set: a folder (recursive), or a list file of image paths relative to the list's
+ * folder; for the MVTec layout, a folder's ground_truth/ (and in --defective its good/) is skipped.
+ */
 async function readSet(flag: CalibrationSet['flag'], given: string, layout: CalibrateCliOptions['layout'], cwd: string): Promise<CalibrationSet> {
   const root = resolve(cwd, given);
   const info = await stat(root).catch(() => null);
-  if (!info?.isDirectory()) throw new CliError(`${flag} ${given}: not a folder of images`);
+  if (info?.isFile()) {
+    const images = await readList(root, flag, given);
+    return { flag, given, root: dirname(root), images };
+  }
+  if (!info?.isDirectory()) throw new CliError(`${flag} ${given}: not a folder of images nor a list file`);
   const collected = await collectImages([root], cwd);
   let images = collected.images;
   if (layout === 'mvtec') {
-    // MVTec: masks are not images to score; a defective set leaves out its good/ folder.
     const inside = (path: string) => relative(root, path).split(sep);
     images = images.filter((path) => !inside(path).includes('ground_truth') && !(flag === '--defective' && inside(path)[0] === 'good'));
   }
   if (images.length === 0) throw new CliError(`${flag} ${given}: no image found (looked for ${[...IMAGE_EXTENSIONS].join(', ')}, recursively)`);
   return { flag, given, root, images };
+}
+
+/** The deepest folder holding every image: fingerprints then do not depend on how the set was named (folder or list). */
+function commonFolder(paths: readonly string[]): string {
+  let common = dirname(paths[0]).split(sep);
+  for (const path of paths) {
+    const parts = dirname(path).split(sep);
+    let i = 0;
+    while (i < common.length && i < parts.length && common[i] === parts[i]) i++;
+    common = common.slice(0, i);
+  }
+  return common.join(sep) || sep;
 }
 
 async function sha256(path: string): Promise<string> {
@@ -80,9 +105,7 @@ async function exclusionHashes(given: string, cwd: string): Promise<Map<string, 
   let paths: string[];
   if (info.isDirectory()) paths = (await collectImages([absolute], cwd)).images;
   else {
-    const lines = (await readFile(absolute, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    paths = lines.map((line) => resolve(dirname(absolute), line));
-    if (paths.length === 0) throw new CliError(`--exclude-set ${given}: the list names no file`);
+    paths = await readList(absolute, '--exclude-set', given);
   }
   const hashes = new Map<string, string>();
   for (const path of paths) {
@@ -208,8 +231,8 @@ export async function runCalibrate(model: string, options: CalibrateCliOptions, 
       sets.map(async (set) => ({
         role: set.flag === '--good' ? ('good' as const) : ('defective' as const),
         count: set.images.length,
-        fingerprint: await fingerprintFiles(set.images.map((path) => ({ path, relPath: relative(set.root, path).split(sep).join('/') }))),
-        description: `${set.images.length} images under ${basename(set.root)}/ (fingerprint: sha256 of relative path, size and content hash of each file)`,
+        fingerprint: await fingerprintFiles(set.images.map((path) => ({ path, relPath: relative(commonFolder(set.images), path).split(sep).join('/') }))),
+        description: `${set.images.length} images under ${basename(commonFolder(set.images))}/ (fingerprint: sha256 over each file's path relative to that folder, size and content sha256)`,
       })),
     ),
     expected: outcome.expected,
