@@ -1,4 +1,4 @@
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNodeInspector } from '@residuum/runtime-node';
 import { aupro, auroc, averagePrecision, confusionAtThreshold, f1Max, operatingPoints, pixelAuroc, verdictCounts, type OperatingPoints, type SegmentationSample, type VerdictCounts } from '@residuum/scoring';
@@ -147,7 +147,19 @@ describe('residuum evaluate', () => {
     expect(run.out).toMatch(/pixel AUROC [\d.]+\s+AUPRO\(0\.3\) [\d.]+/);
   });
 
-  it('leaves an image with an unreadable mask out of the pixel metrics, with a note', async () => {
+  it('says in one line that an MVTec folder has no masks, instead of one line per defective image', async () => {
+    const mv = join(tmp.dir, 'mvtec-no-masks');
+    await cp(join(tmp.dir, 'mvtec'), mv, { recursive: true });
+    await rm(join(mv, 'ground_truth'), { recursive: true });
+    const run = await residuum(['evaluate', TINY_AE, '--data', mv, '--layout', 'mvtec', '--json', join(tmp.dir, 'nomask.json'), '--ep', 'cpu'], tmp.dir);
+    expect(run.code).toBe(0);
+    const noteLines = run.err.split('\n').filter((l) => l.startsWith('note:'));
+    expect(noteLines).toEqual([expect.stringMatching(/^note: 3 defective images have no ground-truth mask \(e\.g\. test\/blob\/0\.png\); they are left out of pixel metrics/)]);
+    const json = JSON.parse(await readFile(join(tmp.dir, 'nomask.json'), 'utf8')) as { notes: unknown[] };
+    expect(json.notes).toHaveLength(3);
+  });
+
+    it('leaves an image with an unreadable mask out of the pixel metrics, with a note', async () => {
     const mv = join(tmp.dir, 'mvtec-broken-mask');
     await cp(join(tmp.dir, 'mvtec'), mv, { recursive: true });
     await writeFile(join(mv, 'ground_truth/blob/2_mask.png'), 'not a png');

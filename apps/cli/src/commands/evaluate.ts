@@ -4,7 +4,7 @@ import { createNodeInspector } from '@residuum/runtime-node';
 import { isFileItem, loadMask, type DatasetItem } from '@residuum/imaging';
 import type { EvaluateCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
-import { inspectorSource, itemPath, readEvaluationSet, type EvaluationSet } from './dataset.js';
+import { inspectorSource, itemPath, noteLines, readEvaluationSet, type EvaluationSet } from './dataset.js';
 import { renderTriptychPng } from './heatmaps.js';
 import { computeDefectTypeMetrics, computeImageMetrics, computePixelMetrics, describeOperatingPoints, type ImageMetrics, type PixelMetrics } from './metrics.js';
 import { requireModelFile } from './model-source.js';
@@ -33,7 +33,7 @@ export async function runEvaluate(model: string, options: EvaluateCliOptions, co
   const reportPath = options.report ? await prepareOutputFile(options.report, '--report', { cwd: io.cwd, force }) : undefined;
   if (reportPath === jsonPath) throw new CliError('--json and --report name the same file; give two paths');
   const set = await readEvaluationSet(options, io.cwd);
-  for (const note of set.notes) io.stderr(`note: ${note.path}: ${note.reason}\n`);
+  for (const line of noteLines(set.notes)) io.stderr(`${line}\n`);
 
   const started = performance.now();
   const inspector = await createNodeInspector(modelPath, { provider: options.ep, batchSize: options.batch, logLevel: context.verbose ? 'warning' : 'fatal' });
