@@ -89,7 +89,7 @@ ${EXIT_CODES_HELP}`,
     .argument('<model>', 'the model (.onnx with a Residuum model card)')
     .argument('<paths...>', 'image files or folders (searched recursively; non-image files are listed as skipped)')
     .option('--json <out>', 'write every result and the summary as JSON to this file')
-    .option('--maps <dir>', 'write input | reconstruction | heatmap PNGs into this folder')
+    .option('--maps <dir>', 'write input | reconstruction | heatmap PNGs into this folder (input | heatmap for models without reconstruction, e.g. DFR)')
     .option('--threshold <t>', "verdict threshold (overrides the model card's)", finiteNumber('--threshold'))
     .addOption(new Option('--ep <provider>', 'execution provider: auto tries CUDA, then CPU').choices(EP_CHOICES).default('auto'))
     .option('--batch <n>', 'images per inference batch', positiveInteger('--batch'), 8)

@@ -5,7 +5,7 @@ import { isFileItem, loadMask, type DatasetItem } from '@residuum/imaging';
 import type { EvaluateCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
 import { inspectorSource, itemPath, noteLines, readEvaluationSet, type EvaluationSet } from './dataset.js';
-import { renderTriptychPng } from './heatmaps.js';
+import { panelCaption, renderTriptychPng } from './heatmaps.js';
 import { computeDefectTypeMetrics, computeImageMetrics, computePixelMetrics, describeOperatingPoints, type ImageMetrics, type PixelMetrics } from './metrics.js';
 import { requireModelFile } from './model-source.js';
 import { renderEvaluationReport, type ReportGalleryItem } from '../report/evaluation-report.js';
@@ -178,7 +178,7 @@ async function evaluateWith(
           const base = { path: displayPath(r.path, io.cwd), label: r.label, score: r.score };
           if (!again?.ok) return { ...base, note: `not rendered: ${again?.ok === false ? again.error : 'no result'}` };
           try {
-            return { ...base, png: await renderTriptychPng(again as InspectionSuccess, card, threshold) };
+            return { ...base, png: await renderTriptychPng(again as InspectionSuccess, card, threshold), caption: panelCaption(again as InspectionSuccess) };
           } catch (error) {
             return { ...base, note: `not rendered: ${(error as Error).message}` };
           }

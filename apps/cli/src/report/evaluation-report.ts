@@ -14,6 +14,8 @@ export interface ReportGalleryItem {
   score: number;
   /** input | reconstruction | heatmap overlay, side by side, as PNG bytes; absent if it could not be rendered. */
   png?: Uint8Array;
+  /** What the panels show, e.g. "input | heatmap" for a model without reconstruction (default: input | reconstruction | heatmap). */
+  caption?: string;
   note?: string;
 }
 
@@ -99,8 +101,9 @@ function galleryHtml(items: readonly ReportGalleryItem[], kind: 'fp' | 'fn'): st
     `<div class="gallery" data-gallery="${kind}">` +
     items
       .map((item) => {
-        const image = item.png ? `<img alt="input | reconstruction | heatmap of ${escapeHtml(item.path)}" src="${pngDataUri(item.png)}">` : `<p class="none">${escapeHtml(item.note ?? 'no image')}</p>`;
-        return `<figure>${image}<figcaption>${escapeHtml(item.path)}<br>score <b>${escapeHtml(formatNumber(item.score))}</b> (${item.label === 1 ? 'defective' : 'good'})${item.png ? ' &mdash; input | reconstruction | heatmap' : ''}</figcaption></figure>`;
+        const caption = item.caption ?? 'input | reconstruction | heatmap';
+        const image = item.png ? `<img alt="${escapeHtml(caption)} of ${escapeHtml(item.path)}" src="${pngDataUri(item.png)}">` : `<p class="none">${escapeHtml(item.note ?? 'no image')}</p>`;
+        return `<figure>${image}<figcaption>${escapeHtml(item.path)}<br>score <b>${escapeHtml(formatNumber(item.score))}</b> (${item.label === 1 ? 'defective' : 'good'})${item.png ? ` &mdash; ${escapeHtml(caption)}` : ''}</figcaption></figure>`;
       })
       .join('') +
     '</div>'
