@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderEvaluationReport, type EvaluationReportData } from '../src/report/evaluation-report.js';
-import { binCounts, thinCurve } from '../src/report/charts.js';
+import { binCounts, histogramClip, scoreHistogramSvg, thinCurve } from '../src/report/charts.js';
 import { escapeHtml, pngDataUri } from '../src/report/escape.js';
 import { operatingPoints, verdictCounts } from '@residuum/scoring';
 import { seededRandom } from './helpers.js';
@@ -164,5 +164,22 @@ describe('report helpers', () => {
   it('escapes HTML and checks PNG signatures', () => {
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
     expect(() => pngDataUri(new Uint8Array([1, 2, 3]))).toThrow(/PNG/);
+  });
+});
+
+describe('score histogram axis for heavy-tailed scores', () => {
+  it('clips the axis when a few scores are far beyond the rest, counts them in the last bar and says so', () => {
+    const normal = Array.from({ length: 100 }, (_, i) => 2 + (6 * i) / 99);
+    const anomalous = [...Array.from({ length: 40 }, (_, i) => 6 + i / 4), 8e5, 3e5, 1e4];
+    const clip = histogramClip([...normal, ...anomalous], 9.7);
+    expect(clip).toBeGreaterThan(9.7);
+    expect(clip).toBeLessThan(30);
+    const svg = scoreHistogramSvg({ normal, anomalous, threshold: 9.7 });
+    expect(svg).toMatch(/axis clipped at [\d.]+; 3 higher scores in the last bar/);
+    const counts = [...svg.matchAll(/<rect class="bar-[a-z]+"[^>]*><title>(\d+)<\/title>/g)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(counts).toBe(normal.length + anomalous.length);
+    // Ordinary scores: no clipping.
+    expect(histogramClip(normal, 5)).toBeUndefined();
+    expect(scoreHistogramSvg({ normal, anomalous: anomalous.slice(0, 40), threshold: 7 })).not.toMatch(/clipped/);
   });
 });
