@@ -5,7 +5,7 @@ import { modelCardFromMetadata, type ModelCard } from '@residuum/scoring';
 import { withModelCard } from '../src/index.js';
 import { decodeModelObject, encodeModel } from '../src/onnx-model.js';
 
-const DEFAULT_MODEL = new URL('../../../models/default.onnx', import.meta.url);
+const DEFAULT_MODEL = new URL('../../../models/cae-casting.onnx', import.meta.url);
 
 function metadataOf(bytes: Uint8Array): Record<string, string> {
   const props = (decodeModelObject(bytes).metadataProps ?? []) as Array<{ key: string; value: string }>;
