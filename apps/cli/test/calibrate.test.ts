@@ -41,8 +41,8 @@ describe('residuum calibrate', () => {
     expect(record.sets.map((s) => [s.role, s.count])).toEqual([['good', 40], ['defective', 20]]);
     expect(record.sets[0].fingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(record.previousThreshold.value).toBe(0.05);
-    expect(record.expected.falseAlarmRate).toMatchObject({ trials: 40, method: 'clopper-pearson' });
-    expect(record.expected.falseAlarmRate.successes).toBeLessThanOrEqual(2);
+    expect(record.expected!.falseAlarmRate).toMatchObject({ trials: 40, method: 'clopper-pearson' });
+    expect(record.expected!.falseAlarmRate.successes).toBeLessThanOrEqual(2);
 
     // The runtime, on the written file: its verdicts at the card threshold are the counts the card expects.
     const inspector = await createNodeInspector(out, { provider: 'cpu' });
@@ -50,8 +50,8 @@ describe('residuum calibrate', () => {
       const goods = await inspector.inspect(Array.from({ length: 40 }, (_, k) => join(tmp.dir, 'good', `g${k}.png`)));
       const bads = await inspector.inspect(Array.from({ length: 20 }, (_, k) => join(tmp.dir, 'bad', `b${k}.png`)));
       const flagged = (results: typeof goods) => results.filter((r) => r.ok && r.isAnomalous && isAnomalous(r.score, card.threshold.value)).length;
-      expect(flagged(goods)).toBe(record.expected.falseAlarmRate.successes);
-      expect(flagged(bads)).toBe(record.expected.recall?.successes);
+      expect(flagged(goods)).toBe(record.expected!.falseAlarmRate.successes);
+      expect(flagged(bads)).toBe(record.expected!.recall?.successes);
     } finally {
       await inspector.dispose();
     }
@@ -66,8 +66,8 @@ describe('residuum calibrate', () => {
     const card = loadModelCard(new Uint8Array(await readFile(out)));
     const record = (card.extras as { calibration: CalibrationRecord }).calibration;
     expect(card.threshold.method).toBe('target-recall');
-    expect(record.expected.recall?.successes).toBe(18);
-    expect(record.expected.recall?.lower).toBeLessThan(0.9);
+    expect(record.expected!.recall?.successes).toBe(18);
+    expect(record.expected!.recall?.lower).toBeLessThan(0.9);
     expect(run.out).toMatch(/expected recall 18 of 20 .*lower bound \d/);
     expect(run.out).toMatch(/expected false-alarm rate \d+ of 40/);
   });

@@ -66,6 +66,7 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
       `run folder: ${displayPath(result.runDir, io.cwd)}\n` +
       `next: residuum export ${displayPath(result.runDir, io.cwd)} --out model.onnx\n`,
   );
+  if (result.threshold?.note) io.stderr(`warning: threshold: ${result.threshold.note} (recorded in the model card)\n`);
   return ExitCode.ok;
 }
 
@@ -105,5 +106,6 @@ async function runFamilyTrainer(
       `run folder: ${displayPath(result.runDir, io.cwd)}\n` +
       `next: residuum export ${displayPath(result.runDir, io.cwd)} --out model.onnx\n`,
   );
+  if (result.card.threshold.note) io.stderr(`warning: threshold: ${result.card.threshold.note} (recorded in the model card)\n`);
   return ExitCode.ok;
 }

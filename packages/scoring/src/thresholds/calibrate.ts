@@ -157,8 +157,9 @@ export function calibrateThreshold(
 /** What `calibrate` records in the card (under extras.calibration): policy, sets, expectations. */
 export interface CalibrationRecord {
   policy: CalibrationPolicy;
-  sets: Array<{ role: CalibrationSetName; count: number; fingerprint: string; description: string }>;
-  expected: CalibrationExpectation;
+  sets: Array<{ role: CalibrationSetName; count: number; fingerprint?: string; description: string }>;
+  /** Absent when the threshold was saved without labelled good images (dashboard). */
+  expected?: CalibrationExpectation;
   warnings: string[];
   previousThreshold: ThresholdSpec;
   /** Pixel threshold before and after, when the card has one. */
