@@ -48,6 +48,7 @@ import { createNodeInspector, type InspectionResult, type NodeInspector } from '
 import {
   anomalyMap,
   imageScore,
+  isAnomalous,
   normalizeScore,
   preprocessImage,
   parseModelCard,
@@ -262,7 +263,7 @@ async function inferAndScore(card: ModelCard, infer: Infer, raws: readonly RawIm
     const map = anomalyMap(input.subarray(i * plane, (i + 1) * plane), reconstruction.subarray(i * plane, (i + 1) * plane), channels, height, width, card.score.map);
     const score = imageScore(map, card.score.image);
     normalizeScore(score, card.threshold.value, card.calibration);
-    if (score >= card.threshold.value) anomalous++;
+    if (isAnomalous(score, card.threshold.value)) anomalous++;
   }
   const scoringMs = performance.now() - t;
   anomalousVerdicts += anomalous;

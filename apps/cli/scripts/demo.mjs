@@ -5,7 +5,7 @@
 // MODEL defaults to models/default.onnx (models/ also holds other shipped models, e.g. dfr-casting.onnx).
 // Exit 0 when both commands ran (inspect's exit 1, "anomalies found", is the expected result
 // on a sample that holds defective parts); otherwise the failing command's exit code.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,4 +43,10 @@ const evaluated = await runCli(
   io,
 );
 if (evaluated !== 0) process.exit(evaluated);
+// The line manager's summary, from the evaluation just written.
+const verdict = JSON.parse(readFileSync(join(outDir, 'evaluate.json'), 'utf8')).image.atThreshold;
+console.log(
+  `\nsummary at the model's threshold (${verdict.threshold.toPrecision(4)}): ${verdict.caught} caught, ${verdict.defective - verdict.caught} missed ` +
+    `(of ${verdict.defective} defective), ${verdict.rejected} false alarms (of ${verdict.good} good)`,
+);
 console.log(`\nOpen ${show(join(outDir, 'report.html'))} in a browser; heatmaps are in ${show(join(outDir, 'heatmaps'))}/.`);

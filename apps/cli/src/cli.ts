@@ -95,7 +95,7 @@ ${EXIT_CODES_HELP}`,
     .argument('<model>', 'the model (.onnx with a Residuum model card)')
     .argument('<paths...>', 'image files or folders (searched recursively; non-image files are listed as skipped)')
     .option('--json <out>', 'write every result and the summary as JSON to this file')
-    .option('--maps <dir>', 'write input | reconstruction | heatmap PNGs into this folder')
+    .option('--maps <dir>', 'write input | reconstruction | heatmap PNGs into this folder (input | heatmap for models without reconstruction, e.g. DFR)')
     .option('--threshold <t>', "verdict threshold (overrides the model card's)", finiteNumber('--threshold'))
     .addOption(new Option('--ep <provider>', 'execution provider: auto tries CUDA, then CPU').choices(EP_CHOICES).default('auto'))
     .option('--batch <n>', 'images per inference batch', positiveInteger('--batch'), 8)
@@ -156,6 +156,41 @@ ${EXIT_CODES_HELP}`,
     .action(async (model: string, options: EvaluateCliOptions) => {
       const { runEvaluate } = await import('./commands/evaluate.js');
       setExit(await runEvaluate(model, options, context()));
+    });
+
+  program
+    .command('calibrate')
+    .description("set a model's threshold from your own good (and defective) images and write a NEW .onnx with the card updated")
+    .argument('<model>', 'the model (.onnx with a Residuum model card); never modified')
+    .requiredOption('--good <dir-or-list>', 'good images: a folder (searched recursively) or a file listing image paths relative to it; not the images the model trained on, if you can')
+    .option('--defective <dir-or-list>', 'defective images, as --good: needed by --target-recall and --f1')
+    .option('--target-fpr <f>', 'policy: the lowest threshold that rejects at most this share of the good images (e.g. 0.01)', finiteNumber('--target-fpr'))
+    .option('--target-recall <r>', 'policy: the highest threshold that still catches this share of the defective images (e.g. 0.95)', finiteNumber('--target-recall'))
+    .option('--f1', 'policy: the threshold with the best F1 on good + defective images')
+    .requiredOption('--out <new.onnx>', 'the calibrated model to write')
+    .option('--exclude-set <dir-or-list>', 'refuse calibration images with the same content as these (a folder, or a file listing paths relative to it, e.g. the test set); repeatable', collect)
+    .addOption(new Option('--layout <layout>', "folder: every image under each folder; mvtec: skip ground_truth/ and (in --defective) good/").choices(['folder', 'mvtec']).default('folder'))
+    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES).default('auto'))
+    .option('--batch <n>', 'images per inference batch', positiveInteger('--batch'), 8)
+    .option('--force', 'replace an existing --out file')
+    .addHelpText(
+      'after',
+      `
+The images are scored through the ONNX file by the same runtime as \`inspect\` (MC-Dropout passes as
+the card says), so the new threshold judges exactly the score the line computes. The card records the
+policy, the image sets (counts and fingerprints), and the expected recall / false-alarm rate with exact
+95 % (Clopper-Pearson) intervals. A set too small for the target is refused with what it would need.
+
+Examples:
+  $ residuum calibrate model.onnx --good line3/good --target-fpr 0.01 --out model-line3.onnx
+  $ residuum calibrate model.onnx --good line3/good --defective line3/bad --target-recall 0.95 \\
+      --exclude-set ../shared/datasets/casting/EXCLUDE_test.txt --out model-line3.onnx
+
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (model: string, options: CalibrateCliOptions) => {
+      const { runCalibrate } = await import('./commands/calibrate.js');
+      setExit(await runCalibrate(model, options, context()));
     });
 
   program
@@ -259,6 +294,20 @@ export interface EvaluateCliOptions {
   batch: number;
   mcSamples?: number;
   gallery: number;
+  force?: boolean;
+}
+
+export interface CalibrateCliOptions {
+  good: string;
+  defective?: string;
+  targetFpr?: number;
+  targetRecall?: number;
+  f1?: boolean;
+  out: string;
+  excludeSet?: string[];
+  layout: 'folder' | 'mvtec';
+  ep: (typeof EP_CHOICES)[number];
+  batch: number;
   force?: boolean;
 }
 

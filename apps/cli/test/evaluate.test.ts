@@ -1,7 +1,7 @@
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNodeInspector } from '@residuum/runtime-node';
-import { aupro, auroc, averagePrecision, confusionAtThreshold, f1Max, pixelAuroc, type SegmentationSample } from '@residuum/scoring';
+import { aupro, auroc, averagePrecision, confusionAtThreshold, f1Max, operatingPoints, pixelAuroc, verdictCounts, type OperatingPoints, type SegmentationSample, type VerdictCounts } from '@residuum/scoring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_AE, encodeGreyPng, makeTempDir, residuum, syntheticPart } from './helpers.js';
 
@@ -10,7 +10,7 @@ interface EvaluateJson {
   model: { name: string; family: string; cardThreshold: number };
   provider: string;
   dataset: { normal: number; anomalous: number; scored: number; skipped: number };
-  image: { auroc: number; ap: number; f1: number; f1Max: number; f1MaxThreshold: number; accuracy: number; threshold: number; precision: number; recall: number; confusion: { tp: number; fp: number; tn: number; fn: number }; perDefectType: Array<{ defectType: string; count: number; auroc: number; detectionRate: number }> };
+  image: { auroc: number; ap: number; f1: number; f1Max: number; f1MaxThreshold: number; accuracy: number; threshold: number; precision: number; recall: number; confusion: { tp: number; fp: number; tn: number; fn: number }; perDefectType: Array<{ defectType: string; count: number; auroc: number; detectionRate: number }>; atThreshold: VerdictCounts; operatingPoints: OperatingPoints; balancedAccuracy: number };
   pixel?: { auroc: number; aupro: number };
   perImage: Array<{ path: string; label: 0 | 1; score: number; isAnomalous: boolean }>;
   skipped: Array<{ path: string; reason: string }>;
@@ -75,6 +75,12 @@ describe('residuum evaluate', () => {
     expect(json.image.f1Max).toBe(best.f1);
     expect(json.image.f1MaxThreshold).toBe(best.threshold);
     expect(json.image.confusion).toEqual({ tp: atThreshold.tp, fp: atThreshold.fp, tn: atThreshold.tn, fn: atThreshold.fn });
+    expect(json.image.atThreshold).toEqual(verdictCounts(scores, labels, 0.05));
+    expect(json.image.operatingPoints).toEqual(operatingPoints(scores, labels));
+    expect(json.image.balancedAccuracy).toBeCloseTo((atThreshold.recall + 1 - atThreshold.falsePositiveRate) / 2, 12);
+    // The summary opens with the verdict in words.
+    expect(run.out.split('\n')[0]).toBe(`at the model's threshold: ${atThreshold.tp} of 5 defective parts caught (${((100 * atThreshold.tp) / 5).toFixed(1)} %), ${atThreshold.fp} of 6 good parts rejected (${((100 * atThreshold.fp) / 6).toFixed(1)} %)`);
+    expect(run.out).toMatch(/operating points: recall [\d.]+ % at 0\.1 % false alarms, .* false alarms [\d.]+ % at 99\.0 % recall/);
     // One defect type (the folder's name): its AUROC is the overall one.
     expect(json.image.perDefectType).toEqual([
       { defectType: 'bad', count: 5, auroc: json.image.auroc, detectionRate: json.perImage.filter((r) => r.label === 1 && r.score >= 0.05).length / 5 },
@@ -141,7 +147,19 @@ describe('residuum evaluate', () => {
     expect(run.out).toMatch(/pixel AUROC [\d.]+\s+AUPRO\(0\.3\) [\d.]+/);
   });
 
-  it('leaves an image with an unreadable mask out of the pixel metrics, with a note', async () => {
+  it('says in one line that an MVTec folder has no masks, instead of one line per defective image', async () => {
+    const mv = join(tmp.dir, 'mvtec-no-masks');
+    await cp(join(tmp.dir, 'mvtec'), mv, { recursive: true });
+    await rm(join(mv, 'ground_truth'), { recursive: true });
+    const run = await residuum(['evaluate', TINY_AE, '--data', mv, '--layout', 'mvtec', '--json', join(tmp.dir, 'nomask.json'), '--ep', 'cpu'], tmp.dir);
+    expect(run.code).toBe(0);
+    const noteLines = run.err.split('\n').filter((l) => l.startsWith('note:'));
+    expect(noteLines).toEqual([expect.stringMatching(/^note: 3 defective images have no ground-truth mask \(e\.g\. test\/blob\/0\.png\); they are left out of pixel metrics/)]);
+    const json = JSON.parse(await readFile(join(tmp.dir, 'nomask.json'), 'utf8')) as { notes: unknown[] };
+    expect(json.notes).toHaveLength(3);
+  });
+
+    it('leaves an image with an unreadable mask out of the pixel metrics, with a note', async () => {
     const mv = join(tmp.dir, 'mvtec-broken-mask');
     await cp(join(tmp.dir, 'mvtec'), mv, { recursive: true });
     await writeFile(join(mv, 'ground_truth/blob/2_mask.png'), 'not a png');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InspectionSuccess } from '@residuum/inspection';
 import type { ModelCard } from '@residuum/scoring';
-import { heatScaleMax, renderTriptych, upscaleNearest } from '../src/commands/heatmaps.js';
+import { heatScaleMax, panelCaption, renderTriptych, upscaleNearest } from '../src/commands/heatmaps.js';
 
 const card = {
   preprocessing: { width: 2, height: 2, channels: 1, resize: 'fill', interpolation: 'bilinear', mean: [0.5], std: [0.25] },
@@ -51,7 +51,15 @@ describe('heatmap triptychs', () => {
     expect(four.width).toBe(4 * 128 + 3 * 4);
   });
 
-  it('needs the maps', () => {
+  it('leaves out the reconstruction panel for models without one (DFR) and says so in the caption', () => {
+    const { reconstruction: _r, ...dfrLike } = result(false);
+    const two = renderTriptych(dfrLike as InspectionSuccess, card, 0.1);
+    expect(two.width).toBe(2 * 128 + 4);
+    expect(panelCaption(dfrLike)).toBe('input | heatmap');
+    expect(panelCaption(result(true))).toBe('input | reconstruction | heatmap | uncertainty');
+  });
+
+    it('needs the maps', () => {
     const { map: _map, ...withoutMap } = result(false);
     expect(() => renderTriptych(withoutMap as InspectionSuccess, card, 0.1)).toThrow(/no maps/);
   });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { renderEvaluationReport, type EvaluationReportData } from '../src/report/evaluation-report.js';
-import { binCounts, thinCurve } from '../src/report/charts.js';
+import { binCounts, histogramClip, scoreHistogramSvg, thinCurve } from '../src/report/charts.js';
 import { escapeHtml, pngDataUri } from '../src/report/escape.js';
+import { operatingPoints, verdictCounts } from '@residuum/scoring';
 import { seededRandom } from './helpers.js';
 
 // A 1x1 PNG (valid signature and chunks) for the gallery.
@@ -20,8 +21,10 @@ function sampleData(overrides: Partial<EvaluationReportData> = {}): EvaluationRe
     provider: 'cpu',
     dataset: { root: 'data/casting', layout: 'folder', normalCount: 40, anomalousCount: 25, skipped: [{ path: 'data/bad & broken.png', reason: 'truncated <PNG>' }] },
     threshold: 0.03,
-    image: { auroc: 0.91234, ap: 0.8765, f1: 0.7123, precision: 0.66, recall: 0.77, accuracy: 0.8123, f1Max: 0.7777, f1MaxThreshold: 0.0312 },
+    image: { auroc: 0.91234, ap: 0.8765, f1: 0.7123, precision: 0.66, recall: 0.77, accuracy: 0.8123, balancedAccuracy: 0.8, f1Max: 0.7777, f1MaxThreshold: 0.0312 },
     confusion: { tp: 19, fp: 10, tn: 30, fn: 6 },
+    atThreshold: verdictCounts([...normal, ...anomalous], [...normal.map(() => 0), ...anomalous.map(() => 1)], 0.03),
+    operatingPoints: operatingPoints([...normal, ...anomalous], [...normal.map(() => 0), ...anomalous.map(() => 1)]),
     scores: { normal, anomalous },
     roc: { fpr: [0, 0.1, 0.5, 1], tpr: [0, 0.6, 0.9, 1] },
     pr: { recall: [0, 0.5, 1], precision: [1, 0.8, 0.4] },
@@ -55,6 +58,21 @@ describe('renderEvaluationReport', () => {
     // The threshold line is drawn in the histogram.
     expect(html).toMatch(/<line class="threshold"/);
     expect(html).not.toContain('data-metric="pixel.auroc"');
+  });
+
+  it("opens with the verdict at the model's threshold in words, with intervals, and lists the operating points", () => {
+    const data = sampleData();
+    const html = renderEvaluationReport(data);
+    const { caught, rejected } = data.atThreshold;
+    const firstText = html.slice(html.indexOf('<h1>')).replace(/&#39;/g, "'").replace(/<[^>]+>/g, '\n').split('\n').map((l) => l.trim()).filter(Boolean);
+    expect(firstText[1]).toBe(`at the model's threshold: ${caught} of 25 defective parts caught (${((100 * caught) / 25).toFixed(1)} %), ${rejected} of 40 good parts rejected (${((100 * rejected) / 40).toFixed(1)} %).`);
+    expect(firstText[2]).toMatch(/^recall \d+\.\d% \[\d+\.\d%, \d+\.\d%\], false-alarm rate .*Clopper-Pearson/);
+    expect(html.match(/<tr data-target=/g)).toHaveLength(6);
+    expect(html).toContain('data-target="false-alarm-rate:0.05"');
+    expect(html).toContain('data-target="recall:0.99"');
+    expect(html).toMatch(/data-metric="image.balancedAccuracy"/);
+    const overridden = renderEvaluationReport({ ...data, threshold: 0.04 });
+    expect(overridden).toContain('at the given threshold:');
   });
 
   it('draws one histogram bar per non-empty bin and counts every score', () => {
@@ -111,7 +129,7 @@ describe('renderEvaluationReport', () => {
       sampleData({
         scores: { normal: [0.5, 0.5], anomalous: [0.5] },
         threshold: 0.5,
-        image: { auroc: null, ap: null, f1: 0, precision: 0, recall: 0, accuracy: 0, f1Max: null, f1MaxThreshold: null },
+        image: { auroc: null, ap: null, f1: 0, precision: 0, recall: 0, accuracy: 0, balancedAccuracy: 0.5, f1Max: null, f1MaxThreshold: null },
         gallery: { falsePositives: [], falseNegatives: [] },
       }),
     );
@@ -146,5 +164,22 @@ describe('report helpers', () => {
   it('escapes HTML and checks PNG signatures', () => {
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
     expect(() => pngDataUri(new Uint8Array([1, 2, 3]))).toThrow(/PNG/);
+  });
+});
+
+describe('score histogram axis for heavy-tailed scores', () => {
+  it('clips the axis when a few scores are far beyond the rest, counts them in the last bar and says so', () => {
+    const normal = Array.from({ length: 100 }, (_, i) => 2 + (6 * i) / 99);
+    const anomalous = [...Array.from({ length: 40 }, (_, i) => 6 + i / 4), 8e5, 3e5, 1e4];
+    const clip = histogramClip([...normal, ...anomalous], 9.7);
+    expect(clip).toBeGreaterThan(9.7);
+    expect(clip).toBeLessThan(30);
+    const svg = scoreHistogramSvg({ normal, anomalous, threshold: 9.7 });
+    expect(svg).toMatch(/axis clipped at [\d.]+; 3 higher scores in the last bar/);
+    const counts = [...svg.matchAll(/<rect class="bar-[a-z]+"[^>]*><title>(\d+)<\/title>/g)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(counts).toBe(normal.length + anomalous.length);
+    // Ordinary scores: no clipping.
+    expect(histogramClip(normal, 5)).toBeUndefined();
+    expect(scoreHistogramSvg({ normal, anomalous: anomalous.slice(0, 40), threshold: 7 })).not.toMatch(/clipped/);
   });
 });

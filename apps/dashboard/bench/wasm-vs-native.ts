@@ -32,7 +32,7 @@ if (!existsSync(benchCae)) {
   execFileSync('/usr/bin/python3', [join(repoRoot, 'packages', 'runtime-node', 'bench', 'make_bench_cae.py'), '128', benchCae], { stdio: 'inherit' });
 }
 const models = [
-  { name: 'default.onnx (CAE 64x64 grey, the shipped model)', key: 'default64', path: join(repoRoot, 'models', 'default.onnx') },
+  { name: 'cae-casting.onnx (CAE 64x64 grey, the default model until issue 14)', key: 'default64', path: join(repoRoot, 'models', 'cae-casting.onnx') },
   { name: 'bench-cae-128 (untrained CAE 128x128 grey)', key: 'cae128', path: benchCae },
 ];
 

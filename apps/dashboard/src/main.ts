@@ -12,6 +12,8 @@ import {
   type WebInspector,
   type WebProviderRequest,
 } from '@residuum/runtime-web';
+import { describeVerdictCounts, isAnomalous, type ProportionInterval } from '@residuum/scoring';
+import { modelWithSessionThreshold, savedModelName } from './save-model.js';
 import { renderHistogram, renderRoc } from './charts.js';
 import { rocFromEntries } from './roc.js';
 import { describeCard, type ModelIndex } from './card-view.js';
@@ -44,7 +46,9 @@ app.innerHTML = `
       <input id="threshold" type="range" data-role="threshold-slider" min="0" max="1" step="0.001">
       <output data-role="threshold-value"></output>
       <button type="button" data-role="threshold-reset">card value</button>
+      <button type="button" data-role="save-model" title="download the model with this threshold in its card">save model with this threshold</button>
     </div>
+    <p data-role="rates" hidden></p>
     <p data-role="summary">No images yet.</p>
     <p><button type="button" data-role="load-samples">Load sample images</button>
        <button type="button" data-role="clear">Clear</button></p>
@@ -71,6 +75,8 @@ const histogram = $<SVGSVGElement>('histogram');
 const rocSvg = $<SVGSVGElement>('roc');
 const rocNote = $<HTMLParagraphElement>('roc-note');
 const panelHost = $<HTMLElement>('panel-host');
+const rates = $<HTMLParagraphElement>('rates');
+const saveButton = $<HTMLButtonElement>('save-model');
 providerSelect.value = ['auto', 'webgpu', 'wasm'].includes(requestedProvider) ? requestedProvider : 'auto';
 
 let inspector: WebInspector | undefined;
@@ -147,7 +153,7 @@ function update(): void {
   const threshold = panel?.threshold ?? 0;
   thresholdValue.textContent = panel ? threshold.toPrecision(4) : '';
   const ok = entries.filter((entry) => entry.result.ok);
-  const anomalous = ok.filter((entry) => entry.result.ok && entry.result.score >= threshold).length;
+  const anomalous = ok.filter((entry) => entry.result.ok && isAnomalous(entry.result.score, threshold)).length;
   const failed = entries.length - ok.length;
   const latencies = ok.map((entry) => (entry.result.ok ? entry.result.timings.totalMs : 0)).sort((a, b) => a - b);
   const median = latencies.length > 0 ? latencies[Math.floor(latencies.length / 2)] : 0;
@@ -172,6 +178,17 @@ function update(): void {
   rocSvg.toggleAttribute('hidden', roc === undefined);
   rocNote.hidden = roc !== undefined;
   if (roc) renderRoc(rocSvg, roc.points, roc.operatingPoint, roc.auroc);
+  // Live recall / false-alarm rate when folder names say which images are good and defective.
+  rates.hidden = roc === undefined;
+  if (roc) {
+    const interval = (i: ProportionInterval | undefined) => (i ? `${(100 * i.lower).toFixed(1)}-${(100 * i.upper).toFixed(1)} %` : '-');
+    rates.textContent =
+      `${describeVerdictCounts(roc.counts, 'at this threshold')}; 95 % intervals (Clopper-Pearson): ` +
+      `recall ${interval(roc.counts.recall)}, false alarms ${interval(roc.counts.falseAlarmRate)}`;
+    rates.dataset.recall = String(roc.counts.recall?.estimate ?? '');
+    rates.dataset.falseAlarmRate = String(roc.counts.falseAlarmRate?.estimate ?? '');
+  }
+  saveButton.disabled = !panel;
   rocSvg.dataset.auroc = roc ? String(roc.auroc) : '';
 }
 
@@ -180,6 +197,23 @@ $<HTMLButtonElement>('threshold-reset').addEventListener('click', () => {
   if (!panel || !inspector) return;
   panel.setThreshold(inspector.card.threshold.value);
   slider.value = String(panel.threshold);
+});
+async function saveModel(): Promise<void> {
+  if (!inspector || !panel || modelSource === undefined) return;
+  const bytes = typeof modelSource === 'string' ? new Uint8Array(await (await fetch(modelSource)).arrayBuffer()) : new Uint8Array(await modelSource.arrayBuffer());
+  const session = panel.entries.flatMap((entry) => (entry.result.ok ? [{ score: entry.result.score, ...(entry.truth ? { truth: entry.truth } : {}) }] : []));
+  const out = modelWithSessionThreshold(bytes, inspector.card, panel.threshold, session, 'residuum dashboard');
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(new Blob([out as BlobPart], { type: 'application/octet-stream' }));
+  link.download = savedModelName(modelLabel, panel.threshold);
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
+saveButton.addEventListener('click', () => {
+  saveModel().catch((error: unknown) => showModelError(`saving failed: ${error instanceof Error ? error.message : String(error)}`));
 });
 $<HTMLButtonElement>('clear').addEventListener('click', () => panel?.clear());
 $<HTMLButtonElement>('load-samples').addEventListener('click', () => void loadSamples());
@@ -300,7 +334,7 @@ const hook = {
         truth: entry.truth,
         ok: entry.result.ok,
         score: entry.result.ok ? entry.result.score : undefined,
-        verdict: entry.result.ok ? (entry.result.score >= (panel?.threshold ?? Infinity) ? 'anomalous' : 'normal') : 'error',
+        verdict: entry.result.ok ? (isAnomalous(entry.result.score, panel?.threshold ?? Infinity) ? 'anomalous' : 'normal') : 'error',
         latencyMs: entry.result.ok ? entry.result.timings.totalMs : undefined,
         preprocessMs: entry.result.ok ? entry.result.timings.preprocessMs : undefined,
         inferenceMs: entry.result.ok ? entry.result.timings.inferenceMs : undefined,

@@ -3,7 +3,7 @@
  * from @residuum/scoring (the one implementation every package uses).
  */
 import type { PanelEntry } from '@residuum/runtime-web';
-import { auroc, confusionAtThreshold, rocCurve } from '@residuum/scoring';
+import { auroc, rocCurve, verdictCounts, type VerdictCounts } from '@residuum/scoring';
 
 export interface SessionRoc {
   points: Array<{ fpr: number; tpr: number }>;
@@ -12,6 +12,8 @@ export interface SessionRoc {
   operatingPoint: { fpr: number; tpr: number };
   good: number;
   defective: number;
+  /** Caught / rejected at the threshold, with exact 95 % intervals (the slider's live recall and false-alarm rate). */
+  counts: VerdictCounts;
 }
 
 /** undefined unless the session has both good and defective images (by folder name). */
@@ -27,12 +29,13 @@ export function rocFromEntries(entries: readonly PanelEntry[], threshold: number
   const good = labels.length - defective;
   if (good === 0 || defective === 0) return undefined;
   const curve = rocCurve(scores, labels);
-  const confusion = confusionAtThreshold(scores, labels, threshold);
+  const counts = verdictCounts(scores, labels, threshold);
   return {
     points: Array.from(curve.fpr, (fpr, i) => ({ fpr, tpr: curve.tpr[i] })),
     auroc: auroc(scores, labels),
-    operatingPoint: { fpr: confusion.fp / good, tpr: confusion.tp / defective },
+    operatingPoint: { fpr: counts.rejected / good, tpr: counts.caught / defective },
     good,
     defective,
+    counts,
   };
 }

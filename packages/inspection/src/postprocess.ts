@@ -4,7 +4,7 @@
  */
 import type { ModelCard, OutputSpec } from '@residuum/scoring';
 import type { ModelInputImage, ScalarMap } from './inspector.js';
-import { anomalyMap, imageScore, mcDropoutStatistics, normalizeScore, resizeMap } from '@residuum/scoring';
+import { anomalyMap, imageScore, isAnomalous, mcDropoutStatistics, normalizeScore, resizeMap } from '@residuum/scoring';
 
 /** One output of one image (its batch row): values and the dims without the batch axis. */
 export interface OutputSlice {
@@ -113,7 +113,7 @@ export function scoreImage(
   const scored: ScoredImage = {
     score,
     normalizedScore: normalizeScore(score, threshold, card.calibration),
-    isAnomalous: score >= threshold,
+    isAnomalous: isAnomalous(score, threshold),
     threshold,
   };
   if (options.returnMaps) {

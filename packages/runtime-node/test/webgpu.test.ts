@@ -9,14 +9,14 @@ import { fixturePath, testRandom } from './helpers.js';
 const CHROMIUM_LIBS = '/usr/lib/chromium';
 const SWIFTSHADER_ICD = `${CHROMIUM_LIBS}/vk_swiftshader_icd.json`;
 
-const DEFAULT_MODEL = fileURLToPath(new URL('../../../models/default.onnx', import.meta.url));
+const DEFAULT_MODEL = fileURLToPath(new URL('../../../models/cae-casting.onnx', import.meta.url));
 
 describe('webgpu provider on the SwiftShader Vulkan driver', () => {
   // The shipped default model computes its 1 - SSIM map in the graph (the converter's scoring
   // head): its Gather-built borders and grouped convolutions must hold on WebGPU too.
   const models = [
     { name: 'the tiny fixture (map computed in JS)', path: fixturePath('tiny-ae.onnx'), size: 16 },
-    { name: 'models/default.onnx (map computed in the graph)', path: DEFAULT_MODEL, size: 64 },
+    { name: 'models/cae-casting.onnx (map computed in the graph)', path: DEFAULT_MODEL, size: 64 },
   ];
   for (const model of models) {
     it(`gives the same reconstruction, map and scores as CPU within 1e-4 (one inference of 2 images): ${model.name}`, async () => {

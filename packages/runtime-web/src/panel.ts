@@ -5,6 +5,7 @@
  * rows carry data-source, data-score, data-verdict and data-truth attributes for scripts and tests.
  */
 import type { InspectionResult, Inspector, InspectOptions } from '@residuum/inspection';
+import { isAnomalous } from '@residuum/scoring';
 import { groundTruthFromPath, type GroundTruth } from './labels.js';
 import { heatmapOverlayRgba, mapMaximum, mapToRgba, modelImageToRgba, type RgbaPixels } from './render.js';
 
@@ -133,7 +134,7 @@ export function mountInspectionPanel(
       row.dataset.verdict = 'error';
       return;
     }
-    const anomalous = result.score >= threshold;
+    const anomalous = isAnomalous(result.score, threshold);
     row.dataset.verdict = anomalous ? 'anomalous' : 'normal';
     row.dataset.threshold = String(threshold);
     verdictCell.replaceChildren(badge(anomalous ? 'anomalous' : 'normal', anomalous ? 'ANOMALOUS' : 'OK'));
@@ -242,7 +243,7 @@ export function mountInspectionPanel(
         if (!result.ok) return Number.NEGATIVE_INFINITY;
         if (key === 'score') return result.score;
         if (key === 'latency') return result.timings.totalMs;
-        return result.score >= threshold ? 1 : 0;
+        return isAnomalous(result.score, threshold) ? 1 : 0;
       };
       entries.sort((a, b) => {
         const x = value(a);
@@ -307,7 +308,7 @@ function scoreView(score: number, threshold: number): HTMLElement {
   // The threshold sits in the middle; twice the threshold fills the bar.
   const ratio = threshold > 0 ? Math.min(1, score / (2 * threshold)) : score > threshold ? 1 : 0;
   fill.style.width = `${(ratio * 100).toFixed(1)}%`;
-  fill.style.background = score >= threshold ? '#d93025' : '#1e8e3e';
+  fill.style.background = isAnomalous(score, threshold) ? '#d93025' : '#1e8e3e';
   bar.append(fill, document.createElement('i'));
   wrap.append(bar);
   return wrap;

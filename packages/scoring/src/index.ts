@@ -42,3 +42,33 @@ export {
   type ThresholdCounts,
 } from './metrics/binary.js';
 export { pixelAuroc, proCurve, aupro, labelConnectedComponents, type SegmentationSample, type ProCurve } from './metrics/pixel.js';
+
+// Operating points, exact intervals and the one verdict rule (score >= threshold is anomalous).
+export { isAnomalous } from './metrics/verdict.js';
+export { clopperPearson, trialsForUpperBound, betaQuantile, regularizedBeta, type ProportionInterval } from './metrics/intervals.js';
+export {
+  operatingPoints,
+  recallAtFalseAlarmRate,
+  falseAlarmRateAtRecall,
+  verdictCounts,
+  describeVerdictCounts,
+  STANDARD_FALSE_ALARM_RATES,
+  STANDARD_RECALLS,
+  type OperatingPoint,
+  type OperatingPoints,
+  type VerdictCounts,
+} from './metrics/operating-points.js';
+export { scoreRange, type ScoreRange } from './card/score-range.js';
+
+// Calibration of the image threshold by a policy (residuum calibrate, the dashboard).
+export {
+  calibrateThreshold,
+  expectationAt,
+  withCalibratedThreshold,
+  CalibrationSetError,
+  type CalibrationPolicy,
+  type CalibrationSetName,
+  type CalibrationExpectation,
+  type CalibrationOutcome,
+  type CalibrationRecord,
+} from './thresholds/calibrate.js';

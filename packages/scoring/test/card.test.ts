@@ -108,3 +108,39 @@ describe('model card', () => {
     expect(() => modelCardFromMetadata(meta)).toThrow(/"vae" but the card says "cae"/);
   });
 });
+
+describe('model card threshold range', () => {
+  it('refuses a threshold the score cannot take (negative residual, 1 - SSIM above 2), NaN and infinity', () => {
+    const negative = tinyCard();
+    negative.threshold.value = -0.01;
+    expect(problemsOf(() => validateModelCard(negative))).toEqual([
+      'threshold.value: -0.01 is outside the range the image score can take ([0, Infinity]: a squared map is >= 0); every part would be flagged',
+    ]);
+    const ssim = tinyCard();
+    ssim.score.map = { kind: 'ssim', channelReduction: 'mean', smoothingSigma: 0, ssimWindowSize: 11, ssimSigma: 1.5 };
+    ssim.threshold.value = 2.5;
+    expect(problemsOf(() => validateModelCard(ssim))[0]).toMatch(/threshold.value: 2.5 is outside .*\[0, 2\].*no part would ever be flagged/);
+    for (const value of [NaN, Infinity, -Infinity]) {
+      const card = tinyCard();
+      card.threshold.value = value;
+      expect(problemsOf(() => validateModelCard(card))).toEqual([`threshold.value: must be a finite number, got ${value}`]);
+    }
+    const pixel = tinyCard();
+    pixel.calibration.pixelThreshold = -1;
+    expect(problemsOf(() => validateModelCard(pixel))[0]).toMatch(/calibration.pixelThreshold: -1 is outside the range the pixel score/);
+  });
+
+  it('accepts a negative threshold where the score can be negative (per-position z-scores, negative kappa)', () => {
+    const standardized = tinyCard();
+    standardized.score.map.positionStandardization = { width: 1, height: 1, mean: [0], scale: [1], fittedOn: 'fixture' };
+    standardized.threshold.value = -0.5;
+    expect(() => validateModelCard(standardized)).not.toThrow();
+    const kappa = tinyCard();
+    kappa.score.image.kappa = -1;
+    kappa.threshold.value = -3;
+    expect(() => validateModelCard(kappa)).not.toThrow();
+    const boundary = tinyCard();
+    boundary.threshold.value = 0;
+    expect(() => validateModelCard(boundary)).not.toThrow();
+  });
+});

@@ -11,7 +11,9 @@ describe('thresholds', () => {
     expect(Math.abs(spec.value - q['0.95'])).toBeLessThan(1e-12);
     expect(spec).toMatchObject({ method: 'quantile', params: { q: 0.95 }, fittedOn: { count: values.length, normal: values.length, anomalous: 0, source: 'casting val' } });
     expect(spec.note).toBeUndefined();
-    expect(quantileThreshold(values, 0.999).note).toMatch(/only 137 normal scores: the 0.999 quantile needs at least 1000/);
+    expect(quantileThreshold(values, 0.999).note).toMatch(/only 137 normal scores: the 0.999 quantile needs at least 1000 .*about 3688 good images to show a 0.1 % false-alarm rate/);
+    expect(quantileThreshold(values.slice(0, 21), 0.99).note).toMatch(/only 21 normal scores: the 0.99 quantile needs at least 100/);
+    expect(targetFprThreshold(values.slice(0, 50), 0.01).note).toMatch(/only 50 normal scores: a 0.01 false-positive rate needs at least 100/);
     expect(quantileThreshold(Array.from({ length: 100 }, (_, i) => i), 0.99).note).toBeUndefined();
   });
 

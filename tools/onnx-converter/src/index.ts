@@ -5,3 +5,4 @@ export type { ConvertRunDirOptions, ConvertRunDirResult } from './run-dir.js';
 export { ConversionError } from './errors.js';
 export { ONNX_IR_VERSION, ONNX_OPSET_VERSION } from './onnx-model.js';
 export { CONVERTER_VERSION } from './version.js';
+export { withModelCard } from './model-card.js';

@@ -123,3 +123,49 @@ export function decodeModelObject(bytes: Uint8Array): Record<string, unknown> {
   const type = modelProto();
   return type.toObject(type.decode(bytes), { longs: Number, bytes: Array, defaults: false }) as Record<string, unknown>;
 }
+
+const MODEL_METADATA_FIELD = 14; // ModelProto.metadata_props
+const WIRE_LENGTH_DELIMITED = 2;
+
+/**
+ * The same ONNX model with its metadata_props entries under `prefix` replaced by `entries`:
+ * every other field (the graph, opsets, other metadata) is copied byte for byte, so the weights
+ * and the graph cannot change. Used to rewrite an embedded model card (`residuum calibrate`).
+ */
+export function replaceMetadata(bytes: Uint8Array, entries: Record<string, string>, prefix: string): Uint8Array {
+  const entryType = modelProto().lookupType('onnx.StringStringEntryProto');
+  const reader = protobuf.Reader.create(bytes);
+  const kept: Uint8Array[] = [];
+  let sawGraph = false;
+  while (reader.pos < reader.len) {
+    const start = reader.pos;
+    const tag = reader.uint32();
+    const field = tag >>> 3;
+    const wireType = tag & 7;
+    const bodyStart = reader.pos;
+    reader.skipType(wireType);
+    if (field === 7) sawGraph = true;
+    if (field === MODEL_METADATA_FIELD && wireType === WIRE_LENGTH_DELIMITED) {
+      const body = protobuf.Reader.create(bytes.subarray(bodyStart, reader.pos));
+      const length = body.uint32();
+      const entry = entryType.toObject(entryType.decode(body, length)) as { key?: string };
+      if (entry.key?.startsWith(prefix)) continue;
+    }
+    kept.push(bytes.subarray(start, reader.pos));
+  }
+  if (!sawGraph) throw new Error('not an ONNX model: no graph (ModelProto field 7)');
+  const writer = protobuf.Writer.create();
+  for (const [key, value] of Object.entries(entries)) {
+    if (!key.startsWith(prefix)) throw new Error(`metadata key ${key} does not start with ${prefix}`);
+    writer.uint32((MODEL_METADATA_FIELD << 3) | WIRE_LENGTH_DELIMITED).fork().uint32((1 << 3) | 2).string(key).uint32((2 << 3) | 2).string(value).ldelim();
+  }
+  const appended = writer.finish();
+  const total = kept.reduce((n, part) => n + part.length, 0) + appended.length;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of [...kept, appended]) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

@@ -74,7 +74,7 @@ export function appendScoringHead(b: GraphBuilder, card: ModelCard, input: strin
  * The moments are taken of x - m and y - m, m = the middle of the channel's normalized pixel range:
  * variances and covariance do not change, and E[x^2] - E[x]^2 cancels far less in float32 when the
  * values sit near 0 than when they sit near 0.5. On the casting test set the image scores of
- * models/default.onnx differ from JavaScript's float64 by at most 8.8e-7 this way (3.7e-6 without).
+ * models/cae-casting.onnx (the CAE default of the time) differ from JavaScript's float64 by at most 8.8e-7 this way (3.7e-6 without).
  */
 function oneMinusSsim(b: GraphBuilder, card: ModelCard, inputX: string, inputY: string): string {
   const map = card.score.map;

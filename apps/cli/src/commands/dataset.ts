@@ -12,6 +12,20 @@ import {
 import type { EvaluateCliOptions } from '../cli.js';
 import { CliError } from '../util/errors.js';
 
+export const MISSING_MASK_REASON = 'defective image without a ground-truth mask (left out of pixel metrics)';
+
+/**
+ * The notes as stderr lines: one per note, except missing masks, which make one summary line
+ * (an MVTec folder without ground_truth/ would otherwise print one line per defective image).
+ */
+export function noteLines(notes: ReadonlyArray<{ path: string; reason: string }>): string[] {
+  const missing = notes.filter((n) => n.reason === MISSING_MASK_REASON);
+  const lines = notes.filter((n) => n.reason !== MISSING_MASK_REASON).map((n) => `note: ${n.path}: ${n.reason}`);
+  if (missing.length === 1) lines.push(`note: ${missing[0].path}: ${MISSING_MASK_REASON}`);
+  else if (missing.length > 1) lines.push(`note: ${missing.length} defective images have no ground-truth mask (e.g. ${missing[0].path}); they are left out of pixel metrics (listed in the JSON notes)`);
+  return lines;
+}
+
 export interface EvaluationSet {
   root: string;
   layout: EvaluateCliOptions['layout'];
@@ -60,7 +74,7 @@ export async function readEvaluationSet(options: EvaluateCliOptions, cwd: string
   const notes = [
     ...dataset.report.ignored.map((entry) => ({ path: entry.relPath, reason: entry.reason })),
     ...dataset.report.unknownExclusions.map((relPath) => ({ path: relPath, reason: 'listed in --exclude but not in the dataset' })),
-    ...dataset.report.missingMasks.map((relPath) => ({ path: relPath, reason: 'defective image without a ground-truth mask (left out of pixel metrics)' })),
+    ...dataset.report.missingMasks.map((relPath) => ({ path: relPath, reason: MISSING_MASK_REASON })),
   ];
   const normal = items.filter((item) => item.label === 0).length;
   const anomalous = items.length - normal;

@@ -1,13 +1,13 @@
 import { resolve } from 'node:path';
 import type { InspectionResult, InspectionSuccess } from '@residuum/inspection';
-import type { SegmentationSample } from '@residuum/scoring';
+import { describeVerdictCounts, isAnomalous, type SegmentationSample } from '@residuum/scoring';
 import { createNodeInspector } from '@residuum/runtime-node';
 import { isFileItem, loadMask, type DatasetItem } from '@residuum/imaging';
 import type { EvaluateCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
-import { inspectorSource, itemPath, readEvaluationSet, type EvaluationSet } from './dataset.js';
-import { renderTriptychPng } from './heatmaps.js';
-import { computeDefectTypeMetrics, computeImageMetrics, computePixelMetrics, type ImageMetrics, type PixelMetrics } from './metrics.js';
+import { inspectorSource, itemPath, noteLines, readEvaluationSet, type EvaluationSet } from './dataset.js';
+import { panelCaption, renderTriptychPng } from './heatmaps.js';
+import { computeDefectTypeMetrics, computeImageMetrics, computePixelMetrics, describeOperatingPoints, type ImageMetrics, type PixelMetrics } from './metrics.js';
 import { requireModelFile } from './model-source.js';
 import { renderEvaluationReport, type ReportGalleryItem } from '../report/evaluation-report.js';
 import { CliError } from '../util/errors.js';
@@ -34,7 +34,7 @@ export async function runEvaluate(model: string, options: EvaluateCliOptions, co
   const json = await prepareOutputFile(options.json, '--json', { cwd: io.cwd, force, kind: 'evaluate-json' });
   const report = options.report ? await prepareOutputFile(options.report, '--report', { cwd: io.cwd, force, kind: 'report-html' }) : undefined;
   const set = await readEvaluationSet(options, io.cwd);
-  for (const note of set.notes) io.stderr(`note: ${note.path}: ${note.reason}\n`);
+  for (const line of noteLines(set.notes)) io.stderr(`${line}\n`);
 
   const locks = await acquireOutputLocks(
     [json, ...(report ? [report] : [])].map((file) => ({ lockPath: `${file.path}.lock`, what: `${file.option} ${displayPath(file.path, io.cwd)}` })),
@@ -115,7 +115,7 @@ async function evaluateWith(
           label: item.label,
           score: result.score,
           normalizedScore: result.normalizedScore,
-          isAnomalous: result.score >= threshold,
+          isAnomalous: isAnomalous(result.score, threshold),
           ...(item.defectType ? { defectType: item.defectType } : {}),
         });
         // A defective image without a mask cannot say which pixels are bad: left out of pixel metrics.
@@ -191,8 +191,11 @@ async function evaluateWith(
       f1Max: image.f1Max,
       f1MaxThreshold: image.f1MaxThreshold,
       accuracy: image.accuracy,
+      balancedAccuracy: image.balancedAccuracy,
       threshold,
       confusion: image.confusion,
+      atThreshold: image.atThreshold,
+      operatingPoints: image.operatingPoints,
       perDefectType,
     },
     ...(pixel ? { pixel: { auroc: pixel.auroc, aupro: pixel.aupro, auproFprLimit: 0.3, resolution: 'model input' } } : {}),
@@ -219,7 +222,7 @@ async function evaluateWith(
           const base = { path: displayPath(r.path, io.cwd), label: r.label, score: r.score };
           if (!again?.ok) return { ...base, note: `not rendered: ${again?.ok === false ? again.error : 'no result'}` };
           try {
-            return { ...base, png: await renderTriptychPng(again as InspectionSuccess, card, threshold) };
+            return { ...base, png: await renderTriptychPng(again as InspectionSuccess, card, threshold), caption: panelCaption(again as InspectionSuccess) };
           } catch (error) {
             return { ...base, note: `not rendered: ${(error as Error).message}` };
           }
@@ -248,11 +251,14 @@ async function evaluateWith(
         precision: image.precision,
         recall: image.recall,
         accuracy: image.accuracy,
+        balancedAccuracy: image.balancedAccuracy,
         f1Max: image.f1Max,
         f1MaxThreshold: image.f1MaxThreshold,
       },
       ...(pixel ? { pixel } : {}),
       confusion: image.confusion,
+      atThreshold: image.atThreshold,
+      operatingPoints: image.operatingPoints,
       perDefectType,
       scores: {
         normal: perImage.filter((r) => r.label === 0).map((r) => r.score),
@@ -267,9 +273,12 @@ async function evaluateWith(
   }
 
   const c = image.confusion;
+  const where = options.threshold !== undefined ? 'at the given threshold' : "at the model's threshold";
   io.stdout(
+    `${describeVerdictCounts(image.atThreshold, where)}\n` +
     `${perImage.length} images scored (${normal} good, ${anomalous} defective)${skipped.length ? `, ${skipped.length} skipped` : ''}${set.excluded ? `, ${set.excluded} excluded` : ''}\n` +
-      `image AUROC ${formatNumber(image.auroc)}  AP ${formatNumber(image.ap)}  F1 ${formatNumber(image.f1)}  F1max ${formatNumber(image.f1Max)}  accuracy ${formatNumber(image.accuracy)}\n` +
+      `image AUROC ${formatNumber(image.auroc)}  AP ${formatNumber(image.ap)}  F1 ${formatNumber(image.f1)}  F1max ${formatNumber(image.f1Max)}  balanced accuracy ${formatNumber(image.balancedAccuracy)}\n` +
+      `operating points: ${describeOperatingPoints(image.operatingPoints)}\n` +
       `threshold ${formatNumber(threshold)}${options.threshold !== undefined ? ' (override)' : ` (model card, ${card.threshold.method})`}: TP ${c.tp}  FP ${c.fp}  TN ${c.tn}  FN ${c.fn}\n` +
       (pixel ? `pixel AUROC ${formatNumber(pixel.auroc)}  AUPRO(0.3) ${formatNumber(pixel.aupro)}\n` : '') +
       `provider ${inspector.provider}, ${formatNumber(imagesPerSecond)} images/s, ${formatDuration(totalMs)} in all\n` +

@@ -32,16 +32,19 @@ export function upscaleNearest(image: RawImage, factor: number): RawImage {
   return { data: out, width: outWidth, height: height * factor, channels };
 }
 
+/** What the panels of renderTriptych show, left to right, e.g. "input | reconstruction | heatmap". */
+export function panelCaption(result: Pick<InspectionSuccess, 'reconstruction' | 'uncertainty'>): string {
+  return ['input', ...(result.reconstruction ? ['reconstruction'] : []), 'heatmap', ...(result.uncertainty ? ['uncertainty'] : [])].join(' | ');
+}
+
 /** The three panels of one result (it must come from inspect with returnMaps). */
 export function renderTriptych(result: InspectionSuccess, card: ModelCard, threshold: number): RawImage {
   if (!result.input || !result.map) throw new Error('no maps in the result (inspect with returnMaps)');
   const spec = card.preprocessing;
   const input = modelTensorToImage(result.input.data, spec);
-  const reconstruction = result.reconstruction
-    ? modelTensorToImage(result.reconstruction.data, spec)
-    : { data: new Uint8Array(input.data.length), width: input.width, height: input.height, channels: input.channels };
   const overlay = renderHeatmapOverlay(input, result.map, { range: { min: 0, max: heatScaleMax(card, threshold) }, alpha: 0.6 });
-  const panels = [input, reconstruction, overlay];
+  // Models without a reconstruction (DFR: feature errors; its map is the whole story) get no empty tile.
+  const panels = result.reconstruction ? [input, modelTensorToImage(result.reconstruction.data, spec), overlay] : [input, overlay];
   // MC-Dropout models: a fourth panel, the per-pixel variance over the passes (its own 0..max scale).
   if (result.uncertainty) {
     let max = 0;

@@ -2,7 +2,22 @@
  * Evaluation metrics, all computed by @residuum/scoring (the one place metrics live); this
  * file only gathers them into the shape the JSON and the report use.
  */
-import { aupro, auroc, averagePrecision, confusionAtThreshold, f1Max, pixelAuroc, prCurve, rocCurve, type SegmentationSample } from '@residuum/scoring';
+import {
+  aupro,
+  auroc,
+  averagePrecision,
+  confusionAtThreshold,
+  f1Max,
+  isAnomalous,
+  operatingPoints,
+  pixelAuroc,
+  prCurve,
+  rocCurve,
+  verdictCounts,
+  type OperatingPoints,
+  type SegmentationSample,
+  type VerdictCounts,
+} from '@residuum/scoring';
 
 export interface ImageMetrics {
   auroc: number;
@@ -12,9 +27,15 @@ export interface ImageMetrics {
   precision: number;
   recall: number;
   accuracy: number;
+  /** Mean of recall and specificity at the threshold: 0.5 at chance whatever the class balance (unlike F1). */
+  balancedAccuracy: number;
   f1Max: number;
   f1MaxThreshold: number;
   confusion: { tp: number; fp: number; tn: number; fn: number };
+  /** Caught / rejected counts at the threshold with exact (Clopper-Pearson) 95 % intervals. */
+  atThreshold: VerdictCounts;
+  /** Recall at false-alarm rates 0.1 / 1 / 5 % and false-alarm rate at recall 90 / 95 / 99 %. */
+  operatingPoints: OperatingPoints;
   roc: { fpr: number[]; tpr: number[] };
   pr: { recall: number[]; precision: number[] };
 }
@@ -38,9 +59,12 @@ export function computeImageMetrics(scores: Float64Array, labels: Uint8Array, th
     precision: atThreshold.precision,
     recall: atThreshold.recall,
     accuracy: atThreshold.accuracy,
+    balancedAccuracy: (atThreshold.recall + 1 - atThreshold.falsePositiveRate) / 2,
     f1Max: best.f1,
     f1MaxThreshold: best.threshold,
     confusion: { tp: atThreshold.tp, fp: atThreshold.fp, tn: atThreshold.tn, fn: atThreshold.fn },
+    atThreshold: verdictCounts(scores, labels, threshold),
+    operatingPoints: operatingPoints(scores, labels),
     roc: { fpr: Array.from(roc.fpr), tpr: Array.from(roc.tpr) },
     // From recall 0 (precision 1) so the drawn curve starts at the top left, as sklearn's does.
     pr: { recall: [0, ...pr.recall], precision: [1, ...pr.precision] },
@@ -75,7 +99,17 @@ export function computeDefectTypeMetrics(
       defectType,
       count: bad.length,
       auroc: auroc([...good, ...bad], labels),
-      detectionRate: bad.filter((score) => score >= threshold).length / bad.length,
+      detectionRate: bad.filter((score) => isAnomalous(score, threshold)).length / bad.length,
     };
   });
+}
+
+const percent = (x: number) => `${(100 * x).toFixed(1)} %`;
+
+/** One line: "recall 61.1 % at 1 % false alarms, ..., false alarms 12.3 % at 95 % recall, ...". */
+export function describeOperatingPoints(points: OperatingPoints): string {
+  return [
+    ...points.atFalseAlarmRate.map((p) => `recall ${percent(p.recall)} at ${percent(p.target.value)} false alarms`),
+    ...points.atRecall.map((p) => `false alarms ${percent(p.falseAlarmRate)} at ${percent(p.target.value)} recall`),
+  ].join(', ');
 }

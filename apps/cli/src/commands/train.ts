@@ -96,6 +96,7 @@ async function trainInto(
       `run folder: ${displayPath(result.runDir, io.cwd)}\n` +
       `next: residuum export ${displayPath(result.runDir, io.cwd)} --out model.onnx\n`,
   );
+  if (result.threshold?.note) io.stderr(`warning: threshold: ${result.threshold.note} (recorded in the model card)\n`);
   return ExitCode.ok;
 }
 
@@ -143,5 +144,6 @@ async function runFamilyTrainer(
       `run folder: ${displayPath(result.runDir, io.cwd)}\n` +
       `next: residuum export ${displayPath(result.runDir, io.cwd)} --out model.onnx\n`,
   );
+  if (result.card.threshold.note) io.stderr(`warning: threshold: ${result.card.threshold.note} (recorded in the model card)\n`);
   return ExitCode.ok;
 }

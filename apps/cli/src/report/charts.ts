@@ -65,11 +65,31 @@ export function binCounts(values: readonly number[], min: number, max: number, b
   return counts;
 }
 
+/**
+ * Where a heavy-tailed score axis is clipped (DFR: good parts 2-8, defects up to 8e5 squash every
+ * bar into the first bin): when the maximum lies more than 10 times farther from the minimum than the
+ * 98th percentile does, the axis ends at 1.25 x max(98th percentile, threshold) from the minimum and the
+ * scores above are counted in the last bar. undefined: no clipping needed.
+ */
+export function histogramClip(values: readonly number[], threshold: number): number | undefined {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length < 10) return undefined;
+  const min = sorted[0];
+  const max = sorted[sorted.length - 1];
+  const p98 = sorted[Math.floor(0.98 * (sorted.length - 1))];
+  if (!(p98 > min) || max - min <= 10 * (p98 - min)) return undefined;
+  const reference = Number.isFinite(threshold) ? Math.max(p98, threshold) : p98;
+  const clip = min + 1.25 * (reference - min);
+  return clip < max ? clip : undefined;
+}
+
 /** Overlaid score histograms of good and defective parts with the threshold as a dashed line. */
 export function scoreHistogramSvg({ normal, anomalous, threshold, bins = 30 }: HistogramInput): string {
   const finite = [...normal, ...anomalous, threshold].filter(Number.isFinite);
+  const clip = histogramClip([...normal, ...anomalous], threshold);
+  const clipped = clip === undefined ? 0 : [...normal, ...anomalous].filter((v) => v > clip).length;
   let min = finite.length ? Math.min(...finite) : 0;
-  let max = finite.length ? Math.max(...finite) : 1;
+  let max = clip ?? (finite.length ? Math.max(...finite) : 1);
   if (max === min) {
     const pad = Math.abs(min) > 0 ? Math.abs(min) * 0.05 : 0.5;
     min -= pad;
@@ -92,8 +112,12 @@ export function scoreHistogramSvg({ normal, anomalous, threshold, bins = 30 }: H
   const thresholdX = MARGIN.left + ((threshold - min) / (max - min)) * PLOT_W;
   const legendY = MARGIN.top + 8;
   return (
-    svgOpen('Image scores: good vs defective', `${normal.length} good and ${anomalous.length} defective images; threshold ${formatNumber(threshold)}`) +
-    axes(min, max, 0, peak, 'image score', 'images', true) +
+    svgOpen(
+      'Image scores: good vs defective',
+      `${normal.length} good and ${anomalous.length} defective images; threshold ${formatNumber(threshold)}` +
+        (clip === undefined ? '' : `; axis clipped at ${formatNumber(clip)}: ${clipped} higher scores are counted in the last bar`),
+    ) +
+    axes(min, max, 0, peak, clip === undefined ? 'image score' : `image score (axis clipped at ${formatNumber(clip)}; ${clipped} higher scores in the last bar)`, 'images', true) +
     bars(normalCounts, COLORS.good, 'bar-good') +
     bars(anomalousCounts, COLORS.defective, 'bar-defective') +
     (Number.isFinite(threshold)

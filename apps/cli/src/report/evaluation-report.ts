@@ -3,6 +3,7 @@
  * data: URIs, no scripts and no external URLs) so it can be mailed or archived as is.
  * Pure: data in, HTML string out.
  */
+import { describeVerdictCounts, type OperatingPoint, type OperatingPoints, type ProportionInterval, type VerdictCounts } from '@residuum/scoring';
 import { COLORS, scoreHistogramSvg, unitCurveSvg } from './charts.js';
 import { escapeHtml, pngDataUri } from './escape.js';
 import { formatNumber, formatPercent } from '../util/format.js';
@@ -13,6 +14,8 @@ export interface ReportGalleryItem {
   score: number;
   /** input | reconstruction | heatmap overlay, side by side, as PNG bytes; absent if it could not be rendered. */
   png?: Uint8Array;
+  /** What the panels show, e.g. "input | heatmap" for a model without reconstruction (default: input | reconstruction | heatmap). */
+  caption?: string;
   note?: string;
 }
 
@@ -33,11 +36,15 @@ export interface EvaluationReportData {
     precision: number;
     recall: number;
     accuracy: number;
+    balancedAccuracy: number;
     f1Max: number | null;
     f1MaxThreshold: number | null;
   };
   pixel?: { auroc: number | null; aupro: number | null };
   confusion: { tp: number; fp: number; tn: number; fn: number };
+  /** Caught / rejected at the threshold with exact 95 % intervals: the report's first line. */
+  atThreshold: VerdictCounts;
+  operatingPoints: OperatingPoints;
   /** Shown when there are two or more defect types. */
   perDefectType?: ReadonlyArray<{ defectType: string; count: number; auroc: number; detectionRate: number }>;
   scores: { normal: readonly number[]; anomalous: readonly number[] };
@@ -63,6 +70,7 @@ table.confusion td.correct{background:#ebfbee}table.confusion td.wrong{backgroun
 figure{margin:0;border:1px solid #dee2e6;border-radius:6px;padding:8px}figure img{width:100%;image-rendering:pixelated}
 figcaption{font-size:.8rem;word-break:break-all}.none{color:#868e96;font-style:italic}
 ul.skipped{font-size:.85rem;max-height:16em;overflow:auto}
+.verdict{font-size:1.15rem;font-weight:600;margin:.4em 0}
 `;
 
 function metricTile(name: string, key: string, value: number | null | undefined, hint?: string): string {
@@ -95,11 +103,43 @@ function galleryHtml(items: readonly ReportGalleryItem[], kind: 'fp' | 'fn'): st
     `<div class="gallery" data-gallery="${kind}">` +
     items
       .map((item) => {
-        const image = item.png ? `<img alt="input | reconstruction | heatmap of ${escapeHtml(item.path)}" src="${pngDataUri(item.png)}">` : `<p class="none">${escapeHtml(item.note ?? 'no image')}</p>`;
-        return `<figure>${image}<figcaption>${escapeHtml(item.path)}<br>score <b>${escapeHtml(formatNumber(item.score))}</b> (${item.label === 1 ? 'defective' : 'good'})${item.png ? ' &mdash; input | reconstruction | heatmap' : ''}</figcaption></figure>`;
+        const caption = item.caption ?? 'input | reconstruction | heatmap';
+        const image = item.png ? `<img alt="${escapeHtml(caption)} of ${escapeHtml(item.path)}" src="${pngDataUri(item.png)}">` : `<p class="none">${escapeHtml(item.note ?? 'no image')}</p>`;
+        return `<figure>${image}<figcaption>${escapeHtml(item.path)}<br>score <b>${escapeHtml(formatNumber(item.score))}</b> (${item.label === 1 ? 'defective' : 'good'})${item.png ? ` &mdash; ${escapeHtml(caption)}` : ''}</figcaption></figure>`;
       })
       .join('') +
     '</div>'
+  );
+}
+
+function intervalText(interval: ProportionInterval | undefined): string {
+  return interval ? `${formatPercent(interval.estimate)} [${formatPercent(interval.lower)}, ${formatPercent(interval.upper)}]` : '-';
+}
+
+/** The line manager's view, first: what the threshold catches and rejects, with exact 95 % intervals. */
+function verdictHtml(data: EvaluationReportData): string {
+  const isCard = data.threshold === data.model.cardThreshold;
+  const sentence = describeVerdictCounts(data.atThreshold, isCard ? "at the model's threshold" : 'at the given threshold');
+  return (
+    `<p class="verdict" data-verdict>${escapeHtml(sentence)}.</p>` +
+    `<p class="meta" data-intervals>recall ${escapeHtml(intervalText(data.atThreshold.recall))}, false-alarm rate ${escapeHtml(intervalText(data.atThreshold.falseAlarmRate))} ` +
+    '(95 % Clopper-Pearson intervals: exact binomial, they say how far the rates on a line may differ from these counts).</p>'
+  );
+}
+
+function operatingPointRow(p: OperatingPoint): string {
+  const target = p.target.kind === 'false-alarm-rate' ? `false alarms &le; ${escapeHtml(formatPercent(p.target.value))}` : `recall &ge; ${escapeHtml(formatPercent(p.target.value))}`;
+  return (
+    `<tr data-target="${p.target.kind}:${p.target.value}"><td>${target}</td><td>${escapeHtml(formatPercent(p.recall))}</td><td>${escapeHtml(formatPercent(p.falseAlarmRate))}</td>` +
+    `<td>${escapeHtml(formatNumber(p.threshold))}</td><td>${p.tp} of ${p.tp + p.fn}</td><td>${p.fp} of ${p.fp + p.tn}</td></tr>`
+  );
+}
+
+function operatingPointsTable(points: OperatingPoints): string {
+  return (
+    '<table class="confusion" data-table="operating-points"><thead><tr><th>operating point</th><th>recall</th><th>false-alarm rate</th><th>threshold</th><th>defective caught</th><th>good rejected</th></tr></thead><tbody>' +
+    [...points.atFalseAlarmRate, ...points.atRecall].map(operatingPointRow).join('') +
+    '</tbody></table><p class="meta">Each row is the best threshold on this set for its target (every distinct score is a candidate, as sklearn roc_curve); a score &ge; threshold is defective.</p>'
   );
 }
 
@@ -124,6 +164,7 @@ export function renderEvaluationReport(data: EvaluationReportData): string {
 <body>
 <h1>${escapeHtml(title)}</h1>
 ${data.interrupted ? `<p class="interrupted"><strong>${escapeHtml(data.interrupted)}</strong>: the figures below cover only the images scored before the interruption.</p>` : ''}
+${verdictHtml(data)}
 <table class="meta"><tbody>
 <tr><td>model</td><td>${escapeHtml(data.model.path)} (${escapeHtml(data.model.family)}, input ${escapeHtml(data.model.input)})</td></tr>
 <tr><td>dataset</td><td>${escapeHtml(data.dataset.root)} (${escapeHtml(data.dataset.layout)} layout): ${data.dataset.normalCount} good, ${data.dataset.anomalousCount} defective${skipped.length ? `, ${skipped.length} skipped` : ''}</td></tr>
@@ -133,8 +174,10 @@ ${data.interrupted ? `<p class="interrupted"><strong>${escapeHtml(data.interrupt
 </tbody></table>
 <h2>Metrics</h2>
 <div class="metrics">
-${metricTile('image AUROC', 'image.auroc', data.image.auroc)}${metricTile('average precision', 'image.ap', data.image.ap)}${metricTile('F1 at threshold', 'image.f1', data.image.f1)}${metricTile('precision', 'image.precision', data.image.precision)}${metricTile('recall', 'image.recall', data.image.recall)}${metricTile('accuracy', 'image.accuracy', data.image.accuracy)}${metricTile('F1 max', 'image.f1Max', data.image.f1Max, data.image.f1MaxThreshold === null ? undefined : `at threshold ${formatNumber(data.image.f1MaxThreshold)}`)}${pixel}
+${metricTile('image AUROC', 'image.auroc', data.image.auroc)}${metricTile('average precision', 'image.ap', data.image.ap)}${metricTile('F1 at threshold', 'image.f1', data.image.f1)}${metricTile('precision', 'image.precision', data.image.precision)}${metricTile('recall', 'image.recall', data.image.recall)}${metricTile('accuracy', 'image.accuracy', data.image.accuracy)}${metricTile('balanced accuracy', 'image.balancedAccuracy', data.image.balancedAccuracy, 'mean of recall and specificity: 0.5 at chance, whatever the share of defective images')}${metricTile('F1 max', 'image.f1Max', data.image.f1Max, data.image.f1MaxThreshold === null ? undefined : `at threshold ${formatNumber(data.image.f1MaxThreshold)}; F1 depends on the share of defective images (${formatPercent(positiveRate)} here), read it beside the balanced accuracy and the operating points`)}${pixel}
 </div>
+<h2>Operating points</h2>
+${operatingPointsTable(data.operatingPoints)}
 <h2>Scores and curves</h2>
 <div class="charts">
 ${scoreHistogramSvg({ normal: data.scores.normal, anomalous: data.scores.anomalous, threshold: data.threshold })}

@@ -104,7 +104,7 @@ export interface ScoreSpec {
   image: ImageScoreSpec;
 }
 
-export type ThresholdMethod = 'quantile' | 'mean-std' | 'target-fpr' | 'f1-optimal' | 'manual';
+export type ThresholdMethod = 'quantile' | 'mean-std' | 'target-fpr' | 'target-recall' | 'f1-optimal' | 'manual';
 
 export interface ThresholdSpec {
   value: number;

@@ -2,7 +2,8 @@
  * Validation and ONNX-metadata round trip of the model card. Every problem is collected, so a
  * broken card is fixed in one go rather than one error at a time.
  */
-import { METADATA_PREFIX, MODEL_CARD_SCHEMA_VERSION, type ModelCard } from './model-card.js';
+import { scoreRange, type ScoreRange } from './score-range.js';
+import { METADATA_PREFIX, MODEL_CARD_SCHEMA_VERSION, type ModelCard, type ScoreSpec } from './model-card.js';
 
 export class ModelCardError extends Error {
   readonly problems: readonly string[];
@@ -29,7 +30,7 @@ const OUTPUT_MEANINGS = [
   'discriminator-feature-residual',
   'dropout-mask',
 ];
-const THRESHOLD_METHODS = ['quantile', 'mean-std', 'target-fpr', 'f1-optimal', 'manual'];
+const THRESHOLD_METHODS = ['quantile', 'mean-std', 'target-fpr', 'target-recall', 'f1-optimal', 'manual'];
 
 type Json = Record<string, unknown>;
 
@@ -103,6 +104,20 @@ function checkGraphAnomalyMap(c: Checker, card: Json): void {
   const inputShape = (card.input as Json | undefined)?.shape;
   if (Array.isArray(shape) && Array.isArray(inputShape) && JSON.stringify(shape) !== JSON.stringify(['N', 1, inputShape[2], inputShape[3]])) {
     c.problem(`${path}.shape`, `must be ['N', 1, ${String(inputShape[2])}, ${String(inputShape[3])}] (one map at the input size), got ${JSON.stringify(shape)}`);
+  }
+}
+
+/** A threshold the score can never reach (or always exceeds) flags nothing (or every part): refused. */
+function checkInScoreRange(c: Checker, value: unknown, path: string, score: unknown, level: 'image' | 'pixel'): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || score === null || typeof score !== 'object') return;
+  let range: ScoreRange;
+  try {
+    range = scoreRange(score as ScoreSpec, level);
+  } catch {
+    return; // the score spec itself is reported by its own checks
+  }
+  if (value < range.min || value > range.max) {
+    c.problem(path, `${value} is outside the range the ${level} score can take ([${range.min}, ${range.max}]: ${range.why}); ${value < range.min ? 'every part would be flagged' : 'no part would ever be flagged'}`);
   }
 }
 
@@ -212,6 +227,7 @@ export function validateModelCard(value: unknown): ModelCard {
   const threshold = c.object(card.threshold, 'threshold');
   if (threshold) {
     c.number(threshold.value, 'threshold.value');
+    checkInScoreRange(c, threshold.value, 'threshold.value', card.score, 'image');
     c.oneOf(threshold.method, THRESHOLD_METHODS, 'threshold.method');
     const params = c.object(threshold.params, 'threshold.params');
     if (params) {
@@ -235,6 +251,7 @@ export function validateModelCard(value: unknown): ModelCard {
     const q = c.object(cal.quantiles, 'calibration.quantiles');
     if (q) for (const [k, v] of Object.entries(q)) c.number(v, `calibration.quantiles["${k}"]`);
     c.number(cal.pixelThreshold, 'calibration.pixelThreshold', { optional: true });
+    if (cal.pixelThreshold !== undefined) checkInScoreRange(c, cal.pixelThreshold, 'calibration.pixelThreshold', card.score, 'pixel');
   }
 
   if (card.mcDropout !== undefined) {

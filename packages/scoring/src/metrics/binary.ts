@@ -4,6 +4,7 @@
  */
 import { assertFiniteValues, assertNonEmpty } from '../util/checks.js';
 import { argsortAscending } from './sort.js';
+import { isAnomalous } from './verdict.js';
 
 export type BinaryLabels = ArrayLike<number | boolean>;
 
@@ -166,7 +167,7 @@ export function confusionAtThreshold(scores: ArrayLike<number>, labels: BinaryLa
   let tn = 0;
   let fn = 0;
   for (let i = 0; i < scores.length; i++) {
-    const predicted = scores[i] >= threshold;
+    const predicted = isAnomalous(scores[i], threshold);
     if (y[i]) predicted ? tp++ : fn++;
     else predicted ? fp++ : tn++;
   }

@@ -11,6 +11,7 @@
  */
 import type { ThresholdSpec } from '../card/model-card.js';
 import { f1Max, toBinaryLabels, type BinaryLabels } from '../metrics/binary.js';
+import { trialsForUpperBound } from '../metrics/intervals.js';
 import { assertFiniteValues, assertNonEmpty, nextUp, quantileSorted, sortedCopy } from '../util/checks.js';
 
 function normalOnly(count: number, source: string): ThresholdSpec['fittedOn'] {
@@ -36,7 +37,10 @@ export function quantileThreshold(normalScores: ArrayLike<number>, q: number, so
     spec.value = nextUp(sorted[0]);
     spec.note = allEqualNote(sorted[0]);
   } else if (n < Math.ceil(1 / (1 - q) - 1e-9)) {
-    spec.note = `only ${n} normal scores: the ${q} quantile needs at least ${Math.ceil(1 / (1 - q) - 1e-9)} to be more than an interpolation near the maximum`;
+    const needed = Math.ceil(1 / (1 - q) - 1e-9);
+    spec.note =
+      `only ${n} normal scores: the ${q} quantile needs at least ${needed} to be more than an interpolation near the maximum ` +
+      `(about ${trialsForUpperBound(1 - q)} good images to show a ${+(100 * (1 - q)).toPrecision(3)} % false-alarm rate with 95 % confidence)`;
   }
   return spec;
 }
@@ -88,6 +92,8 @@ export function targetFprThreshold(normalScores: ArrayLike<number>, fpr: number,
     fittedOn: normalOnly(n, source),
   };
   if (sorted[0] === sorted[n - 1]) spec.note = allEqualNote(sorted[0]);
+  else if (allowed === 0 && fpr > 0)
+    spec.note = `only ${n} normal scores: a ${fpr} false-positive rate needs at least ${Math.ceil(1 / fpr - 1e-9)} to allow one, so the threshold sits above the maximum (about ${trialsForUpperBound(fpr)} to show the rate with 95 % confidence)`;
   else if (falsePositives < allowed) spec.note = `ties at the cut: achieved FPR ${falsePositives / n} is below the target ${fpr}`;
   return spec;
 }
