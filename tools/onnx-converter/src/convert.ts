@@ -15,7 +15,7 @@ import {
   type ValueInfoSpec,
 } from './onnx-model.js';
 import { appendScoringHead, SCORING_HEAD_OUTPUT, scoringHeadOutput, scoringHeadSupport } from './scoring-head.js';
-import { type NamedWeight, parseModelJson, tensorKey, type ParsedModel } from './topology.js';
+import { type CutSummary, cutModel, type NamedWeight, parseModelJson, tensorKey, type ParsedModel } from './topology.js';
 import { CONVERTER_NAME, CONVERTER_VERSION } from './version.js';
 
 export interface ConvertOptions {
@@ -35,6 +35,12 @@ export interface ConvertOptions {
    * report, for maps the graph cannot compute (see scoringHeadSupport).
    */
   scoringHead?: boolean;
+  /**
+   * Cut the model: these layers' outputs (in this order) become the graph outputs, and the layers
+   * and weights that do not lead to them are left out (e.g. a backbone cut after its third stage,
+   * with the stage outputs as features). Default: the model's own outputs.
+   */
+  outputLayers?: string[];
 }
 
 export interface McMaskInput {
@@ -58,6 +64,8 @@ export interface ConversionReport {
   fp16: boolean;
   /** The appended anomaly-map output, or why there is none. */
   scoringHead: { output: string } | { skipped: string };
+  /** Present when `outputLayers` cut the model. */
+  cut?: CutSummary;
 }
 
 export interface ConversionResult {
@@ -148,7 +156,8 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
   const fp16 = options.fp16 === true;
   // Fails early with every problem of the card listed (ModelCardError).
   const inputCard = options.card === undefined ? undefined : validateModelCard(options.card);
-  const model = parseModelJson(options.modelJson, toBytes(options.weights));
+  const parsed = parseModelJson(options.modelJson, toBytes(options.weights));
+  const { model, cut } = options.outputLayers === undefined ? { model: parsed, cut: undefined } : cutModel(parsed, options.outputLayers);
   if (model.inputs.length !== 1) {
     throw new ConversionError(`the model has ${model.inputs.length} inputs (${model.inputs.map((i) => i.name).join(', ')}); exactly one image input is supported`);
   }
@@ -324,6 +333,7 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
       mcMaskInputs,
       fp16,
       scoringHead: headSupport.supported ? { output: SCORING_HEAD_OUTPUT } : { skipped: headSupport.reason },
+      ...(cut ? { cut } : {}),
     },
   };
 }

@@ -3,5 +3,6 @@ export type { ConvertOptions, ConversionReport, ConversionResult, McMaskInput } 
 export { convertRunDir } from './run-dir.js';
 export type { ConvertRunDirOptions, ConvertRunDirResult } from './run-dir.js';
 export { ConversionError } from './errors.js';
+export type { CutSummary } from './topology.js';
 export { ONNX_IR_VERSION, ONNX_OPSET_VERSION } from './onnx-model.js';
 export { CONVERTER_VERSION } from './version.js';
