@@ -11,3 +11,5 @@ export type { BackboneDefinition, BackboneTap } from './backbones/definitions.js
 export { BACKBONE_CACHE_ENV, backboneCacheDir, backboneFileNames, getBackbone, prepareBackbone } from './backbones/get-backbone.js';
 export type { BackboneManifest, BackboneResult, GetBackboneOptions } from './backbones/get-backbone.js';
 export { BackboneError, integrityOf } from './backbones/package-source.js';
+export { spliceOnnxModels } from './splice.js';
+export type { SpliceOptions } from './splice.js';
