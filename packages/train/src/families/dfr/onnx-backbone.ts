@@ -7,9 +7,9 @@
  *
  * Here: the tap extractor (ORT session -> NHWC tap tensors) and the TF.js aggregation model that
  * turns taps into DFR features exactly as `buildFeatureExtractor` does for a TF.js backbone (same
- * layers: bilinear UpSampling2D to the finest tap, Concatenate, cell AveragePooling2D).
- * Not yet: trainDfr taking an OnnxBackboneSpec, and the export that splices backbone + head into one
- * ONNX file (the head converts as a model whose inputs are the taps).
+ * layers: bilinear UpSampling2D to the finest tap, Concatenate, cell AveragePooling2D). trainDfr
+ * uses them for an OnnxBackboneSpec and saves the head (taps in, `buildDfrHeadOnTaps`) with
+ * backbone.json; the converter's convertRunDir splices head and backbone into one ONNX file.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
