@@ -12,4 +12,4 @@ export { BACKBONE_CACHE_ENV, backboneCacheDir, backboneFileNames, getBackbone, p
 export type { BackboneManifest, BackboneResult, GetBackboneOptions } from './backbones/get-backbone.js';
 export { BackboneError, integrityOf } from './backbones/package-source.js';
 export { spliceOnnxModels } from './splice.js';
-export type { SpliceOptions } from './splice.js';
+export type { SpliceOptions, SpliceResult } from './splice.js';

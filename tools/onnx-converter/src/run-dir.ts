@@ -135,7 +135,7 @@ async function convertWithBackbone(backbone: BackboneFile, head: { modelJson: ob
   if (JSON.stringify(converted.report.inputNames) !== JSON.stringify(backbone.taps)) {
     throw new ConversionError(`the head's inputs ${converted.report.inputNames.join(', ')} are not the backbone taps ${backbone.taps.join(', ')} named in ${BACKBONE_FILE}`);
   }
-  const onnx = spliceOnnxModels({ backbone: bytes, head: converted.onnx, card });
+  const { onnx, nodes, initializers } = spliceOnnxModels({ backbone: bytes, head: converted.onnx, card });
   const embedded = structuredClone(card);
   embedded.producer = { ...embedded.producer, converter: `${CONVERTER_NAME}@${CONVERTER_VERSION}` };
   return {
@@ -143,6 +143,8 @@ async function convertWithBackbone(backbone: BackboneFile, head: { modelJson: ob
     card: embedded,
     report: {
       ...converted.report,
+      nodes,
+      initializers,
       inputName: 'input',
       inputNames: ['input'],
       warnings: [...converted.report.warnings, `head spliced behind the ONNX backbone ${backbone.name} (${backbone.onnxPath})`],

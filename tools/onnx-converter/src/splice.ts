@@ -79,7 +79,14 @@ export interface SpliceOptions {
   card?: ModelCard;
 }
 
-export function spliceOnnxModels(options: SpliceOptions): Uint8Array {
+export interface SpliceResult {
+  onnx: Uint8Array;
+  /** Node and initializer counts of the combined graph. */
+  nodes: number;
+  initializers: number;
+}
+
+export function spliceOnnxModels(options: SpliceOptions): SpliceResult {
   const backbone = decode(options.backbone, 'backbone');
   const head = decode(options.head, 'head');
   if (defaultOpset(backbone) !== defaultOpset(head) || num(backbone.irVersion) !== num(head.irVersion)) {
@@ -154,5 +161,9 @@ export function spliceOnnxModels(options: SpliceOptions): Uint8Array {
     },
     metadataProps: metadata,
   });
-  return new Uint8Array(type.encode(spliced).finish());
+  return {
+    onnx: new Uint8Array(type.encode(spliced).finish()),
+    nodes: bGraph.node.length + hGraph.node.length,
+    initializers: bGraph.initializer.length + hGraph.initializer.length,
+  };
 }

@@ -63,6 +63,7 @@ describe('DFR on an ONNX backbone: train -> run folder (head + backbone.json) ->
       const converted = await convertRunDir(runDir, { outFile: join(dir, 'dfr.onnx') });
       expect(converted.report.outputs).toEqual([{ name: 'feature_error', shape: ['N', 1, 8, 8] }]);
       expect(converted.report.inputNames).toEqual(['input']);
+      expect(converted.report.nodes).toBeGreaterThan(20);
       const bytes = new Uint8Array(await readFile(converted.outFile));
       expectValidOnnx(bytes);
 

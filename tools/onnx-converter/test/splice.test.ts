@@ -61,7 +61,8 @@ describe('spliceOnnxModels', () => {
     const { backbone, head, backboneOnnx, headOnnx } = await parts();
     const card = sampleCard(3, 16, [{ name: 'feature_error', meaning: 'feature-error-map', shape: ['N', 1, 8, 8] }], 'dfr');
     card.score = { map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma: 0 }, image: { kind: 'mean' } };
-    const spliced = spliceOnnxModels({ backbone: backboneOnnx.onnx, head: headOnnx.onnx, card });
+    const { onnx: spliced, nodes } = spliceOnnxModels({ backbone: backboneOnnx.onnx, head: headOnnx.onnx, card });
+    expect(nodes).toBe(backboneOnnx.report.nodes + headOnnx.report.nodes);
     expectValidOnnx(spliced);
     const decoded = decodeModelObject(spliced) as { graph: { input: Array<{ name: string }>; output: Array<{ name: string }> }; metadataProps: Array<{ key: string; value: string }> };
     expect(decoded.graph.input.map((i) => i.name)).toEqual(['input']);
