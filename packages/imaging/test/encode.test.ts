@@ -43,6 +43,15 @@ describe('modelTensorToImage', () => {
     const image: RawImage = { data: bytes(6 * 4 * 3, 9), width: 6, height: 4, channels: 3 };
     expect(modelTensorToImage(preprocessImage(image, spec), spec).data).toEqual(new Uint8ClampedArray(image.data));
   });
+
+  it('inverts Caffe-style preprocessing (BGR, 0..255, mean only) back to RGB pixels', () => {
+    const spec: PreprocessingSpec = {
+      width: 6, height: 4, channels: 3, resize: 'fill', interpolation: 'bilinear',
+      mean: [103.939, 116.779, 123.68], std: [1, 1, 1], channelOrder: 'bgr', pixelDivisor: 1,
+    };
+    const image: RawImage = { data: bytes(6 * 4 * 3, 5), width: 6, height: 4, channels: 3 };
+    expect(modelTensorToImage(preprocessImage(image, spec), spec).data).toEqual(new Uint8ClampedArray(image.data));
+  });
 });
 
 describe('heatmaps', () => {

@@ -2,7 +2,7 @@
  * Model-space images and maps -> RGBA pixels for display. Pure functions (no DOM), so the
  * dashboard, the panel and tests draw exactly the same thing.
  */
-import { colorizeMap, overlayHeatmap, type PreprocessingSpec } from '@residuum/scoring';
+import { colorizeMap, modelValueToPixel, overlayHeatmap, type PreprocessingSpec, sourceRgbChannel } from '@residuum/scoring';
 import type { ModelInputImage, ScalarMap } from '@residuum/inspection';
 
 export interface RgbaPixels {
@@ -11,8 +11,8 @@ export interface RgbaPixels {
   height: number;
 }
 
-/** Undoes the card's normalisation: (value * std + mean) * 255, clamped; grey shown as grey. */
-export function modelImageToRgba(image: ModelInputImage, spec: Pick<PreprocessingSpec, 'mean' | 'std'>): RgbaPixels {
+/** Undoes the card's normalisation: (value * std + mean) * pixelDivisor, clamped, back in RGB order; grey shown as grey. */
+export function modelImageToRgba(image: ModelInputImage, spec: Pick<PreprocessingSpec, 'mean' | 'std' | 'channelOrder' | 'pixelDivisor'>): RgbaPixels {
   const { channels, height, width, data } = image;
   if (data.length !== channels * height * width) {
     throw new RangeError(`modelImageToRgba: ${data.length} values do not make ${channels}x${height}x${width}`);
@@ -24,8 +24,8 @@ export function modelImageToRgba(image: ModelInputImage, spec: Pick<Preprocessin
   const out = new Uint8ClampedArray(plane * 4);
   for (let i = 0; i < plane; i++) {
     for (let c = 0; c < 3; c++) {
-      const source = channels === 1 ? 0 : c;
-      out[i * 4 + c] = Math.round((data[source * plane + i] * spec.std[source] + spec.mean[source]) * 255);
+      const source = channels === 1 ? 0 : sourceRgbChannel({ channels: 3, channelOrder: spec.channelOrder }, c);
+      out[i * 4 + c] = Math.round(modelValueToPixel(spec, source, data[source * plane + i]));
     }
     out[i * 4 + 3] = 255;
   }

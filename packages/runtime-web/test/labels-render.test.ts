@@ -28,6 +28,12 @@ describe('render', () => {
     expect([...pixels.data]).toEqual([0, 0, 0, 255, 128, 128, 128, 255, 255, 255, 255, 255, 255, 255, 255, 255]);
   });
 
+  test('modelImageToRgba turns Caffe-style BGR planes (0..255, mean subtracted) back into RGB', () => {
+    const data = new Float32Array([10 - 103.939, -103.939, 120 - 116.779, 255 - 116.779, 250 - 123.68, 7 - 123.68]); // B, G, R planes
+    const pixels = modelImageToRgba({ data, channels: 3, height: 1, width: 2 }, { mean: [103.939, 116.779, 123.68], std: [1, 1, 1], channelOrder: 'bgr', pixelDivisor: 1 });
+    expect([...pixels.data]).toEqual([250, 120, 10, 255, 7, 255, 0, 255]);
+  });
+
   test('modelImageToRgba keeps RGB planes apart', () => {
     const data = new Float32Array([1, 0, 0, 1, 0, 0]); // CHW, 1x2: R=[1,0] G=[0,1] B=[0,0]
     const pixels = modelImageToRgba({ data, channels: 3, height: 1, width: 2 }, { mean: [0, 0, 0], std: [1, 1, 1] });

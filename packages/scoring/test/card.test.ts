@@ -57,6 +57,20 @@ describe('model card', () => {
     expect(problems.length).toBe(4);
   });
 
+  it('accepts Caffe-style preprocessing (bgr, pixelDivisor 1) and rejects bad channel orders and divisors', () => {
+    const rgbPre = { ...tinyCard().preprocessing, channels: 3 as const, mean: [103.939, 116.779, 123.68], std: [1, 1, 1] };
+    const caffe = { ...tinyCard(), preprocessing: { ...rgbPre, channelOrder: 'bgr' as const, pixelDivisor: 1 as const }, input: { name: 'input', layout: 'NCHW' as const, shape: ['N', 3, 16, 16] as ['N', number, number, number] } };
+    expect(validateModelCard(caffe)).toBe(caffe);
+    expect(modelCardFromMetadata(modelCardToMetadata(caffe)).preprocessing).toEqual(caffe.preprocessing);
+    const bad = { ...caffe, preprocessing: { ...caffe.preprocessing, channelOrder: 'brg', pixelDivisor: 256 } };
+    expect(problemsOf(() => validateModelCard(bad))).toEqual([
+      'preprocessing.channelOrder: must be one of "rgb", "bgr", got "brg"',
+      'preprocessing.pixelDivisor: must be one of 1, 255, got 256',
+    ]);
+    const greyBgr = { ...tinyCard(), preprocessing: { ...tinyCard().preprocessing, channelOrder: 'bgr' } };
+    expect(problemsOf(() => validateModelCard(greyBgr))).toEqual(["preprocessing.channelOrder: 'bgr' needs channels 3, got 1"]);
+  });
+
   it('reports missing sections and shape disagreements', () => {
     const { threshold: _t, ...noThreshold } = tinyCard();
     expect(problemsOf(() => validateModelCard(noThreshold))).toEqual(['threshold: must be an object, got nothing (missing)']);

@@ -51,6 +51,26 @@ describe('preprocessImage', () => {
     expect(Array.from(preprocessImage(grey, s)).map((v) => Math.round(v * 255))).toEqual([10, 40, 10, 40, 10, 40]);
   });
 
+  it("expresses Keras preprocess_input(mode='caffe') exactly: BGR, 0..255, mean subtracted, no std", () => {
+    // Independent reference: Keras caffe mode, x[..., ::-1] then x[..., c] -= mean[c] (float32).
+    const mean = [103.939, 116.779, 123.68];
+    const pixels = [[0, 128, 255], [17, 200, 3], [255, 255, 255]];
+    const raw: RawImage = { data: new Uint8Array(pixels.flat()), width: 3, height: 1, channels: 3 };
+    const caffe = spec({ width: 3, height: 1, channels: 3, mean, std: [1, 1, 1], channelOrder: 'bgr', pixelDivisor: 1 });
+    const out = preprocessImage(raw, caffe);
+    const expected = new Float32Array(9);
+    for (let c = 0; c < 3; c++) for (let x = 0; x < 3; x++) expected[c * 3 + x] = Math.fround(pixels[x][2 - c] - Math.fround(mean[c]));
+    // Keras rounds the mean to float32 before subtracting, we subtract in double: one float32 ulp apart at most.
+    for (let i = 0; i < 9; i++) expect(Math.abs(out[i] - expected[i])).toBeLessThanOrEqual(Math.abs(expected[i]) * 2 ** -23);
+    // bgr with the default divisor only reorders the planes of the rgb result.
+    const rgb = preprocessImage(raw, spec({ width: 3, height: 1, channels: 3, mean: [0, 0, 0], std: [1, 1, 1] }));
+    const bgr = preprocessImage(raw, spec({ width: 3, height: 1, channels: 3, mean: [0, 0, 0], std: [1, 1, 1], channelOrder: 'bgr' }));
+    expect(Array.from(bgr)).toEqual([...rgb.slice(6, 9), ...rgb.slice(3, 6), ...rgb.slice(0, 3)]);
+    expect(() => preprocessImage(raw, { ...caffe, pixelDivisor: 128 as 1 })).toThrow(/pixelDivisor must be 1 or 255/);
+    expect(() => preprocessImage(raw, { ...caffe, channelOrder: 'brg' as 'bgr' })).toThrow(/channelOrder must be 'rgb' or 'bgr'/);
+    expect(() => preprocessImage(raw, { ...caffe, channels: 1, mean: [0], std: [1] })).toThrow(/'bgr' needs channels 3/);
+  });
+
   it('keeps constant images constant at any size and filter', () => {
     const raw: RawImage = { data: new Uint8Array(7 * 5).fill(77), width: 7, height: 5, channels: 1 };
     for (const interpolation of ['bilinear', 'nearest'] as const) {

@@ -15,7 +15,7 @@ import {
   type ValueInfoSpec,
 } from './onnx-model.js';
 import { appendScoringHead, SCORING_HEAD_OUTPUT, scoringHeadOutput, scoringHeadSupport } from './scoring-head.js';
-import { type NamedWeight, parseModelJson, tensorKey, type ParsedModel } from './topology.js';
+import { type CutSummary, cutModel, type NamedWeight, parseModelJson, tensorKey, type ParsedModel } from './topology.js';
 import { CONVERTER_NAME, CONVERTER_VERSION } from './version.js';
 
 export interface ConvertOptions {
@@ -35,6 +35,12 @@ export interface ConvertOptions {
    * report, for maps the graph cannot compute (see scoringHeadSupport).
    */
   scoringHead?: boolean;
+  /**
+   * Cut the model: these layers' outputs (in this order) become the graph outputs, and the layers
+   * and weights that do not lead to them are left out (e.g. a backbone cut after its third stage,
+   * with the stage outputs as features). Default: the model's own outputs.
+   */
+  outputLayers?: string[];
 }
 
 export interface McMaskInput {
@@ -53,11 +59,15 @@ export interface ConversionReport {
   foldedBatchNorms: number;
   warnings: string[];
   inputName: string;
+  /** Every graph input: ['input'], or the InputLayer names of a multi-input model. */
+  inputNames: string[];
   outputs: Array<{ name: string; shape: Array<number | 'N'> }>;
   mcMaskInputs: McMaskInput[];
   fp16: boolean;
   /** The appended anomaly-map output, or why there is none. */
   scoringHead: { output: string } | { skipped: string };
+  /** Present when `outputLayers` cut the model. */
+  cut?: CutSummary;
 }
 
 export interface ConversionResult {
@@ -148,20 +158,34 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
   const fp16 = options.fp16 === true;
   // Fails early with every problem of the card listed (ModelCardError).
   const inputCard = options.card === undefined ? undefined : validateModelCard(options.card);
-  const model = parseModelJson(options.modelJson, toBytes(options.weights));
-  if (model.inputs.length !== 1) {
-    throw new ConversionError(`the model has ${model.inputs.length} inputs (${model.inputs.map((i) => i.name).join(', ')}); exactly one image input is supported`);
+  const parsed = parseModelJson(options.modelJson, toBytes(options.weights));
+  const { model, cut } = options.outputLayers === undefined ? { model: parsed, cut: undefined } : cutModel(parsed, options.outputLayers);
+  if (model.inputs.length === 0) throw new ConversionError('the model has no input');
+  // Several inputs: a head that takes a backbone's feature maps, spliced behind it later
+  // (spliceOnnxModels); its graph inputs keep the InputLayer names. A card describes one image input.
+  const inputNames = model.inputs.length === 1 ? ['input'] : model.inputs.map((i) => i.name);
+  if (inputNames.length > 1 && inputCard) {
+    throw new ConversionError(
+      `the model has ${inputNames.length} inputs (${inputNames.join(', ')}); a card describes one image input: convert it without a card and splice it behind its backbone`,
+    );
+  }
+  for (const modelInput of model.inputs) {
+    if (modelInput.shape.length !== 3) {
+      throw new ConversionError(`input '${modelInput.name}' has shape ${JSON.stringify(modelInput.shape)}; an image input [H, W, C] is required`);
+    }
+  }
+  if (new Set(inputNames).size !== inputNames.length || inputNames.some((n) => n === SCORING_HEAD_OUTPUT || n.startsWith('mc_mask_'))) {
+    throw new ConversionError(`invalid or duplicate input names ${JSON.stringify(inputNames)}`);
   }
   const modelInput = model.inputs[0];
-  if (modelInput.shape.length !== 3) {
-    throw new ConversionError(`input '${modelInput.name}' has shape ${JSON.stringify(modelInput.shape)}; an image input [H, W, C] is required`);
-  }
   if (inputCard?.outputs.some((o) => o.meaning === 'anomaly-map')) {
     throw new ConversionError("the card lists an 'anomaly-map' output; that output is the converter's scoring head, remove it from the card (use scoringHead: false to leave it out)");
   }
   const outputNames = outputNamesFor(model, { ...options, card: inputCard });
+  const clash = outputNames.find((n) => inputNames.includes(n));
+  if (clash) throw new ConversionError(`output name '${clash}' is also an input name`);
   const builder = new GraphBuilder();
-  builder.reserve('input');
+  inputNames.forEach((n) => builder.reserve(n));
   outputNames.forEach((n) => builder.reserve(n));
   builder.reserve(SCORING_HEAD_OUTPUT);
   const mcCalls = model.calls.filter((c) => c.className === 'McDropout');
@@ -172,10 +196,10 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
   for (const call of model.calls) for (const ref of call.inputs) bump(tensorKey(ref), 1);
   for (const ref of model.outputs) bump(tensorKey(ref), 2); // an output can never be folded away
 
-  const graphInputs: ValueInfoSpec[] = [{ name: 'input', elemType: TensorDataType.FLOAT, shape: physicalShape(modelInput.shape) }];
+  const graphInputs: ValueInfoSpec[] = model.inputs.map((input, i) => ({ name: inputNames[i], elemType: TensorDataType.FLOAT, shape: physicalShape(input.shape) }));
   const castIn = (name: string): string => (fp16 ? builder.node('Cast', [name], [attr.int('to', TensorDataType.FLOAT16)], `${name}_fp16`) : name);
   const values = new Map<string, Value>();
-  values.set(tensorKey({ layer: modelInput.name, nodeIndex: 0, tensorIndex: 0 }), { name: castIn('input'), shape: modelInput.shape });
+  model.inputs.forEach((input, i) => values.set(tensorKey({ layer: input.name, nodeIndex: 0, tensorIndex: 0 }), { name: castIn(inputNames[i]), shape: input.shape }));
 
   const foldable = new Map<string, FoldableConv>();
   const usedWeights = new Set<string>();
@@ -319,11 +343,13 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
       initializers: builder.initializers.length,
       foldedBatchNorms,
       warnings,
-      inputName: 'input',
+      inputName: inputNames[0],
+      inputNames,
       outputs,
       mcMaskInputs,
       fp16,
       scoringHead: headSupport.supported ? { output: SCORING_HEAD_OUTPUT } : { skipped: headSupport.reason },
+      ...(cut ? { cut } : {}),
     },
   };
 }

@@ -3,6 +3,14 @@ export type { ConvertOptions, ConversionReport, ConversionResult, McMaskInput } 
 export { convertRunDir } from './run-dir.js';
 export type { ConvertRunDirOptions, ConvertRunDirResult } from './run-dir.js';
 export { ConversionError } from './errors.js';
+export type { CutSummary } from './topology.js';
 export { ONNX_IR_VERSION, ONNX_OPSET_VERSION } from './onnx-model.js';
 export { CONVERTER_VERSION } from './version.js';
 export { withModelCard } from './model-card.js';
+export { BACKBONES, RESNET50 } from './backbones/definitions.js';
+export type { BackboneDefinition, BackboneTap } from './backbones/definitions.js';
+export { BACKBONE_CACHE_ENV, backboneCacheDir, backboneFileNames, getBackbone, prepareBackbone } from './backbones/get-backbone.js';
+export type { BackboneManifest, BackboneResult, GetBackboneOptions } from './backbones/get-backbone.js';
+export { BackboneError, integrityOf } from './backbones/package-source.js';
+export { spliceOnnxModels } from './splice.js';
+export type { SpliceOptions, SpliceResult } from './splice.js';

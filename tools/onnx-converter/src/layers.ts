@@ -407,8 +407,10 @@ const neighborConv2d: LayerConverter = (ctx) => {
 const batchNormalization: LayerConverter = (ctx) => {
   const input = singleInput(ctx);
   const rank = input.shape.length;
-  const axis = configValue(ctx, 'axis') ?? -1;
-  if (axis !== -1 && axis !== rank) throw layerError(ctx.call, `axis ${JSON.stringify(axis)} is not supported (only the last, channel axis)`);
+  const rawAxis = configValue(ctx, 'axis') ?? -1;
+  // Keras 2.2 serializes the axis as a one-element list ([3]); tfjs-layers reads it as that number.
+  const axis = Array.isArray(rawAxis) && rawAxis.length === 1 ? rawAxis[0] : rawAxis;
+  if (axis !== -1 && axis !== rank) throw layerError(ctx.call, `axis ${JSON.stringify(rawAxis)} is not supported (only the last, channel axis)`);
   if (rank !== 3 && rank !== 1) throw layerError(ctx.call, `input of shape ${JSON.stringify(input.shape)} is not supported (images [H,W,C] or vectors [C])`);
   const channels = input.shape[rank - 1];
   const epsilon = numberConfig(ctx, 'epsilon', 1e-3);

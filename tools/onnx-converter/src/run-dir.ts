@@ -1,9 +1,12 @@
 /** Converts a trainer run folder (model.json, weights.bin, model-card.json) into one .onnx file. */
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { ModelCard } from '@residuum/scoring';
+import { createHash } from 'node:crypto';
+import { type ModelCard, validateModelCard } from '@residuum/scoring';
 import { type ConversionResult, convertLayersModel } from './convert.js';
 import { ConversionError } from './errors.js';
+import { spliceOnnxModels } from './splice.js';
+import { CONVERTER_NAME, CONVERTER_VERSION } from './version.js';
 
 export interface ConvertRunDirOptions {
   outFile: string;
@@ -67,7 +70,10 @@ export async function convertRunDir(runDir: string, options: ConvertRunDirOption
   const weights = await readWeightFiles(dir, modelJson);
   let result: ConversionResult;
   try {
-    result = convertLayersModel({ modelJson: modelJson as object, weights, card, fp16: options.fp16, scoringHead: options.scoringHead });
+    const backbone = await readBackboneFile(dir);
+    result = backbone
+      ? await convertWithBackbone(backbone, { modelJson: modelJson as object, weights, card, fp16: options.fp16 })
+      : convertLayersModel({ modelJson: modelJson as object, weights, card, fp16: options.fp16, scoringHead: options.scoringHead });
   } catch (error) {
     if (error instanceof ConversionError) throw new ConversionError(`${dir}: ${error.message}`);
     throw error;
@@ -80,4 +86,75 @@ export async function convertRunDir(runDir: string, options: ConvertRunDirOption
     await writeFile(outFile, result.onnx);
   }
   return { ...result, outFile };
+}
+
+/**
+ * A run whose backbone ran in onnxruntime (DFR on ResNet-50) holds the head (inputs = the taps) and
+ * backbone.json naming the backbone's ONNX file and its sha256 (written by @residuum/train's trainDfr).
+ */
+interface BackboneFile {
+  kind: 'onnx';
+  name: string;
+  onnxPath: string;
+  sha256: string;
+  taps: string[];
+}
+
+const BACKBONE_FILE = 'backbone.json';
+
+async function readBackboneFile(dir: string): Promise<BackboneFile | undefined> {
+  const path = join(dir, BACKBONE_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let file: Partial<BackboneFile>;
+  try {
+    file = JSON.parse(text) as Partial<BackboneFile>;
+  } catch (error) {
+    throw new ConversionError(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (file.kind !== 'onnx' || typeof file.onnxPath !== 'string' || typeof file.sha256 !== 'string' || !Array.isArray(file.taps)) {
+    throw new ConversionError(`${path}: expected {kind: 'onnx', name, onnxPath, sha256, taps}`);
+  }
+  return file as BackboneFile;
+}
+
+async function convertWithBackbone(backbone: BackboneFile, head: { modelJson: object; weights: Uint8Array; card: ModelCard; fp16?: boolean }): Promise<ConversionResult> {
+  if (head.fp16) throw new ConversionError('fp16 export of a model spliced behind an ONNX backbone is not supported yet');
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(backbone.onnxPath));
+  } catch (error) {
+    throw new ConversionError(
+      `the backbone ${backbone.name} this run was trained on, ${backbone.onnxPath}, cannot be read (${(error as Error).message}); get it again with \`residuum backbone get ${backbone.name}\``,
+    );
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== backbone.sha256) {
+    throw new ConversionError(`${backbone.onnxPath} (sha256 ${sha256}) is not the backbone this run was trained on (sha256 ${backbone.sha256})`);
+  }
+  const card = validateModelCard(head.card);
+  const converted = convertLayersModel({ modelJson: head.modelJson, weights: head.weights, outputNames: card.outputs.map((o) => o.name), scoringHead: false });
+  if (JSON.stringify(converted.report.inputNames) !== JSON.stringify(backbone.taps)) {
+    throw new ConversionError(`the head's inputs ${converted.report.inputNames.join(', ')} are not the backbone taps ${backbone.taps.join(', ')} named in ${BACKBONE_FILE}`);
+  }
+  const { onnx, nodes, initializers } = spliceOnnxModels({ backbone: bytes, head: converted.onnx, card });
+  const embedded = structuredClone(card);
+  embedded.producer = { ...embedded.producer, converter: `${CONVERTER_NAME}@${CONVERTER_VERSION}` };
+  return {
+    onnx,
+    card: embedded,
+    report: {
+      ...converted.report,
+      nodes,
+      initializers,
+      inputName: 'input',
+      inputNames: ['input'],
+      warnings: [...converted.report.warnings, `head spliced behind the ONNX backbone ${backbone.name} (${backbone.onnxPath})`],
+      scoringHead: { skipped: 'the map is a model output (feature error); the head is spliced behind an ONNX backbone' },
+    },
+  };
 }

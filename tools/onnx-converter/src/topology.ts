@@ -232,3 +232,56 @@ export function parseModelJson(modelJson: unknown, weightData: Uint8Array): Pars
     : parseFunctional(name, config, rawLayers);
   return { ...structure, weights: readWeights(modelJson, weightData) };
 }
+
+export interface CutSummary {
+  /** The layers whose outputs became the model outputs, in order. */
+  outputs: string[];
+  /** Layers past the cut, left out with their weights. */
+  droppedLayers: number;
+  droppedWeights: number;
+}
+
+function weightBelongsTo(weightName: string, layer: string): boolean {
+  return weightName.startsWith(`${layer}/`) || weightName.includes(`/${layer}/`);
+}
+
+/**
+ * The part of `model` that computes the outputs of `outputLayers` (a backbone cut after a stage,
+ * its stage outputs as graph outputs). Layers and weights past the cut are dropped on purpose;
+ * any other weight no kept layer uses still fails the conversion.
+ */
+export function cutModel(model: ParsedModel, outputLayers: readonly string[]): { model: ParsedModel; cut: CutSummary } {
+  if (!Array.isArray(outputLayers) || outputLayers.length === 0 || !outputLayers.every((n) => typeof n === 'string' && n !== '')) {
+    throw new ConversionError(`outputLayers must be a non-empty list of layer names, got ${JSON.stringify(outputLayers)}`);
+  }
+  if (new Set(outputLayers).size !== outputLayers.length) throw new ConversionError(`outputLayers has duplicates: ${outputLayers.join(', ')}`);
+  const byName = new Map(model.calls.map((c) => [c.name, c]));
+  const unknown = outputLayers.filter((n) => !byName.has(n));
+  if (unknown.length > 0) {
+    throw new ConversionError(`outputLayers: no layer named ${unknown.map((n) => `'${n}'`).join(', ')} in model '${model.name}' (input layers cannot be outputs)`);
+  }
+  const needed = new Set<string>();
+  const stack = [...outputLayers];
+  while (stack.length > 0) {
+    const name = stack.pop() as string;
+    if (needed.has(name)) continue;
+    needed.add(name);
+    for (const ref of byName.get(name)?.inputs ?? []) if (byName.has(ref.layer)) stack.push(ref.layer);
+  }
+  const dropped = model.calls.filter((c) => !needed.has(c.name)).map((c) => c.name);
+  const weights = new Map<string, NamedWeight>();
+  let droppedWeights = 0;
+  for (const [name, weight] of model.weights) {
+    if (dropped.some((layer) => weightBelongsTo(name, layer)) && ![...needed].some((layer) => weightBelongsTo(name, layer))) droppedWeights += 1;
+    else weights.set(name, weight);
+  }
+  return {
+    model: {
+      ...model,
+      calls: model.calls.filter((c) => needed.has(c.name)),
+      outputs: outputLayers.map((layer) => ({ layer, nodeIndex: 0, tensorIndex: 0 })),
+      weights,
+    },
+    cut: { outputs: [...outputLayers], droppedLayers: dropped.length, droppedWeights },
+  };
+}

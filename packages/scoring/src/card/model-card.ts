@@ -28,9 +28,41 @@ export interface PreprocessingSpec {
   resize: 'fill' | 'center-crop';
   /** Resampling filter (separable, antialiased when downscaling). */
   interpolation: 'bilinear' | 'nearest';
-  /** value = (pixel / 255 - mean[c]) / std[c]; one entry per model channel. */
+  /**
+   * value = (pixel / pixelDivisor - mean[c]) / std[c]; one entry per model channel, in model
+   * channel order (so in B, G, R order when channelOrder is 'bgr').
+   */
   mean: number[];
   std: number[];
+  /**
+   * Order of the colour channels in a 3-channel model input (default 'rgb'). Caffe-trained
+   * backbones (the Keras ImageNet ResNet-50) take 'bgr'. Only valid with channels 3.
+   */
+  channelOrder?: ChannelOrder;
+  /**
+   * What the 8-bit pixel is divided by before mean and std apply (default 255: mean/std in
+   * [0, 1] units). 1 keeps pixels in 0..255, as Caffe-style preprocessing does: BGR,
+   * mean [103.939, 116.779, 123.68], std [1, 1, 1] is `preprocess_input(mode='caffe')` exactly.
+   */
+  pixelDivisor?: PixelDivisor;
+}
+
+export type ChannelOrder = 'rgb' | 'bgr';
+export type PixelDivisor = 1 | 255;
+export const CHANNEL_ORDERS: readonly ChannelOrder[] = ['rgb', 'bgr'];
+export const PIXEL_DIVISORS: readonly PixelDivisor[] = [1, 255];
+
+/**
+ * The source RGB channel (0 = R, 1 = G, 2 = B) of model channel `channel`: the model's channel
+ * order applied once, here, for every reader of the card (preprocessing, rendering).
+ */
+/** The 8-bit pixel value (unrounded) that model value `value` of model channel `channel` came from. */
+export function modelValueToPixel(spec: Pick<PreprocessingSpec, 'mean' | 'std' | 'pixelDivisor'>, channel: number, value: number): number {
+  return (value * spec.std[channel] + spec.mean[channel]) * (spec.pixelDivisor ?? 255);
+}
+
+export function sourceRgbChannel(spec: Pick<PreprocessingSpec, 'channels' | 'channelOrder'>, channel: number): number {
+  return spec.channels === 3 && spec.channelOrder === 'bgr' ? 2 - channel : channel;
 }
 
 /** Graph input: always named `input`, NCHW float32, dynamic batch dimension. */

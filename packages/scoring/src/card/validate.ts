@@ -3,7 +3,7 @@
  * broken card is fixed in one go rather than one error at a time.
  */
 import { scoreRange, type ScoreRange } from './score-range.js';
-import { METADATA_PREFIX, MODEL_CARD_SCHEMA_VERSION, type ModelCard, type ScoreSpec } from './model-card.js';
+import { CHANNEL_ORDERS, METADATA_PREFIX, MODEL_CARD_SCHEMA_VERSION, type ModelCard, PIXEL_DIVISORS, type ScoreSpec } from './model-card.js';
 
 export class ModelCardError extends Error {
   readonly problems: readonly string[];
@@ -174,6 +174,11 @@ export function validateModelCard(value: unknown): ModelCard {
         if (key === 'std' && values.some((v) => v === 0)) c.problem('preprocessing.std', 'must not contain 0');
       }
     }
+    if (pre.channelOrder !== undefined) {
+      c.oneOf(pre.channelOrder, CHANNEL_ORDERS, 'preprocessing.channelOrder');
+      if (pre.channelOrder === 'bgr' && pre.channels !== 3) c.problem('preprocessing.channelOrder', `'bgr' needs channels 3, got ${String(pre.channels)}`);
+    }
+    if (pre.pixelDivisor !== undefined) c.oneOf(pre.pixelDivisor, PIXEL_DIVISORS, 'preprocessing.pixelDivisor');
   }
 
   const input = c.object(card.input, 'input');

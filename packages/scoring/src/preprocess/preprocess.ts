@@ -1,4 +1,4 @@
-import type { PreprocessingSpec } from '../card/model-card.js';
+import { CHANNEL_ORDERS, PIXEL_DIVISORS, type PreprocessingSpec, sourceRgbChannel } from '../card/model-card.js';
 import { assertPositiveInteger, assertRawImage, type RawImage } from './raw-image.js';
 import { cachedAxisWeights, type SourceBox } from './resample.js';
 
@@ -22,6 +22,13 @@ function assertPreprocessingSpec(spec: PreprocessingSpec): void {
     }
   }
   if (spec.std.some((s) => s === 0)) throw new RangeError('preprocessing.std must not contain 0');
+  if (spec.channelOrder !== undefined && !CHANNEL_ORDERS.includes(spec.channelOrder)) {
+    throw new RangeError(`preprocessing.channelOrder must be 'rgb' or 'bgr', got ${JSON.stringify(spec.channelOrder)}`);
+  }
+  if (spec.channelOrder === 'bgr' && spec.channels !== 3) throw new RangeError(`preprocessing.channelOrder 'bgr' needs channels 3, got ${spec.channels}`);
+  if (spec.pixelDivisor !== undefined && !PIXEL_DIVISORS.includes(spec.pixelDivisor)) {
+    throw new RangeError(`preprocessing.pixelDivisor must be 1 or 255, got ${JSON.stringify(spec.pixelDivisor)}`);
+  }
 }
 
 /** The source window for 'center-crop': the largest centred box with the target aspect ratio. */
@@ -90,7 +97,7 @@ function horizontalRow(
 
 /**
  * The model input for one decoded image: CHW float32 of spec.channels x spec.height x spec.width,
- * value = (pixel/255 - mean[c]) / std[c]. Grey = BT.601 luma (0.299R + 0.587G + 0.114B), alpha ignored;
+ * value = (pixel/pixelDivisor - mean[c]) / std[c], channels in the card's channelOrder. Grey = BT.601 luma (0.299R + 0.587G + 0.114B), alpha ignored;
  * a grey source feeding an RGB model is replicated to the three channels.
  *
  * The resize is `resamplePlane`'s separable filter with the same weights and the same summation
@@ -137,7 +144,7 @@ export function preprocessImage(raw: RawImage, spec: PreprocessingSpec): Float32
         if (c === 3) lumaRow3(row, d, pixel, srcWidth);
         else for (let x = 0, i = pixel; x < srcWidth; x++, i += c) row[x] = Math.fround(0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2]);
       } else {
-        const k = colour ? channel : 0;
+        const k = colour ? sourceRgbChannel(spec, channel) : 0;
         for (let x = 0, i = pixel + k; x < srcWidth; x++, i += c) row[x] = d[i];
       }
       horizontalRow(temp, y * dstWidth, row, dstWidth, xStarts, xCounts, xWeights, xMax);
@@ -145,6 +152,7 @@ export function preprocessImage(raw: RawImage, spec: PreprocessingSpec): Float32
     // Vertical pass, rounded to float32 like the resampled plane, then normalized.
     const mean = spec.mean[channel];
     const std = spec.std[channel];
+    const divisor = spec.pixelDivisor ?? 255;
     const offset = channel * planeSize;
     const yWeights = hy.weights;
     for (let y = 0; y < dstHeight; y++) {
@@ -155,7 +163,7 @@ export function preprocessImage(raw: RawImage, spec: PreprocessingSpec): Float32
       for (let x = 0; x < dstWidth; x++) {
         let acc = 0;
         for (let j = 0, t = start * dstWidth + x; j < count; j++, t += dstWidth) acc += yWeights[wOffset + j] * temp[t];
-        out[dst + x] = (Math.fround(acc) / 255 - mean) / std;
+        out[dst + x] = (Math.fround(acc) / divisor - mean) / std;
       }
     }
   }

@@ -173,18 +173,40 @@ export function buildDfrGraph(
   const { input, rgb } = backboneInput(inputSize, channels);
   const tapTensors = applyBackbone(backbone, rgb, taps);
   const aggregated = aggregateFeatures(tapTensors, cell, taps);
-  const shape = aggregated.shape;
-  const features = standardization ? standardizeFeatures(aggregated.features, standardization) : aggregated.features;
+  const error = featureErrorHead(aggregated.features, aggregated.shape.featureChannels, trainedAutoencoder, standardization);
+  return { model: tf.model({ inputs: input, outputs: error, name: 'dfr' }), shape: { inputSize, channels, ...aggregated.shape } };
+}
+
+/** Aggregated features -> (standardization) -> the trained autoencoder as 1x1 convolutions -> feature error map. */
+function featureErrorHead(aggregated: tf.SymbolicTensor, featureChannels: number, trainedAutoencoder: tf.LayersModel, standardization?: FeatureStandardization): tf.SymbolicTensor {
+  const features = standardization ? standardizeFeatures(aggregated, standardization) : aggregated;
   const trained = trainedAutoencoder.layers.filter((l) => l.getClassName() !== 'InputLayer');
   const latent = (trained.find((l) => l.name === 'dfr_ae_2') as tf.layers.Layer | undefined)?.getWeights()[0]?.shape[1];
   if (latent === undefined) throw new Error('buildDfrGraph: the autoencoder has no latent layer dfr_ae_2');
-  const convLayers = autoencoderLayers(shape.featureChannels, latent, 'conv', 0);
+  const convLayers = autoencoderLayers(featureChannels, latent, 'conv', 0);
   const reconstruction = applyAll(convLayers, features);
   if (convLayers.length !== trained.length) throw new Error(`buildDfrGraph: autoencoder has ${trained.length} layers, expected ${convLayers.length}`);
   convLayers.forEach((layer, i) => {
     const weights = trained[i].getWeights();
     layer.setWeights(layer.getClassName() === 'Conv2D' ? weights.map((w, j) => (j === 0 ? w.reshape([1, 1, ...w.shape]) : w)) : weights);
   });
-  const error = featureErrorMap(features, reconstruction, shape.featureChannels);
-  return { model: tf.model({ inputs: input, outputs: error, name: 'dfr' }), shape: { inputSize, channels, ...shape } };
+  return featureErrorMap(features, reconstruction, featureChannels);
+}
+
+/**
+ * The DFR head for a backbone that runs outside TF.js (onnxruntime): one input per tap, named like the
+ * backbone's graph output, NHWC -> aggregation -> standardization -> autoencoder -> feature error map.
+ * The converter converts it on its own and splices it behind the backbone's ONNX file.
+ */
+export function buildDfrHeadOnTaps(
+  taps: ReadonlyArray<{ name: string; shape: [number, number, number] }>,
+  inputSize: number,
+  cell: number,
+  trainedAutoencoder: tf.LayersModel,
+  standardization?: FeatureStandardization,
+): { model: tf.LayersModel; shape: DfrGraphShape } {
+  const inputs = taps.map((t) => tf.input({ shape: t.shape, name: t.name }));
+  const aggregated = aggregateFeatures(inputs, cell, taps.map((t) => t.name));
+  const error = featureErrorHead(aggregated.features, aggregated.shape.featureChannels, trainedAutoencoder, standardization);
+  return { model: tf.model({ inputs, outputs: error, name: 'dfr_head' }), shape: { inputSize, channels: 3, ...aggregated.shape } };
 }

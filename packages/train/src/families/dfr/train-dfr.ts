@@ -6,7 +6,8 @@
  * error map, with a model card calibrated on the held-out good images.
  */
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   anomalyMap,
@@ -27,7 +28,8 @@ import { calibrate, DEFAULT_THRESHOLD, GoodPixels, type ThresholdOption } from '
 import { createDatasetSource, type NhwcBatch } from '../../training/data.js';
 import { saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
 import { checkBackboneSpec, DEFAULT_BACKBONE, loadBackbone, type BackboneSpec } from './backbone.js';
-import { buildDfrGraph, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, type DfrGraphShape, type FeatureStandardization } from './graph.js';
+import { buildDfrGraph, buildDfrHeadOnTaps, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, type DfrGraphShape, type FeatureStandardization } from './graph.js';
+import { buildTapAggregator, OnnxTapExtractor, onnxBackbonePreprocessing, type OnnxBackboneSpec } from './onnx-backbone.js';
 import { pcaLatentWidth } from './pca.js';
 import { fractionIn, positiveInteger, trainerVersion, type RunDataOptions } from '../../training/options.js';
 
@@ -37,8 +39,12 @@ export interface DfrTrainOptions extends RunDataOptions {
   size?: number;
   /** 1 = grey (replicated to RGB in-graph) or 3 = RGB (default). */
   channels?: 1 | 3;
-  /** Default: MobileNet v1 0.75 shipped in models/backbones, taps conv_pw_1/3/5/11_relu. */
-  backbone?: BackboneSpec;
+  /**
+   * Default: MobileNet v1 0.75 shipped in models/backbones, taps conv_pw_1/3/5/11_relu (TF.js). An
+   * OnnxBackboneSpec (ResNet-50 from `residuum backbone get resnet50`) runs in onnxruntime-node; the
+   * run folder then holds the head (taps in) and backbone.json, and export splices the two.
+   */
+  backbone?: BackboneSpec | OnnxBackboneSpec;
   /** Side of the averaging cell on the common tap grid (default 4, as in DFR). */
   cell?: number;
   /**
@@ -146,6 +152,45 @@ export function dfrPreprocessing(size: number, channels: 1 | 3, backbone: Backbo
   };
 }
 
+/** What the run folder's backbone.json records for an ONNX backbone (export splices the head behind it). */
+export interface DfrBackboneFile {
+  kind: 'onnx';
+  name: string;
+  onnxPath: string;
+  sha256: string;
+  taps: string[];
+}
+
+export const DFR_BACKBONE_FILE = 'backbone.json';
+
+function isOnnxBackbone(spec: BackboneSpec | OnnxBackboneSpec): spec is OnnxBackboneSpec {
+  return typeof (spec as OnnxBackboneSpec).onnxPath === 'string';
+}
+
+/** One batch of preprocessed NHWC images -> one Float32Array (features or maps, batch-major). */
+type BatchFunction = (batch: NhwcBatch) => Promise<Float32Array>;
+
+function predictOf(model: tf.LayersModel, inputSize: number, channels: number): BatchFunction {
+  return async (batch) => {
+    const x = tf.tensor4d(batch.data, [batch.count, inputSize, inputSize, channels]);
+    const output = model.predict(x) as tf.Tensor;
+    const data = (await output.data()) as Float32Array;
+    tf.dispose([x, output]);
+    return data;
+  };
+}
+
+/** Taps from onnxruntime, then a TF.js model that takes the taps (aggregation, or the whole head). */
+function onnxThen(extractor: OnnxTapExtractor, model: tf.LayersModel): BatchFunction {
+  return async (batch) => {
+    const taps = await extractor.extract(batch.data, batch.count);
+    const output = model.predict(taps) as tf.Tensor;
+    const data = (await output.data()) as Float32Array;
+    tf.dispose([output, ...taps]);
+    return data;
+  };
+}
+
 export function dfrScoreSpec(image: ImageScoreSpec = DFR_DEFAULTS.imageScore, smoothingSigma = 0): ScoreSpec {
   return { map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma }, image };
 }
@@ -155,14 +200,14 @@ export function dfrScoreSpec(image: ImageScoreSpec = DFR_DEFAULTS.imageScore, sm
 
 /** Training feature vectors sampled from each image's grid positions (seeded), plus validation vectors. */
 async function collectVectors(
-  extractor: tf.LayersModel,
+  featuresOf: BatchFunction,
   batches: AsyncIterable<NhwcBatch>,
   shape: DfrGraphShape,
   perImage: number,
   capacity: number,
   seed: number,
 ): Promise<{ vectors: Float32Array; count: number; images: number }> {
-  const { inputSize, channels, featureGrid, featureChannels: dim } = shape;
+  const { featureGrid, featureChannels: dim } = shape;
   const positions = featureGrid * featureGrid;
   const random = createRandom(seed);
   const vectors = new Float32Array(capacity * dim);
@@ -170,10 +215,7 @@ async function collectVectors(
   let images = 0;
   const allPositions = Array.from({ length: positions }, (_, i) => i);
   for await (const batch of batches) {
-    const x = tf.tensor4d(batch.data, [batch.count, inputSize, inputSize, channels]);
-    const features = extractor.predict(x) as tf.Tensor;
-    const data = (await features.data()) as Float32Array;
-    tf.dispose([x, features]);
+    const data = await featuresOf(batch);
     for (let i = 0; i < batch.count; i++) {
       const chosen = perImage >= positions ? allPositions : shuffled(allPositions, random).slice(0, perImage);
       for (const p of chosen) {
@@ -236,20 +278,18 @@ async function meanSquaredError(model: tf.LayersModel, vectors: Float32Array, co
 type DfrMapShape = { inputSize: number; channels: 1 | 3; featureGrid: number };
 
 /** The graph's raw error maps (feature grid, before standardization and smoothing), one per image. */
-async function* gridMapsOf(model: tf.LayersModel, batches: AsyncIterable<NhwcBatch>, shape: DfrMapShape): AsyncGenerator<Float32Array> {
+async function* gridMapsOf(model: tf.LayersModel | BatchFunction, batches: AsyncIterable<NhwcBatch>, shape: DfrMapShape): AsyncGenerator<Float32Array> {
   const { inputSize, channels, featureGrid } = shape;
   const plane = featureGrid * featureGrid;
+  const mapsOf = typeof model === 'function' ? model : predictOf(model, inputSize, channels);
   for await (const batch of batches) {
-    const x = tf.tensor4d(batch.data, [batch.count, inputSize, inputSize, channels]);
-    const output = model.predict(x) as tf.Tensor;
-    const maps = (await output.data()) as Float32Array;
-    tf.dispose([x, output]);
+    const maps = await mapsOf(batch);
     for (let i = 0; i < batch.count; i++) yield maps.slice(i * plane, (i + 1) * plane);
   }
 }
 
 /** The raw error maps of the first `limit` images. */
-async function dfrGridMaps(model: tf.LayersModel, batches: AsyncIterable<NhwcBatch>, shape: DfrMapShape, limit: number): Promise<Float32Array[]> {
+async function dfrGridMaps(model: tf.LayersModel | BatchFunction, batches: AsyncIterable<NhwcBatch>, shape: DfrMapShape, limit: number): Promise<Float32Array[]> {
   const maps: Float32Array[] = [];
   for await (const map of gridMapsOf(model, batches, shape)) {
     maps.push(map);
@@ -258,9 +298,12 @@ async function dfrGridMaps(model: tf.LayersModel, batches: AsyncIterable<NhwcBat
   return maps;
 }
 
-/** The calibration maps and scores of normal images, exactly as the runtimes compute them. */
+/**
+ * The calibration maps and scores of normal images, exactly as the runtimes compute them. `model`: the
+ * full TF.js graph (image -> map), or a function giving a batch's maps (an ONNX backbone's head).
+ */
 export async function scoreDfrBatches(
-  model: tf.LayersModel,
+  model: tf.LayersModel | BatchFunction,
   batches: AsyncIterable<NhwcBatch>,
   shape: DfrMapShape,
   score: ScoreSpec,
@@ -284,7 +327,7 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   if (typeof options.out !== 'string' || options.out.trim() === '') throw new Error('trainDfr: out (the run folder) is required');
   if (options.data === undefined && options.dataSource === undefined) throw new Error('trainDfr: data (the dataset folder) or dataSource is required');
   const backboneSpec = options.backbone ?? DEFAULT_BACKBONE;
-  checkBackboneSpec(backboneSpec);
+  if (!isOnnxBackbone(backboneSpec)) checkBackboneSpec(backboneSpec);
   const size = positiveInteger(options.size, 'size', DFR_DEFAULTS.size, 'trainDfr: ');
   const channels = options.channels ?? DFR_DEFAULTS.channels;
   if (channels !== 1 && channels !== 3) throw new Error(`trainDfr: channels must be 1 or 3, got ${String(channels)}`);
@@ -314,25 +357,27 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
 
   const selection = await initBackend(options.backend ?? 'auto');
   log(`backend: ${selection.backend} (${selection.reason})`);
-  const preprocessing = dfrPreprocessing(size, channels, backboneSpec);
+  if (isOnnxBackbone(backboneSpec) && channels !== 3) {
+    throw new Error(`trainDfr: the ONNX backbone ${backboneSpec.name} takes RGB input: use channels 3 (grey images are replicated to RGB when decoded)`);
+  }
+  const preprocessing = isOnnxBackbone(backboneSpec) ? onnxBackbonePreprocessing(backboneSpec, size) : dfrPreprocessing(size, channels, backboneSpec);
   const source =
     options.dataSource ??
     (await createDatasetSource({ root: options.data as string, layout: options.layout, normalDirs: options.normalDir, preprocessing, validationFraction: validationSplit, seed, log }));
   const runDir = resolve(options.out);
   await mkdir(runDir, { recursive: true });
 
-  const backbone = await loadBackbone(backboneSpec);
-  const extractor = buildFeatureExtractor(backbone, backboneSpec.taps, size, channels, cell);
-  const shape = extractor.shape;
+  const stage = await openFeatureStage(backboneSpec, size, channels, cell);
+  const shape = stage.shape;
   const dim = shape.featureChannels;
   const positions = shape.featureGrid * shape.featureGrid;
-  log(`DFR: ${backboneSpec.name ?? backboneSpec.dir}, taps ${backboneSpec.taps.join(', ')} -> ${shape.featureGrid}x${shape.featureGrid} x ${dim} features`);
+  log(`DFR: ${stage.description}, taps ${backboneSpec.taps.join(', ')} -> ${shape.featureGrid}x${shape.featureGrid} x ${dim} features`);
 
   const featureStart = Date.now();
   const perImage = Math.max(1, Math.min(positions, Math.ceil(maxTrainVectors / Math.max(1, source.trainCount))));
-  const train = await collectVectors(extractor.model, source.trainBatches(featureBatch, 0), shape, perImage, Math.min(maxTrainVectors, source.trainCount * perImage), seed);
+  const train = await collectVectors(stage.features, source.trainBatches(featureBatch, 0), shape, perImage, Math.min(maxTrainVectors, source.trainCount * perImage), seed);
   const validation = await collectVectors(
-    extractor.model,
+    stage.features,
     source.validationBatches(featureBatch),
     shape,
     positions,
@@ -410,17 +455,21 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   const trainMs = Date.now() - trainStart;
 
   const calibrationStart = Date.now();
-  const full = buildDfrGraph(backbone, backboneSpec.taps, size, channels, cell, autoencoder, standardization);
+  const full = stage.head(autoencoder, standardization);
   await saveModelToDir(full.model, runDir);
+  if (isOnnxBackbone(backboneSpec)) {
+    const file: DfrBackboneFile = { kind: 'onnx', name: backboneSpec.name, onnxPath: resolve(backboneSpec.onnxPath), sha256: await sha256Of(backboneSpec.onnxPath), taps: [...backboneSpec.taps] };
+    await writeFileAtomic(join(runDir, DFR_BACKBONE_FILE), JSON.stringify(file, null, 2));
+  }
   let positionStats: PositionStandardization | undefined;
   if (positionImages > 0) {
-    const maps = await dfrGridMaps(full.model, source.trainBatches(featureBatch, 0), shape, positionImages);
+    const maps = await dfrGridMaps(full.maps, source.trainBatches(featureBatch, 0), shape, positionImages);
     positionStats = fitPositionStandardization(maps, shape.featureGrid, shape.featureGrid, `${maps.length} normal training images`);
     score.map.positionStandardization = positionStats;
     log(`position standardization fitted on ${maps.length} training images (${shape.featureGrid}x${shape.featureGrid} map)`);
   }
   const goodPixels = new GoodPixels();
-  const scores = await scoreDfrBatches(full.model, source.validationBatches(featureBatch), shape, score, goodPixels.add);
+  const scores = await scoreDfrBatches(full.maps, source.validationBatches(featureBatch), shape, score, goodPixels.add);
   const { calibration, threshold } = calibrate(scores, options.threshold ?? DEFAULT_THRESHOLD, `validation split of the normal training images (${scores.length})`, goodPixels, pixelFpr);
   const calibrationMs = Date.now() - calibrationStart;
 
@@ -428,7 +477,7 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
     schemaVersion: MODEL_CARD_SCHEMA_VERSION,
     family: 'dfr',
     name: `dfr-${backboneSpec.name ?? 'backbone'}-${size}px-${channels === 1 ? 'grey' : 'rgb'}`,
-    description: `DFR (deep feature reconstruction) on ${backboneSpec.name ?? backboneSpec.dir} features, trained on ${source.description}`,
+    description: `DFR (deep feature reconstruction) on ${stage.description} features, trained on ${source.description}`,
     preprocessing,
     input: { name: 'input', layout: 'NCHW', shape: ['N', channels, size, size] },
     outputs: [
@@ -456,7 +505,9 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
     producer: { trainer: await trainerVersion() },
     extras: {
       dfr: {
-        backbone: { name: backboneSpec.name ?? null, dir: backboneSpec.dir, inputMean: backboneSpec.inputMean, inputStd: backboneSpec.inputStd },
+        backbone: isOnnxBackbone(backboneSpec)
+          ? { name: backboneSpec.name, onnx: resolve(backboneSpec.onnxPath), runtime: 'onnxruntime-node (spliced into the exported file)' }
+          : { name: backboneSpec.name ?? null, dir: backboneSpec.dir, inputMean: backboneSpec.inputMean, inputStd: backboneSpec.inputStd },
         taps: backboneSpec.taps,
         tapChannels: shape.tapChannels,
         tapGrid: shape.tapGrid,
@@ -485,10 +536,9 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   await writeFile(join(runDir, 'history.json'), JSON.stringify({ family: 'dfr', status: 'completed', bestEpoch: best.epoch, bestValLoss: best.valLoss, history }, null, 2));
   log(`model and card written to ${runDir} (threshold ${threshold.value.toPrecision(4)}, pixel threshold ${calibration.pixelThreshold?.toPrecision(4) ?? "none"})`);
 
-  extractor.model.dispose();
   full.model.dispose();
   autoencoder.dispose();
-  backbone.dispose();
+  await stage.dispose();
   return {
     runDir,
     cardPath,
@@ -500,5 +550,54 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
     bestEpoch: best.epoch,
     backend: selection.backend,
     timings: { totalMs: Date.now() - startedAt, featureMs, pcaMs, trainMs, calibrationMs },
+  };
+}
+
+async function sha256Of(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+/** Where DFR's features come from: a TF.js backbone (one graph) or an ONNX backbone in onnxruntime-node (taps + TF.js head). */
+interface FeatureStage {
+  description: string;
+  shape: DfrGraphShape;
+  features: BatchFunction;
+  /** The model the run folder saves, and the maps of a batch as the exported file computes them. */
+  head(autoencoder: tf.LayersModel, standardization?: FeatureStandardization): { model: tf.LayersModel; maps: BatchFunction };
+  dispose(): Promise<void>;
+}
+
+async function openFeatureStage(spec: BackboneSpec | OnnxBackboneSpec, size: number, channels: 1 | 3, cell: number): Promise<FeatureStage> {
+  if (isOnnxBackbone(spec)) {
+    const extractor = await OnnxTapExtractor.open(spec, size);
+    const aggregator = buildTapAggregator(extractor.taps, cell, size);
+    return {
+      description: `${spec.name} (ONNX, onnxruntime-node)`,
+      shape: aggregator.shape,
+      features: onnxThen(extractor, aggregator.model),
+      head(autoencoder, standardization) {
+        const head = buildDfrHeadOnTaps(extractor.taps, size, cell, autoencoder, standardization);
+        return { model: head.model, maps: onnxThen(extractor, head.model) };
+      },
+      async dispose() {
+        aggregator.model.dispose();
+        await extractor.dispose();
+      },
+    };
+  }
+  const backbone = await loadBackbone(spec);
+  const extractor = buildFeatureExtractor(backbone, spec.taps, size, channels, cell);
+  return {
+    description: spec.name ?? spec.dir,
+    shape: extractor.shape,
+    features: predictOf(extractor.model, size, channels),
+    head(autoencoder, standardization) {
+      const full = buildDfrGraph(backbone, spec.taps, size, channels, cell, autoencoder, standardization);
+      return { model: full.model, maps: predictOf(full.model, size, channels) };
+    },
+    async dispose() {
+      extractor.model.dispose();
+      backbone.dispose();
+    },
   };
 }

@@ -1,0 +1,118 @@
+/**
+ * DFR on an ONNX backbone (the path of `dfr --backbone resnet50`), end to end on a tiny stand-in: the
+ * backbone runs in onnxruntime-node during training, the run folder holds the TF.js head (taps in) and
+ * backbone.json, and convertRunDir splices both into ONE file with the card. The file passes the
+ * checker, its map equals the trainer's (ORT taps -> TF.js head) within 1e-4, and runtime-node scores
+ * it like the trainer. The stand-in is @residuum/train's committed fixture (TF.js 32 px backbone and
+ * its cut ONNX, taps layer1-layer3 at strides 2/4/8), with ResNet-50's Caffe preprocessing.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createNodeInspector } from '@residuum/runtime-node';
+import { preprocessImage, validateModelCard, type RawImage } from '@residuum/scoring';
+import { createMemorySource, loadModelFromDir, OnnxTapExtractor, onnxBackbonePreprocessing, RESNET50_DFR_TAPS, scoreDfrBatches, trainDfr, type OnnxBackboneSpec } from '@residuum/train';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ConversionError, convertRunDir, RESNET50 } from '../src/index.js';
+import { expectValidOnnx } from './helpers/onnx-checker.js';
+import { runOrtNode } from './helpers/runtimes.js';
+import { tf, useCpuBackend } from './helpers/tfjs-harness.js';
+import { seededUniform, withTempDir } from './helpers/train-families.js';
+
+const SIZE = 32;
+const FIXTURE = fileURLToPath(new URL('../../../packages/train/test/fixtures/onnx-backbone/backbone.onnx', import.meta.url));
+const spec: OnnxBackboneSpec = { onnxPath: FIXTURE, taps: [...RESNET50_DFR_TAPS], preprocessing: RESNET50.preprocessing, name: 'tiny-onnx-backbone' };
+
+function stripes(seed: number, defect = false): RawImage {
+  const uniform = seededUniform(seed);
+  const phase = uniform(0, 6);
+  const data = new Uint8Array(SIZE * SIZE * 3);
+  for (let y = 0; y < SIZE; y++) {
+    for (let x = 0; x < SIZE; x++) {
+      const blob = defect && y >= 10 && y < 20 && x >= 10 && x < 20;
+      const v = blob ? 20 : 128 + 70 * Math.sin((x + y) / 3 + phase) + uniform(-15, 15);
+      for (let c = 0; c < 3; c++) data[(y * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v - 10 * c)));
+    }
+  }
+  return { data, width: SIZE, height: SIZE, channels: 3 };
+}
+
+function chwToNhwc(chw: Float32Array, channels: number, plane: number): Float32Array {
+  const out = new Float32Array(chw.length);
+  for (let i = 0; i < plane; i++) for (let c = 0; c < channels; c++) out[i * channels + c] = chw[c * plane + i];
+  return out;
+}
+
+describe('DFR on an ONNX backbone: train -> run folder (head + backbone.json) -> one spliced ONNX file', () => {
+  beforeAll(useCpuBackend);
+
+  it('splices head and backbone into one checked file that maps and scores like the trainer', async () => {
+    await withTempDir(async (dir) => {
+      const runDir = join(dir, 'run');
+      const preprocessing = onnxBackbonePreprocessing(spec, SIZE);
+      const source = createMemorySource({ images: Array.from({ length: 12 }, (_, i) => stripes(300 + i)), preprocessing, validationFraction: 0.25, seed: 3, description: 'synthetic stripes' });
+      const log: string[] = [];
+      const result = await trainDfr({ out: runDir, dataSource: source, size: SIZE, channels: 3, backbone: spec, cell: 2, epochs: 4, batch: 64, learningRate: 3e-3, backend: 'cpu', seed: 5, log: (l) => log.push(l) });
+      expect(log.join('\n')).toContain('DFR: tiny-onnx-backbone (ONNX, onnxruntime-node), taps layer1, layer2, layer3 -> 8x8 x 56 features');
+      expect(result.shape).toMatchObject({ featureGrid: 8, featureChannels: 56 });
+      const card = validateModelCard(JSON.parse(await readFile(join(runDir, 'model-card.json'), 'utf8')));
+      expect(card.preprocessing).toMatchObject({ channelOrder: 'bgr', pixelDivisor: 1, mean: [103.939, 116.779, 123.68], width: SIZE });
+      const backboneFile = JSON.parse(await readFile(join(runDir, 'backbone.json'), 'utf8')) as { sha256: string; taps: string[] };
+      expect(backboneFile.taps).toEqual(['layer1', 'layer2', 'layer3']);
+
+      const converted = await convertRunDir(runDir, { outFile: join(dir, 'dfr.onnx') });
+      expect(converted.report.outputs).toEqual([{ name: 'feature_error', shape: ['N', 1, 8, 8] }]);
+      expect(converted.report.inputNames).toEqual(['input']);
+      expect(converted.report.nodes).toBeGreaterThan(20);
+      const bytes = new Uint8Array(await readFile(converted.outFile));
+      expectValidOnnx(bytes);
+
+      // The trainer's maps: taps from onnxruntime, then the saved TF.js head.
+      const head = await loadModelFromDir(runDir);
+      const extractor = await OnnxTapExtractor.open(spec, SIZE, { threads: 1 });
+      const plane = SIZE * SIZE;
+      const chw = [stripes(900), stripes(901, true)].map((image) => preprocessImage(image, preprocessing));
+      const nhwc = new Float32Array(2 * 3 * plane);
+      chw.forEach((c, i) => nhwc.set(chwToNhwc(c, 3, plane), i * 3 * plane));
+      const mapsOf = async (batch: { data: Float32Array; count: number }) => {
+        const taps = await extractor.extract(batch.data, batch.count);
+        const output = head.predict(taps) as tf.Tensor;
+        const data = (await output.data()) as Float32Array;
+        tf.dispose([output, ...taps]);
+        return data;
+      };
+      const expected = await mapsOf({ data: nhwc, count: 2 });
+      const nchw = new Float32Array(2 * 3 * plane);
+      chw.forEach((c, i) => nchw.set(c, i * 3 * plane));
+      const actual = (await runOrtNode(bytes, { input: { data: nchw, dims: [2, 3, SIZE, SIZE] } })).feature_error.data;
+      let worst = 0;
+      actual.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - expected[i]) / Math.max(1, Math.abs(expected[i])))));
+      expect(worst).toBeLessThan(1e-4);
+
+      const scores = await scoreDfrBatches(mapsOf, (async function* () { yield { data: nhwc, count: 2 }; })(), { inputSize: SIZE, channels: 3, featureGrid: 8 }, card.score);
+      expect(scores[1]).toBeGreaterThan(scores[0]);
+      const inspector = await createNodeInspector(bytes, { provider: 'cpu', batchSize: 2 });
+      const results = await inspector.inspectTensors(chw.map((data, i) => ({ source: `image-${i}`, input: { data, channels: 3, height: SIZE, width: SIZE } })));
+      await inspector.dispose();
+      results.forEach((r, i) => {
+        if (!r.ok) throw new Error(`runtime-node failed on image ${i}: ${JSON.stringify(r)}`);
+        expect(Math.abs(r.score - scores[i]) / Math.max(1e-6, Math.abs(scores[i]))).toBeLessThan(1e-4);
+      });
+      await extractor.dispose();
+      head.dispose();
+
+      // A backbone file that changed since training is refused by its sha256.
+      await writeFile(join(runDir, 'backbone.json'), JSON.stringify({ ...backboneFile, sha256: '0'.repeat(64) }));
+      const error = await convertRunDir(runDir, { outFile: join(dir, 'again.onnx') }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConversionError);
+      expect((error as Error).message).toMatch(/is not the backbone this run was trained on/);
+    });
+  });
+
+  it('refuses grey training on an ONNX backbone', async () => {
+    await withTempDir(async (dir) => {
+      const source = createMemorySource({ images: [stripes(1), stripes(2)], preprocessing: onnxBackbonePreprocessing(spec, SIZE), validationFraction: 0.5, seed: 1, description: 'x' });
+      await expect(trainDfr({ out: dir, dataSource: source, size: SIZE, channels: 1, backbone: spec, backend: 'cpu', log: () => undefined })).rejects.toThrow(/takes RGB input: use channels 3/);
+    });
+  });
+});
