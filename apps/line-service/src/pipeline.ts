@@ -220,6 +220,7 @@ export class InspectionPipeline {
     const live = jobs.filter((job) => job.deadline > started);
     const late = jobs.filter((job) => job.deadline <= started);
     const outcomes: Array<{ job: Job; row: ResultRow; status: number }> = [];
+    let inferredAt: number | null = null;
     const nowIso = () => new Date().toISOString();
     for (const job of late) {
       const id = this.newId();
@@ -240,6 +241,7 @@ export class InspectionPipeline {
           { returnMaps: this.options.heatmaps !== 'none' },
         );
         const inferred = performance.now();
+        inferredAt = inferred;
         await Promise.all(
           results.map(async (result, i) => {
             const job = live[i];
@@ -295,7 +297,10 @@ export class InspectionPipeline {
     const committed = performance.now();
     this.metrics.stage.observe({ stage: 'commit' }, (committed - beforeCommit) / 1000);
     for (const { job, row, status } of outcomes) {
-      row.latency.store = round(committed - (row.latency.queue ?? 0) - job.receivedAt - sum(row.latency, ['decode', 'preprocess', 'inference', 'scoring']));
+      // inspect: the batch's wall time in the Inspector (decode .. scoring are this image's share of it);
+      // store: heatmap and image files, then the commit.
+      if (inferredAt !== null && row.latency.decode !== undefined) row.latency.inspect = round(inferredAt - started);
+      row.latency.store = round(committed - (inferredAt ?? started));
       row.latency.total = round(committed - job.receivedAt);
       this.observe(row);
       this.published(row);
@@ -385,8 +390,4 @@ export function errorReason(error: string | null): string {
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
-}
-
-function sum(values: Record<string, number>, keys: readonly string[]): number {
-  return keys.reduce((total, key) => total + (values[key] ?? 0), 0);
 }

@@ -6,6 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { Readable } from 'node:stream';
 import { resolve, join } from 'node:path';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
@@ -235,7 +236,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
       const { from, to, verdict, partId } = query;
       reply.header('Content-Type', 'text/csv; charset=utf-8').header('Content-Disposition', 'attachment; filename="residuum-results.csv"');
       return reply.send(
-        (async function* () {
+        Readable.from((function* () {
           yield resultsCsvHeader() + '\n';
           let chunk = '';
           for (const row of store.iterate({ from, to, verdict, partId })) {
@@ -243,7 +244,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
             if (chunk.length > 64 * 1024) (yield chunk, (chunk = ''));
           }
           if (chunk) yield chunk;
-        })(),
+        })()),
       );
     });
 
