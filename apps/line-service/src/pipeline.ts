@@ -5,13 +5,13 @@
  * files are written (and fsynced) first, then its rows commit in one transaction, then the
  * waiting callers are answered: nothing is acknowledged before it is durable.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monotonicFactory } from 'ulid';
-import { encodePng, modelTensorToImage, renderHeatmapOverlay } from '@residuum/imaging';
-import type { InspectionResult } from '@residuum/inspection';
-import type { ModelCard } from '@residuum/scoring';
+import { decodeImage, encodePng, modelTensorToImage, renderHeatmapOverlay } from '@residuum/imaging';
+import type { InspectionResult, ModelInputImage } from '@residuum/inspection';
+import { preprocessImage, type ModelCard, type PreprocessingSpec, type RawImage } from '@residuum/scoring';
 import type { ActiveModel, ModelRegistry } from './models.js';
 import type { LineMetrics } from './metrics.js';
 import type { FileIdentity, ResultRow, ResultSource, ResultStore, Verdict } from './store.js';
@@ -51,9 +51,24 @@ export interface PipelineOptions {
   heatmaps: HeatmapPolicy;
 }
 
+/** An image decoded (and preprocessed for the model active when it arrived), or why it could not be. */
+interface Prepared {
+  raw?: RawImage;
+  input?: ModelInputImage;
+  spec?: PreprocessingSpec;
+  error?: string;
+  decodeMs: number;
+  preprocessMs: number;
+}
+
 interface Job {
   bytes: Uint8Array;
   meta: ImageMeta;
+  /**
+   * Started on libuv's threads while the job waits, for the first few batches of the queue only
+   * (decoded images take memory), so decoding overlaps other batches' inference.
+   */
+  prepared: Promise<Prepared> | null;
   receivedAt: number;
   receivedIso: string;
   deadline: number;
@@ -136,11 +151,11 @@ export class InspectionPipeline {
   }
 
   /** Records a result that never reached the model (bad request, over the pixel limit). */
-  recordError(meta: ImageMeta, error: string, status: number, bytes?: Uint8Array, receivedAt = performance.now()): InspectOutcome {
+  async recordError(meta: ImageMeta, error: string, status: number, bytes?: Uint8Array, receivedAt = performance.now()): Promise<InspectOutcome> {
     const now = new Date().toISOString();
     const id = this.newId();
     let imageFile: string | null = null;
-    if (bytes && bytes.length > 0 && bytes.length <= 64 * 1024 * 1024) imageFile = this.writeFileSync(id, now, `image.${imageExtension(bytes)}`, bytes);
+    if (bytes && bytes.length > 0) imageFile = await this.writeFile(id, now, `image.${imageExtension(bytes)}`, bytes);
     const model = this.models.active;
     const row: ResultRow = {
       id,
@@ -164,7 +179,7 @@ export class InspectionPipeline {
       imageFile,
       file: meta.file ?? null,
     };
-    this.store.commit([row]);
+    await this.store.commit([row]);
     this.observe(row);
     this.published(row);
     return { row, status };
@@ -183,6 +198,7 @@ export class InspectionPipeline {
       this.waiting.push({
         bytes,
         meta,
+        prepared: null,
         receivedAt,
         receivedIso: new Date().toISOString(),
         deadline: receivedAt + this.options.deadlineMs,
@@ -190,8 +206,19 @@ export class InspectionPipeline {
         reject,
       });
       this.metrics.queueDepth.set(this.waiting.length);
+      this.prepareAhead();
       this.wakeups.shift()?.();
     });
+  }
+
+  /** Decodes ahead for the jobs that the next batches will take. */
+  private prepareAhead(): void {
+    const ahead = Math.min(this.waiting.length, this.options.batchSize * (this.options.concurrency + 1));
+    const spec = this.models.active?.inspector.card.preprocessing;
+    for (let i = 0; i < ahead; i += 1) {
+      const job = this.waiting[i];
+      job.prepared ??= prepare(job.bytes, spec);
+    }
   }
 
   private async loop(): Promise<void> {
@@ -203,6 +230,7 @@ export class InspectionPipeline {
       }
       const jobs = this.waiting.splice(0, this.options.batchSize);
       this.metrics.queueDepth.set(this.waiting.length);
+      this.prepareAhead();
       for (const wake of this.spaceWaiters.splice(0, jobs.length)) wake();
       this.running += jobs.length;
       try {
@@ -236,10 +264,15 @@ export class InspectionPipeline {
       for (const job of live) outcomes.push({ job, status: 503, row: this.errorRow(this.newId(), job, 'no model is active', null, {}) });
     } else if (live.length > 0) {
       await this.models.withModel(async (model) => {
-        const results = await model.inspector.inspect(
-          live.map((job) => job.bytes),
+        const spec = model.inspector.card.preprocessing;
+        const prepared = await Promise.all(live.map((job) => (job.prepared ?? prepare(job.bytes, spec)).then((p) => forSpec(p, spec))));
+        const readable = live.map((_, i) => i).filter((i) => prepared[i].input !== undefined);
+        const scored = await model.inspector.inspectTensors(
+          readable.map((i) => ({ source: `image-${i}`, input: prepared[i].input! })),
           { returnMaps: this.options.heatmaps !== 'none' },
         );
+        const results: Array<InspectionResult | null> = live.map(() => null);
+        readable.forEach((i, k) => (results[i] = scored[k]));
         const inferred = performance.now();
         inferredAt = inferred;
         await Promise.all(
@@ -247,8 +280,9 @@ export class InspectionPipeline {
             const job = live[i];
             const id = this.newId();
             const queueMs = started - job.receivedAt;
-            if (!result.ok) {
-              const row = this.errorRow(id, job, `unreadable image: ${result.error}`, model, { queue: round(queueMs) });
+            if (!result || !result.ok) {
+              const reason = result && !result.ok ? result.error : (prepared[i].error ?? 'unknown decoding problem');
+              const row = this.errorRow(id, job, `unreadable image: ${reason}`, model, { queue: round(queueMs), decode: round(prepared[i].decodeMs) });
               row.imageFile = await this.writeFile(id, row.recordedAt, `image.${imageExtension(job.bytes)}`, job.bytes);
               outcomes.push({ job, status: 422, row });
               return;
@@ -274,8 +308,8 @@ export class InspectionPipeline {
               modelSha256: model.sha256,
               latency: {
                 queue: round(queueMs),
-                decode: round(result.timings.decodeMs ?? 0),
-                preprocess: round(result.timings.preprocessMs - (result.timings.decodeMs ?? 0)),
+                decode: round(prepared[i].decodeMs),
+                preprocess: round(prepared[i].preprocessMs),
                 inference: round(result.timings.inferenceMs),
                 scoring: round(result.timings.scoringMs),
               },
@@ -293,13 +327,14 @@ export class InspectionPipeline {
     }
     const beforeCommit = performance.now();
     const rows = outcomes.map((outcome) => outcome.row);
-    this.store.commit(rows);
+    await this.store.commit(rows);
     const committed = performance.now();
     this.metrics.stage.observe({ stage: 'commit' }, (committed - beforeCommit) / 1000);
     for (const { job, row, status } of outcomes) {
-      // inspect: the batch's wall time in the Inspector (decode .. scoring are this image's share of it);
+      // decode and preprocess ran while the image waited (they overlap queue); inspect: the batch's
+      // wall time in the Inspector (inference and scoring are this image's share of it);
       // store: heatmap and image files, then the commit.
-      if (inferredAt !== null && row.latency.decode !== undefined) row.latency.inspect = round(inferredAt - started);
+      if (inferredAt !== null && row.latency.inference !== undefined) row.latency.inspect = round(inferredAt - started);
       row.latency.store = round(committed - (inferredAt ?? started));
       row.latency.total = round(committed - job.receivedAt);
       this.observe(row);
@@ -342,24 +377,20 @@ export class InspectionPipeline {
     if (!result.ok || !result.map || !result.input) return null;
     const input = modelTensorToImage(result.input.data, card.preprocessing);
     const overlay = renderHeatmapOverlay(input, result.map, { range: { min: 0, max: heatScaleMax(card) }, alpha: 0.6 });
-    return this.writeFile(id, recordedAt, 'heatmap.png', await encodePng(overlay));
+    return this.writeFile(id, recordedAt, 'heatmap.png', await encodePng(overlay), false);
   }
 
-  /** Writes and fsyncs a result's file; returns its path relative to files/. */
-  private async writeFile(id: string, recordedAt: string, suffix: string, data: Uint8Array): Promise<string> {
+  /**
+   * Writes a result's file before its row commits; returns its path relative to files/. Originals
+   * (the evidence of a reject) are fsynced like the row; heatmaps are not (one fsync per image
+   * would halve throughput on a 2-core line PC): a process crash cannot lose them, a power loss can
+   * lose the last seconds' heatmaps, and the API then answers 404 for them.
+   */
+  private async writeFile(id: string, recordedAt: string, suffix: string, data: Uint8Array, flush = true): Promise<string> {
     const day = recordedAt.slice(0, 10);
     mkdirSync(join(this.store.filesDir, day), { recursive: true });
     const relative = `${day}/${id}.${suffix}`;
-    await writeFile(join(this.store.filesDir, relative), data, { flush: true });
-    return relative;
-  }
-
-  private writeFileSync(id: string, recordedAt: string, suffix: string, data: Uint8Array): string {
-    const day = recordedAt.slice(0, 10);
-    mkdirSync(join(this.store.filesDir, day), { recursive: true });
-    const relative = `${day}/${id}.${suffix}`;
-    // recordError runs synchronously in a request handler; the file is small or already bounded.
-    writeFileSync(join(this.store.filesDir, relative), data, { flush: true });
+    await writeFile(join(this.store.filesDir, relative), data, { flush });
     return relative;
   }
 
@@ -390,4 +421,36 @@ export function errorReason(error: string | null): string {
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
+}
+
+/** Decodes (sharp, on libuv's threads) and preprocesses per the card, as runtime-node's Inspector does. */
+async function prepare(bytes: Uint8Array, spec: PreprocessingSpec | undefined): Promise<Prepared> {
+  const started = performance.now();
+  let raw: RawImage;
+  try {
+    raw = await decodeImage(bytes, { source: 'image' });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { error: message.replace(/^image:\s*/, ''), decodeMs: performance.now() - started, preprocessMs: 0 };
+  }
+  const decodeMs = performance.now() - started;
+  return spec ? forSpec({ raw, decodeMs, preprocessMs: 0 }, spec) : { raw, decodeMs, preprocessMs: 0 };
+}
+
+/** The model input for this spec; preprocessed again when the model changed since the image arrived. */
+function forSpec(prepared: Prepared, spec: PreprocessingSpec): Prepared {
+  if (!prepared.raw || prepared.spec === spec) return prepared;
+  const started = performance.now();
+  let data: Float32Array;
+  try {
+    data = preprocessImage(prepared.raw, spec);
+  } catch (error) {
+    return { ...prepared, raw: undefined, error: error instanceof Error ? error.message : String(error) };
+  }
+  return {
+    ...prepared,
+    spec,
+    input: { data, channels: spec.channels, height: spec.height, width: spec.width },
+    preprocessMs: prepared.preprocessMs + performance.now() - started,
+  };
 }

@@ -132,7 +132,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
 
     const admit = async (bytes: Uint8Array, meta: ImageMeta, wait: boolean, receivedAt: number): Promise<InspectOutcome> => {
       const problem = await pixelLimitProblem(bytes, maxPixels);
-      if (problem) return pipeline.recordError(meta, problem, 422, undefined, receivedAt);
+      if (problem) return await pipeline.recordError(meta, problem, 422, undefined, receivedAt);
       return wait ? pipeline.submitWhenRoom(bytes, meta) : pipeline.submit(bytes, meta, receivedAt);
     };
 
@@ -179,7 +179,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
             : status === 415
               ? `unsupported content type ${JSON.stringify(request.headers['content-type'] ?? '')}: send the image as image/* or application/octet-stream, or multipart/form-data with a file part`
               : `bad request: ${error.message}`;
-        const outcome = pipeline.recordError(requestMeta(request, {}), reason, status);
+        const outcome = await pipeline.recordError(requestMeta(request, {}), reason, status);
         return reply.code(status).send(toApiResult(outcome.row));
       }
       if (status >= 500) log.error({ err: error, url: request.url }, 'request failed');
@@ -193,24 +193,24 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
       if (request.isMultipart()) {
         for await (const part of request.parts()) {
           if (part.type === 'file') {
-            if (bytes) return sendOutcome(reply, pipeline.recordError(requestMeta(request, fields), 'bad request: more than one file part', 400));
+            if (bytes) return sendOutcome(reply, await pipeline.recordError(requestMeta(request, fields), 'bad request: more than one file part', 400));
             bytes = new Uint8Array(await part.toBuffer());
           } else {
             fields[part.fieldname] = String(part.value);
           }
         }
-        if (!bytes) return sendOutcome(reply, pipeline.recordError(requestMeta(request, fields), 'bad request: the multipart body has no file part', 400));
+        if (!bytes) return sendOutcome(reply, await pipeline.recordError(requestMeta(request, fields), 'bad request: the multipart body has no file part', 400));
       } else if (Buffer.isBuffer(request.body)) {
         bytes = new Uint8Array(request.body);
       } else {
         const reason = `unsupported content type ${JSON.stringify(request.headers['content-type'] ?? '')}: send the image as image/* or application/octet-stream, or multipart/form-data with a file part`;
-        return sendOutcome(reply, pipeline.recordError(requestMeta(request, fields), reason, 415));
+        return sendOutcome(reply, await pipeline.recordError(requestMeta(request, fields), reason, 415));
       }
       const meta = requestMeta(request, fields);
       if (meta.capturedAt === 'invalid') {
-        return sendOutcome(reply, pipeline.recordError({ ...meta, capturedAt: undefined }, 'bad request: capture time is not an ISO 8601 time', 400, bytes));
+        return sendOutcome(reply, await pipeline.recordError({ ...meta, capturedAt: undefined }, 'bad request: capture time is not an ISO 8601 time', 400, bytes));
       }
-      if (bytes.length === 0) return sendOutcome(reply, pipeline.recordError(meta, 'unreadable image: the body is empty (0 bytes)', 422));
+      if (bytes.length === 0) return sendOutcome(reply, await pipeline.recordError(meta, 'unreadable image: the body is empty (0 bytes)', 422));
       try {
         return sendOutcome(reply, await admit(bytes, meta, false, receivedAt));
       } catch (error) {
@@ -391,8 +391,8 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
           for (const step of teardown) await step();
           await pipeline.drain();
           await models.close();
-          store.close();
-          log.info({ results: store.db.open ? store.count() : undefined }, 'line service stopped');
+          await store.close();
+          log.info('line service stopped');
         })();
         return closing;
       },
@@ -401,7 +401,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
     for (const step of teardown) await Promise.resolve(step()).catch(() => undefined);
     await pipeline.drain().catch(() => undefined);
     await models.close().catch(() => undefined);
-    store.close();
+    await store.close();
     throw error;
   }
 }

@@ -10,12 +10,18 @@
  * Files a row points to (heatmap, original image) are written and fsynced before the row
  * commits; files without a row (a crash between the two) are orphans and removed at start.
  *
- * Extension point for destinations (MQTT, webhooks, central database): `onResultCommit` hooks run
- * inside the result's transaction, so an outbox row written there commits or rolls back with it.
+ * Commits run on a writer thread (store-writer.ts) so the fsync never stalls the event loop; this
+ * connection reads, migrates and keeps the models table.
+ *
+ * Extension point for destinations (MQTT, webhooks, central database): `onResultCommit` hooks add
+ * statements to the result's own transaction, e.g. an `outbox` row per destination, so the outbox
+ * entry commits or rolls back with the result. Retention never removes the files of a result
+ * whose outbox entries are not yet delivered.
  */
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { StoreWriter, type WriteOperation } from './store-writer.js';
 
 export type Verdict = 'ok' | 'anomalous' | 'error';
 export const VERDICTS: readonly Verdict[] = ['ok', 'anomalous', 'error'];
@@ -80,7 +86,8 @@ export interface ResultQuery {
   limit: number;
 }
 
-export type ResultCommitHook = (db: Database.Database, row: ResultRow) => void;
+/** Extra statements for a result's transaction (see the module comment). */
+export type ResultCommitHook = (row: ResultRow) => WriteOperation[];
 
 /** Versioned migrations: index + 1 is the schema version (PRAGMA user_version). Append only. */
 const MIGRATIONS: readonly string[] = [
@@ -113,6 +120,16 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX results_verdict ON results (verdict, id);
    CREATE INDEX results_part ON results (part_id, id);
    CREATE UNIQUE INDEX results_file_identity ON results (file_path, file_size, file_mtime_ms, file_sha256) WHERE file_path IS NOT NULL;
+   CREATE TABLE outbox (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     destination TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     result_id TEXT,
+     payload TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     delivered_at TEXT
+   );
+   CREATE INDEX outbox_pending ON outbox (destination, seq) WHERE delivered_at IS NULL;
    CREATE TABLE models (
      version INTEGER PRIMARY KEY,
      sha256 TEXT NOT NULL UNIQUE,
@@ -124,6 +141,13 @@ const MIGRATIONS: readonly string[] = [
      activated_at TEXT
    );`,
 ];
+
+const INSERT_RESULT = `INSERT INTO results (id, recorded_at, captured_at, source, source_name, part_id, station, camera, verdict, score,
+    normalized_score, threshold, model_version, model_name, model_sha256, latency_json, error, heatmap_file, image_file,
+    file_path, file_size, file_mtime_ms, file_sha256)
+  VALUES (@id, @recordedAt, @capturedAt, @source, @sourceName, @partId, @station, @camera, @verdict, @score,
+    @normalizedScore, @threshold, @modelVersion, @modelName, @modelSha256, @latencyJson, @error, @heatmapFile, @imageFile,
+    @filePath, @fileSize, @fileMtimeMs, @fileSha256)`;
 
 interface DbResultRow {
   id: string;
@@ -183,40 +207,19 @@ export class ResultStore {
   readonly db: Database.Database;
   readonly filesDir: string;
   private readonly hooks: ResultCommitHook[] = [];
-  private readonly insertStatement: Database.Statement;
-  private readonly insertMany: (rows: readonly ResultRow[]) => void;
+  private readonly writer: StoreWriter;
 
   constructor(readonly dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
     this.filesDir = join(dataDir, 'files');
     mkdirSync(this.filesDir, { recursive: true });
-    this.db = new Database(join(dataDir, 'results.sqlite'));
+    const file = join(dataDir, 'results.sqlite');
+    this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.pragma('foreign_keys = ON');
     this.migrate();
-    this.insertStatement = this.db.prepare(
-      `INSERT INTO results (id, recorded_at, captured_at, source, source_name, part_id, station, camera, verdict, score,
-         normalized_score, threshold, model_version, model_name, model_sha256, latency_json, error, heatmap_file, image_file,
-         file_path, file_size, file_mtime_ms, file_sha256)
-       VALUES (@id, @recordedAt, @capturedAt, @source, @sourceName, @partId, @station, @camera, @verdict, @score,
-         @normalizedScore, @threshold, @modelVersion, @modelName, @modelSha256, @latencyJson, @error, @heatmapFile, @imageFile,
-         @filePath, @fileSize, @fileMtimeMs, @fileSha256)`,
-    );
-    this.insertMany = this.db.transaction((rows: readonly ResultRow[]) => {
-      for (const row of rows) {
-        this.insertStatement.run({
-          ...row,
-          latencyJson: JSON.stringify(row.latency),
-          filePath: row.file?.path ?? null,
-          fileSize: row.file?.size ?? null,
-          fileMtimeMs: row.file?.mtimeMs ?? null,
-          fileSha256: row.file?.sha256 ?? null,
-        });
-        for (const hook of this.hooks) hook(this.db, row);
-      }
-    });
+    this.writer = new StoreWriter(file);
   }
 
   /** The schema version after migration (PRAGMA user_version). */
@@ -244,9 +247,25 @@ export class ResultStore {
     this.hooks.push(hook);
   }
 
-  /** Commits rows in one transaction (durable when it returns: synchronous = FULL). */
-  commit(rows: readonly ResultRow[]): void {
-    if (rows.length > 0) this.insertMany(rows);
+  /** Commits rows in one transaction; resolves when it is durable (synchronous = FULL). */
+  async commit(rows: readonly ResultRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const operations: WriteOperation[] = [];
+    for (const row of rows) {
+      operations.push({
+        sql: INSERT_RESULT,
+        params: {
+          ...row,
+          latencyJson: JSON.stringify(row.latency),
+          filePath: row.file?.path ?? null,
+          fileSize: row.file?.size ?? null,
+          fileMtimeMs: row.file?.mtimeMs ?? null,
+          fileSha256: row.file?.sha256 ?? null,
+        },
+      });
+      for (const hook of this.hooks) operations.push(...hook(row));
+    }
+    await this.writer.write(operations);
   }
 
   get(id: string): ResultRow | null {
@@ -381,7 +400,9 @@ export class ResultStore {
       }
       clear.run(row.id);
     };
-    const withFiles = 'SELECT id, heatmap_file, image_file FROM results WHERE (heatmap_file IS NOT NULL OR image_file IS NOT NULL)';
+    const withFiles =
+      'SELECT id, heatmap_file, image_file FROM results WHERE (heatmap_file IS NOT NULL OR image_file IS NOT NULL)' +
+      ' AND id NOT IN (SELECT result_id FROM outbox WHERE delivered_at IS NULL AND result_id IS NOT NULL)';
     if (policy.maxAgeDays !== undefined) {
       const cutoff = new Date(now - policy.maxAgeDays * 86_400_000).toISOString();
       const rows = this.db.prepare(`${withFiles} AND recorded_at < ? ORDER BY id`).all(cutoff) as Array<{ id: string; heatmap_file: string | null; image_file: string | null }>;
@@ -410,8 +431,9 @@ export class ResultStore {
     return removed;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (!this.db.open) return;
+    await this.writer.close();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.close();
   }

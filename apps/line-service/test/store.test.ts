@@ -37,14 +37,14 @@ function putFile(store: ResultStore, relative: string, bytes: number): void {
 }
 
 describe('ResultStore', () => {
-  it('migrates to the current schema in WAL mode with synchronous FULL, and refuses a newer schema', () => {
+  it('migrates to the current schema in WAL mode with synchronous FULL, and refuses a newer schema', async () => {
     const data = tempDir('store-schema');
     try {
       const store = new ResultStore(data.dir);
       expect(store.schemaVersion).toBe(1);
       expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(store.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
-      store.close();
+      await store.close();
       const db = new Database(join(data.dir, 'results.sqlite'));
       db.pragma('user_version = 7');
       db.close();
@@ -54,33 +54,33 @@ describe('ResultStore', () => {
     }
   });
 
-  it('removes files no row points to (a crash between file write and commit), keeps the others', () => {
+  it('removes files no row points to (a crash between file write and commit), keeps the others', async () => {
     const data = tempDir('store-orphans');
     try {
       const store = new ResultStore(data.dir);
       putFile(store, '2026-01-01/A.heatmap.png', 10);
       putFile(store, '2026-01-01/B.heatmap.png', 10);
-      store.commit([row('A', '2026-01-01T00:00:00.000Z', { heatmap: '2026-01-01/A.heatmap.png' })]);
+      await store.commit([row('A', '2026-01-01T00:00:00.000Z', { heatmap: '2026-01-01/A.heatmap.png' })]);
       expect(store.removeOrphanFiles()).toBe(1);
       expect(existsSync(join(store.filesDir, '2026-01-01/A.heatmap.png'))).toBe(true);
       expect(existsSync(join(store.filesDir, '2026-01-01/B.heatmap.png'))).toBe(false);
-      store.close();
+      await store.close();
     } finally {
       data.remove();
     }
   });
 
-  it('retention removes files by age, then the oldest beyond the disk budget; rows stay', () => {
+  it('retention removes files by age, then the oldest beyond the disk budget; rows stay', async () => {
     const data = tempDir('store-retention');
     try {
       const store = new ResultStore(data.dir);
       const now = Date.parse('2026-06-30T00:00:00Z');
       const days = ['2026-06-01', '2026-06-27', '2026-06-28', '2026-06-29'];
-      days.forEach((day, i) => {
+      for (const [i, day] of days.entries()) {
         putFile(store, `${day}/R${i}.heatmap.png`, 1000);
         putFile(store, `${day}/R${i}.image.jpg`, 1000);
-        store.commit([row(`R${i}`, `${day}T12:00:00.000Z`, { heatmap: `${day}/R${i}.heatmap.png`, image: `${day}/R${i}.image.jpg` })]);
-      });
+        await store.commit([row(`R${i}`, `${day}T12:00:00.000Z`, { heatmap: `${day}/R${i}.heatmap.png`, image: `${day}/R${i}.image.jpg` })]);
+      }
       expect(store.applyRetention({ maxAgeDays: 7 }, now)).toBe(2);
       expect(store.get('R0')).toMatchObject({ heatmapFile: null, imageFile: null, verdict: 'anomalous' });
       expect(existsSync(join(store.filesDir, '2026-06-01/R0.image.jpg'))).toBe(false);
@@ -89,7 +89,35 @@ describe('ResultStore', () => {
       expect(store.get('R1')?.heatmapFile).toBeNull();
       expect(store.get('R2')?.heatmapFile).toBe('2026-06-28/R2.heatmap.png');
       expect(store.count()).toBe(4);
-      store.close();
+      await store.close();
+    } finally {
+      data.remove();
+    }
+  });
+});
+
+describe('ResultStore outbox hook', () => {
+  it("a hook's statements commit in the result's transaction, and retention keeps files a destination has not received", async () => {
+    const data = tempDir('store-outbox');
+    try {
+      const store = new ResultStore(data.dir);
+      store.onResultCommit((r) => [
+        {
+          sql: 'INSERT INTO outbox (destination, kind, result_id, payload, created_at) VALUES (@destination, @kind, @resultId, @payload, @createdAt)',
+          params: { destination: 'mqtt', kind: 'result', resultId: r.id, payload: JSON.stringify({ id: r.id }), createdAt: r.recordedAt },
+        },
+      ]);
+      putFile(store, '2026-01-01/O1.heatmap.png', 1000);
+      await store.commit([row('O1', '2026-01-01T00:00:00.000Z', { heatmap: '2026-01-01/O1.heatmap.png' })]);
+      expect(store.db.prepare('SELECT result_id FROM outbox').all()).toEqual([{ result_id: 'O1' }]);
+      // A failing hook statement rolls the result back too.
+      store.onResultCommit(() => [{ sql: 'INSERT INTO outbox (destination) VALUES (@d)', params: { d: 'x' } }]);
+      await expect(store.commit([row('O2', '2026-01-02T00:00:00.000Z')])).rejects.toThrow(/NOT NULL/);
+      expect(store.get('O2')).toBeNull();
+      expect(store.applyRetention({ maxAgeDays: 1 }, Date.parse('2026-06-01T00:00:00Z'))).toBe(0);
+      store.db.prepare("UPDATE outbox SET delivered_at = '2026-01-01T00:00:01Z'").run();
+      expect(store.applyRetention({ maxAgeDays: 1 }, Date.parse('2026-06-01T00:00:00Z'))).toBe(1);
+      await store.close();
     } finally {
       data.remove();
     }

@@ -77,7 +77,7 @@ describe('watch folder', () => {
     writeFileSync(join(watch, 'judged.jpeg'), samples[2].bytes);
     const stats = statSync(join(watch, 'judged.jpeg'));
     const store = new ResultStore(data.dir);
-    store.commit([
+    await store.commit([
       {
         id: '01JZZZZZZZZZZZZZZZZZZZZZZZ',
         recordedAt: new Date().toISOString(),
@@ -101,7 +101,7 @@ describe('watch folder', () => {
         file: { path: join(watch, 'judged.jpeg'), size: stats.size, mtimeMs: stats.mtimeMs, sha256: createHash('sha256').update(samples[2].bytes).digest('hex') },
       },
     ]);
-    store.close();
+    await store.close();
     const service = await startTestService(data.dir, { watchDir: watch, quietMs: 100 });
     try {
       await waitFor(() => existsSync(join(watch, 'done', 'judged.jpeg')), 10_000, 'the judged file to be moved');
