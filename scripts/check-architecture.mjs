@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Enforces the dependency direction of the monorepo:
-//   apps -> runtimes / train / tools -> imaging -> scoring, and nothing imports an app.
+//   apps -> runtimes / train / tools -> imaging -> scoring, and nothing imports an app
+//   (except the CLI, which launches the line service).
 // Also keeps @residuum/scoring isomorphic: no Node built-ins, no native modules.
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -15,8 +16,10 @@ const layers = {
   '@residuum/onnx-converter': 2,
   '@residuum/runtime-node': 3,
   '@residuum/runtime-web': 3,
-  '@residuum/cli': 4,
+  '@residuum/line-service': 4,
   '@residuum/dashboard': 4,
+  // The CLI launches the line service (`residuum serve`): the one app another app may import.
+  '@residuum/cli': 5,
 };
 // Which workspace packages each package may import (besides lower layers in general).
 const forbidden = {

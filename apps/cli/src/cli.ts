@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from './commands/context.js';
 import { processInterruption, signalInterruption, type Interruption } from './output/index.js';
+import { addServeCommand } from './commands/serve.js';
 import { describeError } from './util/errors.js';
 import { EXIT_CODES_HELP, ExitCode, type ExitCodeValue } from './util/exit-codes.js';
 import { processIo, type CliIo } from './util/io.js';
@@ -157,6 +158,8 @@ ${EXIT_CODES_HELP}`,
       const { runEvaluate } = await import('./commands/evaluate.js');
       setExit(await runEvaluate(model, options, context()));
     });
+
+  addServeCommand(program, context, setExit);
 
   program
     .command('calibrate')

@@ -1,0 +1,173 @@
+/**
+ * Line service benchmark: sustained images/s and p50 / p99 request latency at 1, 4 and 16
+ * concurrent HTTP clients on loopback, per model, next to `residuum inspect`'s batch throughput
+ * on the same images in the same run (the CLI with its defaults, its own images/s figure, which
+ * excludes model loading). The service runs in its own process, as on a line PC; clients run here.
+ *
+ *   npm run bench -w apps/line-service            # JSON into apps/line-service/bench-results/
+ *   BENCH_MODELS=default BENCH_SECONDS=5 ...       # fewer models / shorter runs
+ *
+ * Images: the 24 embedded casting samples (300x300 JPEG), copied to 240 files.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const appDir = fileURLToPath(new URL('../', import.meta.url));
+const MODELS: Record<string, string> = {
+  default: join(root, 'models', 'default.onnx'),
+  'dfr-casting': join(root, 'models', 'dfr-casting.onnx'),
+};
+const CLIENTS = [1, 4, 16];
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const chosen = (process.env.BENCH_MODELS ?? 'default,dfr-casting').split(',').filter((name) => MODELS[name]);
+
+const work = mkdtempSync(join(tmpdir(), 'residuum-line-bench-'));
+const imageDir = join(work, 'images');
+mkdirSync(imageDir);
+const sampleDirs = ['ok_front', 'def_front'].map((d) => join(root, 'models', 'samples', 'casting', d));
+const sampleFiles = sampleDirs.flatMap((dir) => readdirSync(dir).filter((n) => n.endsWith('.jpeg')).map((n) => join(dir, n)));
+for (let copy = 0; copy < 10; copy += 1) {
+  sampleFiles.forEach((file, i) => copyFileSync(file, join(imageDir, `c${copy}-${i}.jpeg`)));
+}
+const images = readdirSync(imageDir).sort().map((name) => new Uint8Array(readFileSync(join(imageDir, name))));
+
+function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+}
+
+function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** `residuum inspect MODEL DIR` with its defaults (from sources), its reported images/s. */
+function inspectBaseline(model: string): { imagesPerSecond: number; latencyP50Ms: number | null; provider: string; images: number } {
+  const out = join(work, `inspect-${Date.now()}.json`);
+  const run = spawnSync(process.execPath, ['--conditions=@residuum/source', '--import', 'tsx', join(root, 'apps/cli/src/main.ts'), 'inspect', model, imageDir, '--json', out], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  if (run.status !== 0 && run.status !== 1) throw new Error(`residuum inspect failed (${run.status}): ${run.stderr}`);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as { provider: string; summary: { imagesPerSecond: number; latencyP50Ms: number | null; total: number } };
+  return { imagesPerSecond: round(report.summary.imagesPerSecond), latencyP50Ms: report.summary.latencyP50Ms, provider: report.provider, images: report.summary.total };
+}
+
+async function startService(model: string, dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@residuum/source', '--import', 'tsx', join(appDir, 'test/fixtures/serve-child.ts'), JSON.stringify({ model, dataDir, watchDir: false, provider: 'auto' })],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /READY (\S+)/.exec(out);
+      if (match) resolve(match[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`service exited with ${code}`)));
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function load(url: string, clients: number, seconds: number) {
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let next = 0;
+  const until = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < until) {
+        const bytes = images[next++ % images.length];
+        const t = performance.now();
+        const response = await fetch(`${url}/v1/inspect`, { method: 'POST', body: bytes as Uint8Array<ArrayBuffer>, headers: { 'content-type': 'image/jpeg' } });
+        await response.arrayBuffer();
+        latencies.push(performance.now() - t);
+        statuses[response.status] = (statuses[response.status] ?? 0) + 1;
+      }
+    }),
+  );
+  const wall = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    clients,
+    requests: latencies.length,
+    statuses,
+    imagesPerSecond: round(latencies.length / wall),
+    latencyP50Ms: round(percentile(latencies, 0.5)),
+    latencyP99Ms: round(percentile(latencies, 0.99)),
+  };
+}
+
+const results = [];
+try {
+  for (const name of chosen) {
+    const model = MODELS[name];
+    console.error(`\n== ${name}: residuum inspect baseline`);
+    const baseline = inspectBaseline(model);
+    console.error(`   ${baseline.imagesPerSecond} images/s (${baseline.provider})`);
+    const dataDir = join(work, `data-${name}`);
+    const service = await startService(model, dataDir);
+    const runs = [];
+    try {
+      await load(service.url, 4, 1); // warm the connections and the allocator
+      for (const clients of CLIENTS) {
+        const run = await load(service.url, clients, SECONDS);
+        console.error(`   ${clients} clients: ${run.imagesPerSecond} images/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms, statuses ${JSON.stringify(run.statuses)}`);
+        runs.push(run);
+      }
+    } finally {
+      await service.stop();
+    }
+    const at16 = runs.find((r) => r.clients === 16)!;
+    results.push({
+      model: { name, file: model.slice(root.length), sha256: sha256(model), bytes: readFileSync(model).length },
+      inspectBatch: baseline,
+      service: runs,
+      throughputAt16VsBatch: round(at16.imagesPerSecond / baseline.imagesPerSecond, 3),
+      targets: {
+        'throughput at 16 clients >= 80 % of batch': at16.imagesPerSecond >= 0.8 * baseline.imagesPerSecond,
+        'p99 <= 50 ms at 1 client': runs[0].latencyP99Ms <= 50,
+      },
+    });
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+const report = {
+  benchmark: 'line-service',
+  createdAt: new Date().toISOString(),
+  machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
+  images: { count: images.length, what: '24 embedded casting samples (300x300 JPEG) x 10 copies', secondsPerClientLevel: SECONDS },
+  notes: [
+    'service: residuum serve defaults (batch 8, 2 batches in flight, heatmap file for every result, synchronous=FULL commit per batch), in its own process; HTTP clients on loopback in the benchmark process',
+    'inspectBatch: residuum inspect MODEL DIR with its defaults on the same images, its own images/s (model load excluded)',
+    'ResNet-family models: none is shipped in models/, so none is measured here',
+  ],
+  results,
+};
+const outDir = join(appDir, 'bench-results');
+mkdirSync(outDir, { recursive: true });
+const outFile = join(outDir, 'line-bench.json');
+writeFileSync(outFile, JSON.stringify(report, null, 2) + '\n');
+console.log(JSON.stringify(report, null, 2));
+console.error(`\nwritten: ${outFile}`);
