@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
 import pg from 'pg';
 import pino from 'pino';
-import type { LineService } from '../src/index.js';
+import { loadPlantReport, type LineService } from '../src/index.js';
 import { postImage, runClients, samples, startTestService, syntheticDefect, tempDir, waitFor } from './helpers.js';
 import { Mosquitto, Postgres } from './support/servers.js';
 
@@ -161,6 +161,14 @@ describe('PostgreSQL: outage during load and a service restart while it is down'
         const models = await client.query("SELECT count(*) AS n FROM residuum_model_events WHERE line_id = 'L2'");
         expect(Number(models.rows[0].n)).toBeGreaterThanOrEqual(1);
         expect(service.destinations!.outbox.backlog()).toEqual({ central: 0 });
+
+        // The plant report reads the same table.
+        const report = await loadPlantReport(server.url, 3_600_000);
+        const lineGroups = report.groups.filter((g) => g.line === 'L2');
+        expect(lineGroups.reduce((sum, g) => sum + g.results, 0)).toBe(500);
+        expect(lineGroups.reduce((sum, g) => sum + g.anomalous, 0)).toBe(local.filter((r) => r.verdict === 'anomalous').length);
+        expect(report.top.length).toBeGreaterThan(0);
+        expect(report.top[0].normalizedScore).toBeGreaterThanOrEqual(report.top[report.top.length - 1].normalizedScore!);
       } finally {
         await client.end();
       }

@@ -3,7 +3,9 @@
  * credentials refuse the start naming the key; unreachable destinations never block inspection
  * and show as backlog; the outbox budget alarm; a webhook that answers 500 for a while.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { verifySignature } from '../src/destinations/index.js';
@@ -138,6 +140,10 @@ describe('webhook', () => {
       console.log(`webhook: ${failures} answers 500, then ${received.length} deliveries ${Date.now() - started} ms after the last image (endpoint down until ${failUntil - started} ms)`);
       expect(failures).toBeGreaterThan(0);
       expect(received.every((r) => r.valid)).toBe(true);
+      // Every payload matches the committed JSON Schema.
+      const schema = JSON.parse(readFileSync(new URL('../schemas/line-event.v1.schema.json', import.meta.url), 'utf8')) as object;
+      const validate = new Ajv2020({ validateFormats: false }).compile(schema);
+      for (const r of received) expect(validate(JSON.parse(r.body)), JSON.stringify(validate.errors)).toBe(true);
       expect(received[0].event).toBe('model');
       expect(received.slice(1).map((r) => r.id)).toEqual(ids);
       expect(received.slice(1).every((r) => r.event === 'anomaly' && JSON.parse(r.body).capturedAt)).toBe(true);

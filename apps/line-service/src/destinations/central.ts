@@ -85,8 +85,10 @@ export class CentralDestination implements Destination {
 
   private constructor(url: string) {
     this.pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000, query_timeout: 30_000 });
-    // An idle client's connection dying (database restart) must not crash the service.
+    // A connection dying (database restart), idle or checked out between queries, must not crash
+    // the service: the failing query rejects and the drainer retries.
     this.pool.on('error', () => undefined);
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   /** Connects once: a credentials rejection throws DestinationAuthError; unreachable is fine (retried). */
