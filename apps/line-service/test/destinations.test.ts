@@ -52,7 +52,7 @@ describe('destinations: start-up rules', () => {
     const [mqttPort, pgPort, hookPort] = await Promise.all([freePort(), freePort(), freePort()]);
     const service = await startTestService(data.dir, {
       watchDir: false,
-      heatmaps: 'none',
+      heatmaps: 'all',
       logger: quiet,
       destinations: {
         line: 'L',
@@ -76,6 +76,8 @@ describe('destinations: start-up rules', () => {
       expect(metrics).toMatch(/residuum_line_outbox_over_budget 1/);
       // Nothing dropped: every row is still there, and retention keeps their files.
       expect(service.destinations!.outbox.pending('mqtt', 100)).toHaveLength(7);
+      expect(service.store.applyRetention({ diskBudgetBytes: 0, maxAgeDays: 0 })).toBe(0);
+      expect(service.store.query({ limit: 10 }).every((row) => row.heatmapFile !== null)).toBe(true);
     } finally {
       await service.close();
       data.remove();
