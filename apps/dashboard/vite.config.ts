@@ -115,7 +115,8 @@ export default defineConfig({
     outDir: 'dist',
     emptyOutDir: true,
     chunkSizeWarningLimit: 2000,
-    // embed.html: the README's embedding example, built and tested like the dashboard.
-    rollupOptions: { input: { dashboard: join(here, 'index.html'), embed: join(here, 'embed.html') } },
+    // embed.html: the README's embedding example, built and tested like the dashboard;
+    // line.html: line mode, following a running line service.
+    rollupOptions: { input: { dashboard: join(here, 'index.html'), embed: join(here, 'embed.html'), line: join(here, 'line.html') } },
   },
 });

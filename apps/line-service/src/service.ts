@@ -327,6 +327,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
         'Cache-Control': 'no-cache',
         Connection: 'keep-alive',
         'Access-Control-Allow-Origin': '*',
+        'Cross-Origin-Resource-Policy': 'cross-origin',
       });
       reply.hijack();
       const model = models.active;
@@ -344,9 +345,10 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
       events.clear();
     });
 
-    // The dashboard's line mode runs on another origin: read-only endpoints allow it.
+    // The dashboard's line mode runs on another (cross-origin isolated) origin: read-only
+    // endpoints allow it (CORS for fetch and EventSource, CORP for the heatmap images).
     app.addHook('onSend', async (request, reply, payload) => {
-      if (request.method === 'GET') reply.header('Access-Control-Allow-Origin', '*');
+      if (request.method === 'GET') reply.header('Access-Control-Allow-Origin', '*').header('Cross-Origin-Resource-Policy', 'cross-origin');
       return payload;
     });
 

@@ -134,13 +134,13 @@ describe('kill -9 during load', () => {
       }
     });
     const feeder = (async () => {
-      while (!stop && dropped < 200) {
+      while (!stop && dropped < 120) {
         writeIntoPlace(watch, `w-${dropped}.jpeg`, samples[dropped % samples.length].bytes);
         dropped += 1;
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     })();
-    await waitFor(() => acknowledged.length >= 100 && dropped >= 60, 30_000, 'load before the kill');
+    await waitFor(() => acknowledged.length >= 80 && dropped >= 50, 30_000, 'load before the kill');
     const exited = new Promise((resolve) => service.process.once('exit', resolve));
     service.process.kill('SIGKILL');
     stop = true;
