@@ -158,3 +158,63 @@ describe('webhook', () => {
     }
   });
 });
+
+describe('MQTT over TLS with credentials', () => {
+  let broker: Mosquitto;
+  beforeAll(async () => {
+    broker = await Mosquitto.start({ anonymous: false, tls: true, users: { press3: 'right-password', reader: 'reader-password' } });
+  });
+  afterAll(async () => {
+    await broker?.stop();
+  });
+
+  it('publishes results, anomalies and a retained status to a TLS broker; a wrong password refuses the start naming the key', async () => {
+    const { connectAsync } = await import('mqtt');
+    const { readFileSync: read } = await import('node:fs');
+    const ca = read(broker.caFile!);
+    const subscriber = await connectAsync(broker.url, { ca, username: 'reader', password: 'reader-password', clientId: 'tls-reader', reconnectPeriod: 0 });
+    const messages: Array<{ topic: string; body: Record<string, unknown>; retain: boolean }> = [];
+    subscriber.on('message', (topic, payload, packet) => messages.push({ topic, body: JSON.parse(payload.toString()) as Record<string, unknown>, retain: packet.retain }));
+    await subscriber.subscribeAsync('residuum/press-3/#', { qos: 1 });
+
+    const data = tempDir('mqtt-tls');
+    try {
+      const wrong = { line: 'press-3', station: 'st-1', mqtt: { url: broker.url, ca: broker.caFile!, username: 'press3', password: 'wrong' } };
+      await expect(startTestService(data.dir, { watchDir: false, logger: quiet, destinations: wrong })).rejects.toThrow(/^mqtt\.username: the MQTT broker rejected the credentials/);
+
+      const service = await startTestService(data.dir, {
+        watchDir: false,
+        heatmaps: 'none',
+        logger: quiet,
+        destinations: { line: 'press-3', station: 'st-1', mqtt: { url: broker.url, ca: broker.caFile!, username: 'press3', password: 'right-password' } },
+      });
+      let defectId = '';
+      try {
+        expect((await getJson(`${service.url}/readyz`)).body.destinations.connected).toEqual({ mqtt: true });
+        const { body } = await postImage(service.url, await syntheticDefect(), { contentType: 'image/png', query: '?station=st-1&partId=P1' });
+        expect(body.verdict).toBe('anomalous');
+        defectId = body.id as string;
+        await waitFor(() => messages.some((m) => m.topic.endsWith('/anomalies')), 10_000, 'the anomaly message');
+      } finally {
+        await service.close();
+      }
+      await waitFor(() => messages.some((m) => m.topic.endsWith('/status') && m.body.status === 'offline'), 10_000, 'the offline status');
+      const topics = messages.map((m) => m.topic);
+      expect(topics).toContain('residuum/press-3/st-1/model');
+      const anomaly = messages.find((m) => m.topic === 'residuum/press-3/st-1/anomalies')!;
+      expect(anomaly.body).toMatchObject({ schema: 'residuum.line-event/v1', resultId: defectId, partId: 'P1', reject: true });
+      expect(messages.find((m) => m.topic === 'residuum/press-3/st-1/results')!.body.resultId).toBe(defectId);
+      expect(messages.some((m) => m.topic === 'residuum/press-3/st-1/status' && m.body.status === 'online')).toBe(true);
+
+      // The status is retained: a new subscriber sees the last one at once.
+      const late = await connectAsync(broker.url, { ca, username: 'reader', password: 'reader-password', clientId: 'tls-late', reconnectPeriod: 0 });
+      const retained = new Promise<Record<string, unknown>>((resolve) => late.on('message', (_topic, payload) => resolve(JSON.parse(payload.toString()) as Record<string, unknown>)));
+      await late.subscribeAsync('residuum/press-3/st-1/status', { qos: 1 });
+      expect((await retained).status).toBe('offline');
+      await late.endAsync(true);
+    } finally {
+      await subscriber.endAsync(true);
+      data.remove();
+    }
+  });
+});

@@ -5,7 +5,7 @@
  * A missing binary is an error naming the package to install, never a skipped test.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,25 +41,66 @@ async function portOpen(port: number): Promise<boolean> {
 
 const isRoot = process.getuid?.() === 0;
 
+export interface MosquittoOptions {
+  /** Default true; false: every connection without valid credentials is refused. */
+  anonymous?: boolean;
+  /** user -> password (mosquitto_passwd). */
+  users?: Record<string, string>;
+  /** TLS listener with a throw-away CA (openssl). */
+  tls?: boolean;
+}
+
+function run(command: string, args: string[], aptPackage: string): void {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
+    throw new Error(`${command} not found: these tests need Debian's ${aptPackage} package (apt-get install -y ${aptPackage})`);
+  }
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
+}
+
+/** A CA and a broker certificate for 127.0.0.1 in `dir`; returns the CA's path. */
+function makeTestCertificates(dir: string): string {
+  const at = (name: string) => join(dir, name);
+  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', at('ca.key'), '-out', at('ca.pem'), '-days', '2', '-subj', '/CN=residuum-test-ca'], 'openssl');
+  run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', at('server.key'), '-out', at('server.csr'), '-subj', '/CN=127.0.0.1'], 'openssl');
+  writeFileSync(at('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  run('openssl', ['x509', '-req', '-in', at('server.csr'), '-CA', at('ca.pem'), '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at('server.pem'), '-days', '2', '-extfile', at('san.ext')], 'openssl');
+  return at('ca.pem');
+}
+
 export class Mosquitto {
   private child: ChildProcess | null = null;
   readonly dir: string;
   readonly url: string;
   log = '';
 
+  /** With `tls`: the CA certificate that signed the broker's (CN and SAN 127.0.0.1). */
+  readonly caFile: string | null = null;
+
   private constructor(
     readonly port: number,
-    options: { anonymous: boolean },
+    options: MosquittoOptions,
   ) {
     this.dir = mkdtempSync(join(tmpdir(), 'residuum-mosquitto-'));
-    this.url = `mqtt://127.0.0.1:${port}`;
-    // As root, mosquitto drops to its own user: give it the folder.
-    if (isRoot) chownSync(this.dir, Number(spawnSync('id', ['-u', 'mosquitto']).stdout.toString().trim()), Number(spawnSync('id', ['-g', 'mosquitto']).stdout.toString().trim()));
+    this.url = `${options.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`;
+    const extra: string[] = [];
+    if (options.users) {
+      const file = join(this.dir, 'passwd');
+      for (const [user, password] of Object.entries(options.users)) {
+        run('mosquitto_passwd', ['-b', ...(existsSync(file) ? [] : ['-c']), file, user, password], 'mosquitto');
+      }
+      extra.push(`password_file ${file}`);
+    }
+    if (options.tls) {
+      this.caFile = makeTestCertificates(this.dir);
+      extra.push(`cafile ${this.caFile}`, `certfile ${join(this.dir, 'server.pem')}`, `keyfile ${join(this.dir, 'server.key')}`);
+    }
     writeFileSync(
       join(this.dir, 'mosquitto.conf'),
       [
         `listener ${port} 127.0.0.1`,
-        `allow_anonymous ${options.anonymous}`,
+        ...extra,
+        `allow_anonymous ${options.anonymous ?? true}`,
         'persistence true',
         `persistence_location ${this.dir}/`,
         'autosave_interval 1',
@@ -68,12 +109,18 @@ export class Mosquitto {
         'log_dest stdout',
       ].join('\n') + '\n',
     );
-    if (isRoot) chmodSync(join(this.dir, 'mosquitto.conf'), 0o644);
+    // As root, mosquitto drops to its own user: give it the folder and its files.
+    if (isRoot) {
+      const uid = Number(spawnSync('id', ['-u', 'mosquitto']).stdout.toString().trim());
+      const gid = Number(spawnSync('id', ['-g', 'mosquitto']).stdout.toString().trim());
+      for (const name of ['', ...readdirSync(this.dir)]) chownSync(join(this.dir, name), uid, gid);
+      chmodSync(join(this.dir, 'mosquitto.conf'), 0o644);
+    }
   }
 
-  static async start(options: { anonymous?: boolean } = {}): Promise<Mosquitto> {
+  static async start(options: MosquittoOptions = {}): Promise<Mosquitto> {
     requireBinary(MOSQUITTO_BIN, 'mosquitto');
-    const broker = new Mosquitto(await freePort(), { anonymous: options.anonymous ?? true });
+    const broker = new Mosquitto(await freePort(), options);
     await broker.resume();
     return broker;
   }
