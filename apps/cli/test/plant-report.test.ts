@@ -62,3 +62,52 @@ describe('plant report', () => {
     }
   });
 });
+
+describe('serve --config', () => {
+  it('starts with the file (paths relative to it, destinations wired) and a flag wins over the file', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createServer } = await import('node:http');
+    const { existsSync } = await import('node:fs');
+    const { fileURLToPath } = await import('node:url');
+    const bodies: Array<Record<string, unknown>> = [];
+    const hook = createServer((request, response) => {
+      let text = '';
+      request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      request.on('end', () => {
+        bodies.push(JSON.parse(text) as Record<string, unknown>);
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const address = hook.address();
+    const hookPort = typeof address === 'object' && address ? address.port : 0;
+    const temp = await makeTempDir('serve-config');
+    const config = join(temp.dir, 'line.yaml');
+    await writeFile(config, `line: file-line\nport: 0\ndataDir: data\nwatch: false\nep: cpu\nlogLevel: info\nwebhook:\n  url: http://127.0.0.1:${hookPort}/hook\n  events: [model]\n`);
+    const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--conditions=@residuum/source', '--import', 'tsx', main, 'serve', '--config', config, '--line', 'flag-line'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let output = '';
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const match = /"url":"(http:[^"]+)"[^\n]*line service listening/.exec(output);
+          if (match) resolve(match[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`serve exited (${code}): ${output}`)));
+      });
+      const ready = (await (await fetch(`${url}/readyz`)).json()) as { destinations: { backlog: Record<string, number> } };
+      expect(Object.keys(ready.destinations.backlog)).toEqual(['webhook']);
+      const deadline = Date.now() + 15_000;
+      while (bodies.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(bodies[0]).toMatchObject({ kind: 'model', line: 'flag-line' });
+      expect(existsSync(join(temp.dir, 'data', 'results.sqlite'))).toBe(true);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+      hook.close();
+      await temp.cleanup();
+    }
+  }, 60_000);
+});

@@ -218,3 +218,34 @@ describe('MQTT over TLS with credentials', () => {
     }
   });
 });
+
+describe('MQTT Last Will', () => {
+  it('a service killed with SIGKILL leaves the retained status "offline" (the broker publishes the will)', async () => {
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const { connectAsync } = await import('mqtt');
+    const broker = await Mosquitto.start();
+    const data = tempDir('mqtt-will');
+    const statuses: string[] = [];
+    const subscriber = await connectAsync(broker.url, { clientId: 'will-reader', reconnectPeriod: 0 });
+    subscriber.on('message', (_topic, payload) => statuses.push((JSON.parse(payload.toString()) as { status: string }).status));
+    await subscriber.subscribeAsync('residuum/LW/s/status', { qos: 1 });
+    const childScript = fileURLToPath(new URL('./fixtures/serve-child.ts', import.meta.url));
+    const options = { dataDir: data.dir, watchDir: false, destinations: { line: 'LW', station: 's', mqtt: { url: broker.url } } };
+    const child = spawn(process.execPath, ['--conditions=@residuum/source', '--import', 'tsx', childScript, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('READY') && resolve());
+        child.once('exit', (code) => reject(new Error(`service exited ${code}`)));
+      });
+      await waitFor(() => statuses.includes('online'), 10_000, 'the online status');
+      child.kill('SIGKILL');
+      await waitFor(() => statuses[statuses.length - 1] === 'offline', 10_000, 'the Last Will');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await subscriber.endAsync(true);
+      await broker.stop();
+      data.remove();
+    }
+  }, 60_000);
+});
