@@ -339,21 +339,26 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
       for (const reply of events) reply.raw.write(': keep-alive\n\n');
     }, 15_000);
     heartbeat.unref();
-    teardown.push(() => {
+    const endEventStreams = () => {
       clearInterval(heartbeat);
       for (const reply of events) reply.raw.end();
       events.clear();
-    });
+    };
 
     // The dashboard's line mode runs on another (cross-origin isolated) origin: read-only
     // endpoints allow it (CORS for fetch and EventSource, CORP for the heatmap images).
     app.addHook('onSend', async (request, reply, payload) => {
       if (request.method === 'GET') reply.header('Access-Control-Allow-Origin', '*').header('Cross-Origin-Resource-Policy', 'cross-origin');
+      // While stopping, answers to requests that were in flight close their connection; a kept-alive
+      // connection would keep app.close() waiting for the client.
+      if (closing) reply.header('Connection', 'close');
       return payload;
     });
 
     await app.listen({ host, port });
+    // Open event streams would keep app.close() waiting: they end first.
     teardown.unshift(() => app.close());
+    teardown.unshift(endEventStreams);
     const address = app.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : port;
     const urlHost = host.includes(':') ? `[${host}]` : host;
@@ -388,7 +393,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
     }
 
     const url = `http://${urlHost}:${boundPort}`;
-    log.info({ url, dataDir, watchDir: watchFolder?.['options'].dir ?? null, modelsDir: models.dir }, 'line service listening');
+    log.info({ url, dataDir, watchDir: watchFolder?.dir ?? null, modelsDir: models.dir }, 'line service listening');
     return {
       url,
       host,

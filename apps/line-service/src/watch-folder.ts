@@ -36,6 +36,7 @@ export class WatchFolder {
   private readonly busy = new Set<string>();
   private readonly pending = new Set<Promise<void>>();
   private stopped = false;
+  readonly dir: string;
   readonly doneDir: string;
   readonly failedDir: string;
 
@@ -46,6 +47,7 @@ export class WatchFolder {
     private readonly metrics: LineMetrics,
     private readonly log: Logger,
   ) {
+    this.dir = options.dir;
     this.doneDir = join(options.dir, 'done');
     this.failedDir = join(options.dir, 'failed');
   }

@@ -6,7 +6,7 @@
 import { deflateSync, crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LineService } from '../src/index.js';
-import { getJson, postImage, runClients, samples, startTestService, syntheticDefect, tempDir } from './helpers.js';
+import { getJson, postImage, runClients, samples, startTestService, syntheticDefect, tempDir, waitFor } from './helpers.js';
 
 /** A valid PNG header declaring width x height, with a tiny IDAT: a decompression bomb's shape. */
 function pngDeclaring(width: number, height: number): Uint8Array {
@@ -199,6 +199,32 @@ describe('back-pressure and deadline', () => {
       expect(service.store.get(body.id as string)?.verdict).toBe('error');
     } finally {
       await service.close();
+      data.remove();
+    }
+  });
+});
+
+describe('shutdown', () => {
+  it('close() finishes with an event stream open, ends the stream, and answers what was in flight', async () => {
+    const data = tempDir('shutdown');
+    const service = await startTestService(data.dir, { watchDir: false });
+    try {
+      const stream = await fetch(`${service.url}/v1/events`);
+      const reader = stream.body!.getReader();
+      const sent = Array.from({ length: 6 }, (_, i) => postImage(service.url, samples[i].bytes).catch(() => ({ status: 0, body: {} })));
+      await waitFor(() => service.pipeline.queueDepth + service.pipeline.inFlight > 0, 10_000, 'an image in flight');
+      const acceptedAtClose = service.pipeline.queueDepth + service.pipeline.inFlight;
+      const committedBefore = service.store.count();
+      await service.close();
+      const answers = await Promise.all(sent);
+      // What was accepted is judged, committed and answered; a request still on its way is refused (503 or reset).
+      const ok = answers.filter((a) => a.status === 200);
+      expect(ok.length).toBeGreaterThanOrEqual(committedBefore + acceptedAtClose);
+      expect(answers.every((a) => [200, 503, 0].includes(a.status))).toBe(true);
+      let done = false;
+      while (!done) done = (await reader.read()).done;
+      expect(done).toBe(true);
+    } finally {
       data.remove();
     }
   });
