@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from './commands/context.js';
 import { processInterruption, signalInterruption, type Interruption } from './output/index.js';
+import { addReportCommand } from './commands/report.js';
 import { addServeCommand } from './commands/serve.js';
 import { describeError } from './util/errors.js';
 import { EXIT_CODES_HELP, ExitCode, type ExitCodeValue } from './util/exit-codes.js';
@@ -160,6 +161,7 @@ ${EXIT_CODES_HELP}`,
     });
 
   addServeCommand(program, context, setExit);
+  addReportCommand(program, context, setExit);
 
   program
     .command('calibrate')

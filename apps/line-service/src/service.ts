@@ -14,6 +14,7 @@ import pino, { type Logger } from 'pino';
 import type { NodeProviderRequest } from '@residuum/runtime-node';
 import { defaultModelPath } from './default-model.js';
 import { pixelLimitProblem } from './image-limits.js';
+import { openDestinations, type Destinations, type DestinationsConfig } from './destinations/index.js';
 import { createMetrics } from './metrics.js';
 import { ModelDropFolder } from './model-drop.js';
 import { ModelRegistry, ModelRejectedError, type ActiveModel } from './models.js';
@@ -49,6 +50,8 @@ export interface LineServiceOptions {
   camera?: string;
   /** A pino logger, or its level (default 'info', to stdout). */
   logger?: Logger | string;
+  /** MQTT, webhook, central database (issue 17); none by default. */
+  destinations?: DestinationsConfig;
 }
 
 export interface LineService {
@@ -60,6 +63,7 @@ export interface LineService {
   models: ModelRegistry;
   pipeline: InspectionPipeline;
   watchFolder: WatchFolder | null;
+  destinations: Destinations | null;
   log: Logger;
   close(): Promise<void>;
 }
@@ -127,7 +131,14 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
 
   let closing: Promise<void> | null = null;
   const teardown: Array<() => Promise<void> | void> = [];
+  let destinations: Destinations | null = null;
   try {
+    // Before the first model activation, so that event reaches the outbox too.
+    if (options.destinations) {
+      destinations = await openDestinations(store, options.destinations, log, metrics.registry);
+      const outbox = destinations.outbox;
+      pipeline.onResult(() => outbox.notify());
+    }
     await activateInitialModel(models, store, options.model, log);
 
     const admit = async (bytes: Uint8Array, meta: ImageMeta, wait: boolean, receivedAt: number): Promise<InspectOutcome> => {
@@ -300,6 +311,8 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
         draining: closing !== null,
         queueDepth: pipeline.queueDepth,
         inFlight: pipeline.inFlight,
+        // Detail only: readiness never depends on destinations (they buffer in the outbox).
+        destinations: destinations?.detail() ?? null,
       });
     });
     app.get('/metrics', async (_request, reply) => {
@@ -390,6 +403,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
       models,
       pipeline,
       watchFolder,
+      destinations,
       log,
       close() {
         closing ??= (async () => {
@@ -397,6 +411,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
           // then finish the queue, commit, and close the model and the store.
           for (const step of teardown) await step();
           await pipeline.drain();
+          await destinations?.close();
           await models.close();
           await store.close();
           log.info('line service stopped');
@@ -407,6 +422,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
   } catch (error) {
     for (const step of teardown) await Promise.resolve(step()).catch(() => undefined);
     await pipeline.drain().catch(() => undefined);
+    await destinations?.close().catch(() => undefined);
     await models.close().catch(() => undefined);
     await store.close();
     throw error;

@@ -89,6 +89,9 @@ export interface ResultQuery {
 /** Extra statements for a result's transaction (see the module comment). */
 export type ResultCommitHook = (row: ResultRow) => WriteOperation[];
 
+/** Runs on this connection inside the transaction that records a model activation. */
+export type ModelActivationHook = (model: ModelVersionRow, activatedAt: string) => void;
+
 /** Versioned migrations: index + 1 is the schema version (PRAGMA user_version). Append only. */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE results (
@@ -207,6 +210,7 @@ export class ResultStore {
   readonly db: Database.Database;
   readonly filesDir: string;
   private readonly hooks: ResultCommitHook[] = [];
+  private readonly activationHooks: ModelActivationHook[] = [];
   private readonly writer: StoreWriter;
 
   constructor(readonly dataDir: string) {
@@ -345,8 +349,16 @@ export class ResultStore {
       .run(model.version, model.sha256, model.name, model.family, model.threshold, model.file, model.addedAt);
   }
 
+  onModelActivated(hook: ModelActivationHook): void {
+    this.activationHooks.push(hook);
+  }
+
   markActivated(version: number, at: string): void {
-    this.db.prepare('UPDATE models SET activated_at = ? WHERE version = ?').run(at, version);
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE models SET activated_at = ? WHERE version = ?').run(at, version);
+      const model = this.model(version);
+      if (model) for (const hook of this.activationHooks) hook(model, at);
+    })();
   }
 
   /** The most recently activated model version, if any. */

@@ -2,8 +2,10 @@
  * `residuum serve`: maps the command line to @residuum/line-service's options and runs the
  * service until SIGTERM / SIGINT. Everything else lives in apps/line-service.
  */
-import { resolve } from 'node:path';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { DestinationsConfig, LineConfig } from '@residuum/line-service';
 import type { CommandContext } from './context.js';
 import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
@@ -27,7 +29,15 @@ interface ServeCliOptions {
   station?: string;
   camera?: string;
   logLevel: string;
+  config?: string;
+  line?: string;
+  mqtt?: string;
+  webhook?: string;
+  central?: string;
 }
+
+/** Keys a config file shares with the flags (the flag wins when both are given). */
+const SHARED_KEYS = ['port', 'host', 'dataDir', 'watch', 'quietMs', 'token', 'ep', 'batch', 'queue', 'deadlineMs', 'maxBodyMb', 'maxPixels', 'heatmaps', 'retentionDays', 'diskBudgetMb', 'station', 'camera', 'logLevel', 'line'] as const;
 
 function numberAtLeast(name: string, min: number, integer: boolean) {
   return (value: string): number => {
@@ -64,6 +74,11 @@ export function addServeCommand(program: Command, context: () => CommandContext,
     .option('--station <name>', 'station recorded with watch-folder results')
     .option('--camera <name>', 'camera recorded with watch-folder results')
     .addOption(new Option('--log-level <level>', 'log level (JSON lines on stdout)').choices(['fatal', 'error', 'warn', 'info', 'debug']).default('info'))
+    .option('--config <file>', 'line configuration (YAML): these flags in camelCase plus mqtt, webhook, central, outbox; a flag given here wins')
+    .option('--line <id>', 'line id in MQTT topics, webhook payloads and the central database (default: the host name)')
+    .option('--mqtt <url>', 'publish results to this MQTT broker (mqtt://host:1883, mqtts://...), QoS 1')
+    .option('--webhook <url>', 'POST rejected parts and model changes to this URL (signed when the config gives webhook.secret)')
+    .option('--central <url>', 'replicate results to this PostgreSQL database (postgres://user:pass@host/db)')
     .addHelpText(
       'after',
       `
@@ -71,15 +86,66 @@ Examples:
   $ residuum serve                                   # default model, http://127.0.0.1:8080, ./residuum-line/
   $ residuum serve models/dfr-casting.onnx --port 9000 --data-dir /var/lib/residuum
   $ curl --data-binary @part.png -H 'Content-Type: image/png' 'http://127.0.0.1:8080/v1/inspect?partId=A17'
+  $ residuum serve --config /etc/residuum/line.yaml
+  $ residuum serve --line press-3 --mqtt mqtt://broker.plant:1883 --central postgres://residuum@db.plant/plant
 `,
     )
-    .action(async (model: string | undefined, options: ServeCliOptions) => {
-      setExit(await runServe(model, options, context()));
+    .action(async (model: string | undefined, options: ServeCliOptions, command: Command) => {
+      setExit(await runServe(model, await withConfigFile(options, command, context()), context()));
     });
 }
 
-async function runServe(model: string | undefined, options: ServeCliOptions, context: CommandContext): Promise<ExitCodeValue> {
+type ServeSettings = ServeCliOptions & { file?: LineConfig; fileDir?: string };
+
+/** Reads --config (paths in it are relative to the file) under the flags given on the command line. */
+async function withConfigFile(options: ServeCliOptions, command: Command, context: CommandContext): Promise<ServeSettings> {
+  const { loadLineConfig, ConfigError } = await import('@residuum/line-service');
+  if (!options.config) return options;
+  const path = resolve(context.io.cwd, options.config);
+  let file: LineConfig;
+  try {
+    file = loadLineConfig(path);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message);
+    throw error;
+  }
+  const fileDir = dirname(path);
+  const merged: Record<string, unknown> = { ...options };
+  for (const key of SHARED_KEYS) {
+    if (command.getOptionValueSource(key) === 'cli' || file[key] === undefined) continue;
+    merged[key] = key === 'dataDir' || (key === 'watch' && typeof file.watch === 'string') ? resolve(fileDir, file[key] as string) : file[key];
+  }
+  return { ...(merged as unknown as ServeCliOptions), file, fileDir };
+}
+
+/** Destinations from the file and the --mqtt / --webhook / --central flags (flags win). */
+async function destinationsOf(settings: ServeSettings): Promise<DestinationsConfig | undefined> {
+  const { checkUrl, ConfigError, MQTT_SCHEMES, WEBHOOK_SCHEMES, POSTGRES_SCHEMES } = await import('@residuum/line-service');
+  const file = settings.file ?? {};
+  try {
+    const mqttUrl = settings.mqtt === undefined ? file.mqtt?.url : checkUrl(settings.mqtt, '--mqtt', MQTT_SCHEMES);
+    const webhookUrl = settings.webhook === undefined ? file.webhook?.url : checkUrl(settings.webhook, '--webhook', WEBHOOK_SCHEMES);
+    const central = settings.central === undefined ? file.central?.url : checkUrl(settings.central, '--central', POSTGRES_SCHEMES);
+    if (!mqttUrl && !webhookUrl && !central) return undefined;
+    const inFileDir = (path: string | undefined) => (path === undefined ? undefined : resolve(settings.fileDir ?? '.', path));
+    return {
+      line: settings.line ?? hostname(),
+      station: settings.station ?? 'default',
+      mqtt: mqttUrl ? { ...file.mqtt, url: mqttUrl, ca: inFileDir(file.mqtt?.ca), cert: inFileDir(file.mqtt?.cert), key: inFileDir(file.mqtt?.key) } : undefined,
+      webhook: webhookUrl ? { events: ['anomaly', 'model'], ...file.webhook, url: webhookUrl } : undefined,
+      central,
+      outboxBudgetBytes: file.outbox?.diskBudgetMb === undefined ? undefined : Math.round(file.outbox.diskBudgetMb * 1024 * 1024),
+    };
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message);
+    throw error;
+  }
+}
+
+async function runServe(model: string | undefined, options: ServeSettings, context: CommandContext): Promise<ExitCodeValue> {
   const { runLineService } = await import('@residuum/line-service');
+  const destinations = await destinationsOf(options);
+  if (model === undefined && options.file?.model !== undefined) model = resolve(options.fileDir ?? '.', options.file.model);
   try {
     await runLineService({
       model: model === undefined ? undefined : resolve(context.io.cwd, model),
@@ -101,12 +167,13 @@ async function runServe(model: string | undefined, options: ServeCliOptions, con
       station: options.station,
       camera: options.camera,
       logger: options.logLevel,
+      destinations,
     });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new CliError(`port ${options.port} on ${options.host} is in use (--port)`);
     if (code === 'EACCES') throw new CliError(`not allowed to listen on ${options.host}:${options.port} (ports below 1024 need privileges)`);
-    if ((error as Error).name === 'ModelRejectedError') throw new CliError((error as Error).message);
+    if ((error as Error).name === 'ModelRejectedError' || (error as Error).name === 'DestinationAuthError') throw new CliError((error as Error).message);
     throw error;
   }
   return ExitCode.ok;

@@ -173,3 +173,28 @@ export function unitCurveSvg({ title, xLabel, yLabel, xs, ys, annotation, chance
     '</svg>'
   );
 }
+
+export interface RateSeries {
+  label: string;
+  /** [time in ms, rate in 0..1] */
+  points: ReadonlyArray<readonly [number, number]>;
+}
+
+const SERIES_COLORS = ['#1864ab', '#c92a2a', '#2b8a3e', '#e67700', '#5f3dc4', '#0b7285', '#862e9c', '#495057'];
+
+/** Rates (0..1) over time, one polyline per series; x ticks in hours before `until`. */
+export function rateOverTimeSvg({ title, series, from, until }: { title: string; series: readonly RateSeries[]; from: number; until: number }): string {
+  const span = Math.max(1, until - from);
+  const maxRate = Math.max(0.01, ...series.flatMap((s) => s.points.map(([, rate]) => rate)));
+  const toX = (t: number) => round(MARGIN.left + ((t - from) / span) * PLOT_W);
+  const toY = (rate: number) => round(MARGIN.top + PLOT_H - (rate / maxRate) * PLOT_H);
+  const lines = series.map((s, index) => {
+    const color = SERIES_COLORS[index % SERIES_COLORS.length];
+    const points = s.points.map(([t, rate]) => `${toX(t)},${toY(rate)}`).join(' ');
+    return (
+      `<polyline fill="none" stroke="${color}" stroke-width="2" points="${points}"><title>${escapeHtml(s.label)}</title></polyline>` +
+      `<text x="${MARGIN.left + 8}" y="${MARGIN.top + 14 + index * 14}" class="tick" fill="${color}">${escapeHtml(s.label)}</text>`
+    );
+  });
+  return svgOpen(title, `${title}: ${series.length} series`) + axes(-span / 3_600_000, 0, 0, maxRate, 'hours before the report', 'defect rate') + lines.join('') + '</svg>';
+}

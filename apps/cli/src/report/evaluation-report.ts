@@ -54,7 +54,7 @@ export interface EvaluationReportData {
   timings: { totalMs: number; imagesPerSecond: number };
 }
 
-const STYLE = `
+export const REPORT_STYLE = `
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:16px 24px;color:#212529;background:#fff}
 h1{font-size:1.5rem;margin:.2em 0}h2{font-size:1.15rem;margin:1.4em 0 .5em;border-bottom:1px solid #dee2e6;padding-bottom:.2em}
 .meta{color:#495057;font-size:.9rem}.meta td{padding:1px 12px 1px 0;vertical-align:top}
@@ -159,7 +159,7 @@ export function renderEvaluationReport(data: EvaluationReportData): string {
 <meta name="generator" content="${escapeHtml(data.generator)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
+<style>${REPORT_STYLE}</style>
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>
