@@ -1,9 +1,9 @@
 // What `npm test` needs besides `npm ci`, defined once: each entry is a check and, for
 // what Debian provides, the package that satisfies it. `scripts/test.mjs` provisions from
 // this table before any test runs; add an entry here when a test starts needing a new
-// component (e.g. mosquitto, postgresql).
+// component.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -23,6 +23,16 @@ export function onPath(name, env = process.env) {
 
 function python3Imports(...modules) {
   return () => spawnSync('/usr/bin/python3', ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Debian's PostgreSQL server: /usr/lib/postgresql/<major>/bin/{initdb,pg_ctl}, or POSTGRES_BIN_DIR. */
+function postgresBinaries() {
+  const dirs = process.env.POSTGRES_BIN_DIR
+    ? [process.env.POSTGRES_BIN_DIR]
+    : existsSync('/usr/lib/postgresql')
+      ? readdirSync('/usr/lib/postgresql').map((major) => join('/usr/lib/postgresql', major, 'bin'))
+      : [];
+  return dirs.some((dir) => onPath(join(dir, 'pg_ctl')) && onPath(join(dir, 'initdb')));
 }
 
 /**
@@ -57,6 +67,24 @@ export const REQUIREMENTS = [
     neededBy: 'regenerating and cross-checking the metric fixtures',
     check: python3Imports('sklearn'),
     debianPackages: ['python3-sklearn'],
+  },
+  {
+    name: 'mosquitto (MQTT broker, with mosquitto_passwd)',
+    neededBy: "the line service's MQTT delivery and broker-outage tests",
+    check: () => onPath(process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto') && onPath('/usr/bin/mosquitto_passwd'),
+    debianPackages: ['mosquitto'],
+  },
+  {
+    name: 'postgresql (server binaries, run as the postgres user)',
+    neededBy: "the line service's central-database replication and outage tests",
+    check: () => postgresBinaries() && spawnSync('id', ['-u', 'postgres'], { stdio: 'ignore' }).status === 0,
+    debianPackages: ['postgresql'],
+  },
+  {
+    name: 'openssl',
+    neededBy: "the line service's MQTT-over-TLS test (a throw-away CA)",
+    check: () => onPath('openssl'),
+    debianPackages: ['openssl'],
   },
   {
     id: 'shared-data',

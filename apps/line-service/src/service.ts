@@ -11,6 +11,7 @@ import { resolve, join } from 'node:path';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import pino, { type Logger } from 'pino';
+import { maxImagePixels } from '@residuum/imaging';
 import type { NodeProviderRequest } from '@residuum/runtime-node';
 import { defaultModelPath } from './default-model.js';
 import { pixelLimitProblem } from './image-limits.js';
@@ -79,7 +80,6 @@ export const DEFAULTS = {
   queueCapacity: 256,
   deadlineMs: 5000,
   maxBodyBytes: 32 * 1024 * 1024,
-  maxPixels: 50_000_000,
   heatmaps: 'all' as HeatmapPolicy,
 };
 
@@ -102,7 +102,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
   const dataDir = resolve(options.dataDir ?? DEFAULTS.dataDir);
   const quietMs = options.quietMs ?? DEFAULTS.quietMs;
   const maxBodyBytes = positive(options.maxBodyBytes, DEFAULTS.maxBodyBytes, 'maxBodyBytes');
-  const maxPixels = positive(options.maxPixels, DEFAULTS.maxPixels, 'maxPixels');
+  const maxPixels = positive(options.maxPixels, maxImagePixels(), 'maxPixels');
   const log = typeof options.logger === 'object' ? options.logger : pino({ level: options.logger ?? 'info', base: { service: 'residuum-line' } });
   const beyondLocalhost = !isLoopback(host);
   if (beyondLocalhost && !options.token) log.warn({ host }, 'listening beyond localhost without a token: model changes over HTTP are refused');

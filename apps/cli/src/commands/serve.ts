@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { DestinationsConfig, LineConfig } from '@residuum/line-service';
+import { MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV } from '@residuum/imaging';
 import type { CommandContext } from './context.js';
 import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
@@ -22,7 +23,7 @@ interface ServeCliOptions {
   queue: number;
   deadlineMs: number;
   maxBodyMb: number;
-  maxPixels: number;
+  maxPixels?: number;
   heatmaps: 'all' | 'anomalous' | 'none';
   retentionDays?: number;
   diskBudgetMb?: number;
@@ -67,7 +68,7 @@ export function addServeCommand(program: Command, context: () => CommandContext,
     .option('--queue <n>', 'images that may wait; beyond that HTTP answers 503 with Retry-After', numberAtLeast('--queue', 1, true), 256)
     .option('--deadline-ms <ms>', 'per-image deadline; later answers are error verdicts', numberAtLeast('--deadline-ms', 1, true), 5000)
     .option('--max-body-mb <mb>', 'largest accepted request body', numberAtLeast('--max-body-mb', 0.001, false), 32)
-    .option('--max-pixels <n>', 'largest accepted image (width x height, read from the header before decoding)', numberAtLeast('--max-pixels', 1, true), 50_000_000)
+    .option('--max-pixels <n>', `largest accepted image (width x height, read from the header before decoding; default: ${MAX_IMAGE_PIXELS_ENV} or ${MAX_IMAGE_PIXELS}, the CLI's limit)`, numberAtLeast('--max-pixels', 1, true))
     .addOption(new Option('--heatmaps <which>', 'results that keep a heatmap file').choices(['all', 'anomalous', 'none']).default('all'))
     .option('--retention-days <d>', 'remove result files (heatmaps, images) older than this', numberAtLeast('--retention-days', 0, false))
     .option('--disk-budget-mb <mb>', 'remove the oldest result files beyond this total', numberAtLeast('--disk-budget-mb', 0, false))
@@ -146,6 +147,8 @@ async function runServe(model: string | undefined, options: ServeSettings, conte
   const { runLineService } = await import('@residuum/line-service');
   const destinations = await destinationsOf(options);
   if (model === undefined && options.file?.model !== undefined) model = resolve(options.fileDir ?? '.', options.file.model);
+  // The service drains on SIGINT itself; the CLI's handler must not exit at once.
+  context.interruption.handleGracefully();
   try {
     await runLineService({
       model: model === undefined ? undefined : resolve(context.io.cwd, model),
@@ -176,5 +179,5 @@ async function runServe(model: string | undefined, options: ServeSettings, conte
     if ((error as Error).name === 'ModelRejectedError' || (error as Error).name === 'DestinationAuthError') throw new CliError((error as Error).message);
     throw error;
   }
-  return ExitCode.ok;
+  return context.interruption.interrupted ? ExitCode.interrupted : ExitCode.ok;
 }

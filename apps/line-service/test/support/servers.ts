@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import { waitFor } from '../helpers.js';
 
 export const MOSQUITTO_BIN = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
-export const POSTGRES_BIN_DIR = process.env.POSTGRES_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
+/** Debian installs each PostgreSQL major under /usr/lib/postgresql/<major>/bin: take the newest. */
+function debianPostgresBinDir(): string {
+  const majors = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a)) : [];
+  const found = majors.find((major) => existsSync(`/usr/lib/postgresql/${major}/bin/pg_ctl`));
+  return `/usr/lib/postgresql/${found ?? '15'}/bin`;
+}
+export const POSTGRES_BIN_DIR = process.env.POSTGRES_BIN_DIR ?? debianPostgresBinDir();
 
 function requireBinary(path: string, aptPackage: string): void {
   if (!existsSync(path)) throw new Error(`${path} not found: these tests need Debian's ${aptPackage} package (apt-get install -y ${aptPackage})`);
