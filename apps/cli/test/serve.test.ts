@@ -49,7 +49,7 @@ describe('residuum serve', () => {
         child.once('exit', (code) => reject(new Error(`residuum serve exited with ${code}: ${out}`)));
       });
       const ready = (await (await fetch(`${url}/readyz`)).json()) as { ready: boolean; model: { name: string } };
-      expect(ready).toMatchObject({ ready: true, model: { name: 'cae-64px-grey' } });
+      expect(ready).toMatchObject({ ready: true, model: { name: 'dfr-mobilenet_v1_0.75_224-224px-grey' } });
       const image = readFileSync(join(REPO_ROOT, 'models/samples/casting/ok_front/cast_ok_0_10.jpeg'));
       const verdict = (await (await fetch(`${url}/v1/inspect`, { method: 'POST', body: image, headers: { 'content-type': 'image/jpeg' } })).json()) as { verdict: string };
       expect(verdict.verdict).toBe('ok');

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeInspector } from '@residuum/runtime-node';
 import type { LineService } from '../src/index.js';
-import { defaultModel, postImage, runClients, samples, startTestService, syntheticDefect, tempDir } from './helpers.js';
+import { caeModel, postImage, runClients, samples, startTestService, syntheticDefect, tempDir } from './helpers.js';
 
 const IMAGES = 2000;
 const CLIENTS = 16;
@@ -20,7 +20,7 @@ describe('load', () => {
 
   beforeAll(async () => {
     images.push(await syntheticDefect());
-    const inspector = await createNodeInspector(defaultModel, { provider: 'cpu' });
+    const inspector = await createNodeInspector(caeModel, { provider: 'cpu' });
     try {
       const results = await inspector.inspect(images);
       for (const result of results) {

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, readFileSync, readdirSync, renameSync, writeF
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeInspector } from '@residuum/runtime-node';
-import { defaultModel, dfrModel, getJson, postImage, samples, startTestService, tempDir, waitFor } from './helpers.js';
+import { caeModel, dfrModel, getJson, postImage, samples, startTestService, tempDir, waitFor } from './helpers.js';
 
 // Three good and three defective samples keep the reference runs of the 224 px DFR short.
 const swapSamples = [...samples.slice(0, 3), ...samples.slice(-3)];
@@ -25,7 +25,7 @@ describe('models', () => {
   const data = tempDir('models');
   const scores = new Map<number, number[]>();
   beforeAll(async () => {
-    scores.set(1, await referenceScores(defaultModel));
+    scores.set(1, await referenceScores(caeModel));
     scores.set(2, await referenceScores(dfrModel));
   });
   afterAll(() => data.remove());
@@ -80,7 +80,7 @@ describe('models', () => {
     const service = await startTestService(data.dir, { watchDir: false, heatmaps: 'none' });
     try {
       expect(service.models.active?.version).toBe(2); // kept across the restart
-      const truncatedModel = readFileSync(defaultModel).subarray(0, 5000);
+      const truncatedModel = readFileSync(caeModel).subarray(0, 5000);
       const refused = await getJson(`${service.url}/v1/models`, { method: 'POST', body: truncatedModel, headers: { 'content-type': 'application/octet-stream' } });
       expect(refused.status).toBe(422);
       expect(refused.body.error).toMatch(/refused/);
@@ -112,7 +112,7 @@ describe('models', () => {
 
       // The default model's file, renamed into place: the same bytes as version 1, so version 1 is
       // activated again (validated first), no new version.
-      copyFileSync(defaultModel, join(incoming, '.cae.onnx.tmp'));
+      copyFileSync(caeModel, join(incoming, '.cae.onnx.tmp'));
       renameSync(join(incoming, '.cae.onnx.tmp'), join(incoming, 'cae.onnx'));
       await waitFor(() => existsSync(join(incoming, 'accepted', 'cae.onnx')), 30_000, 'the dropped model to be accepted');
       expect(service.models.active?.version).toBe(1);

@@ -7,7 +7,7 @@ import type { CommandContext } from './context.js';
 import { renderPlantReport } from '../report/plant-report.js';
 import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
-import { prepareOutputFile, writeFileAtomic } from '../util/output-files.js';
+import { prepareOutputFile, writeOutputFile, writtenWord } from '../output/index.js';
 
 const UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -38,7 +38,7 @@ async function runReport(options: { central: string; since: number; out: string;
     if (error instanceof ConfigError) throw new CliError(error.message);
     throw error;
   }
-  const out = await prepareOutputFile(options.out, '--out', { cwd: context.io.cwd, force: Boolean(options.force) });
+  const out = await prepareOutputFile(options.out, '--out', { cwd: context.io.cwd, force: Boolean(options.force), kind: 'plant-report-html' });
   let data;
   try {
     data = await loadPlantReport(options.central, options.since);
@@ -46,8 +46,8 @@ async function runReport(options: { central: string; since: number; out: string;
     if (error instanceof PlantReportError) throw new CliError(error.message);
     throw error;
   }
-  await writeFileAtomic(out, renderPlantReport({ ...data, generator: context.generator, generatedAt: new Date().toISOString() }));
+  await writeOutputFile(out, renderPlantReport({ ...data, generator: context.generator, generatedAt: new Date().toISOString() }));
   const results = data.groups.reduce((sum, g) => sum + g.results, 0);
-  context.io.stdout(`plant report: ${results} results from ${new Set(data.groups.map((g) => g.line)).size} lines since ${data.since} -> ${options.out}\n`);
+  context.io.stdout(`plant report: ${results} results from ${new Set(data.groups.map((g) => g.line)).size} lines since ${data.since} -> ${options.out} (${writtenWord(out)})\n`);
   return ExitCode.ok;
 }

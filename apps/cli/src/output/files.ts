@@ -67,7 +67,7 @@ export async function prepareOutputFile(
   const absolute = resolve(cwd, path);
   const existing = await statOrNull(absolute);
   if (existing?.isDirectory()) {
-    const example = join(path, `result${kind === 'report-html' ? '.html' : kind === 'onnx-model' ? '.onnx' : '.json'}`);
+    const example = join(path, `result${kind === 'report-html' || kind === 'plant-report-html' ? '.html' : kind === 'onnx-model' ? '.onnx' : '.json'}`);
     throw new CliError(`${option} ${path}: is a folder; give a file path such as ${example}`);
   }
   if (existing && !existing.isFile()) throw new CliError(`${option} ${path}: exists and is not a regular file`);

@@ -1,13 +1,14 @@
 import { open } from 'node:fs/promises';
 
 /** What residuum writes; an existing output is replaced without --force only by the same kind. */
-export type OutputKind = 'inspect-json' | 'evaluate-json' | 'report-html' | 'onnx-model';
+export type OutputKind = 'inspect-json' | 'evaluate-json' | 'report-html' | 'plant-report-html' | 'onnx-model';
 
 /** The name used in messages: "--json a.json holds an evaluate result (JSON)". */
 export const KIND_NAMES: Readonly<Record<OutputKind, string>> = {
   'inspect-json': 'an inspect result (JSON)',
   'evaluate-json': 'an evaluate result (JSON)',
   'report-html': 'an evaluation report (HTML)',
+  'plant-report-html': 'a plant report (HTML)',
   'onnx-model': 'an ONNX model',
 };
 
@@ -38,7 +39,7 @@ export async function identifyExisting(path: string): Promise<ExistingContent> {
   const head = await readHead(path, 4096);
   if (looksLikeOnnx(path, head)) return { kind: 'onnx-model' };
   const text = Buffer.from(head).toString('utf8');
-  if (/<meta name="generator" content="residuum/.test(text)) return { kind: 'report-html' };
+  if (/<meta name="generator" content="residuum/.test(text)) return { kind: /<meta name="residuum-report" content="plant">/.test(text) ? 'plant-report-html' : 'report-html' };
   if (/"generator"\s*:\s*"residuum/.test(text)) {
     const command = /"command"\s*:\s*"([a-z-]+)"/.exec(text)?.[1];
     if (command === 'inspect') return { kind: 'inspect-json' };

@@ -44,6 +44,7 @@ export function renderPlantReport(data: PlantReportData & { generator: string; g
 <head>
 <meta charset="utf-8">
 <meta name="generator" content="${escapeHtml(data.generator)}">
+<meta name="residuum-report" content="plant">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>
 <style>${REPORT_STYLE}</style>
