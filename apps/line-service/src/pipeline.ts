@@ -157,28 +157,7 @@ export class InspectionPipeline {
     let imageFile: string | null = null;
     if (bytes && bytes.length > 0) imageFile = await this.writeFile(id, now, `image.${imageExtension(bytes)}`, bytes);
     const model = this.models.active;
-    const row: ResultRow = {
-      id,
-      recordedAt: now,
-      capturedAt: meta.capturedAt ?? now,
-      source: meta.source,
-      sourceName: meta.sourceName,
-      partId: meta.partId,
-      station: meta.station,
-      camera: meta.camera,
-      verdict: 'error',
-      score: null,
-      normalizedScore: null,
-      threshold: model?.threshold ?? null,
-      modelVersion: model?.version ?? null,
-      modelName: model?.name ?? null,
-      modelSha256: model?.sha256 ?? null,
-      latency: { total: round(performance.now() - receivedAt) },
-      error,
-      heatmapFile: null,
-      imageFile,
-      file: meta.file ?? null,
-    };
+    const row = errorRow({ id, recordedAt: now, capturedAt: meta.capturedAt ?? now, meta, error, model, latency: { total: round(performance.now() - receivedAt) }, imageFile });
     await this.store.commit([row]);
     this.observe(row);
     this.published(row);
@@ -348,29 +327,7 @@ export class InspectionPipeline {
   }
 
   private errorRow(id: string, job: Job, error: string, model: ActiveModel | null, latency: Record<string, number>): ResultRow {
-    const now = new Date().toISOString();
-    return {
-      id,
-      recordedAt: now,
-      capturedAt: job.meta.capturedAt ?? job.receivedIso,
-      source: job.meta.source,
-      sourceName: job.meta.sourceName,
-      partId: job.meta.partId,
-      station: job.meta.station,
-      camera: job.meta.camera,
-      verdict: 'error',
-      score: null,
-      normalizedScore: null,
-      threshold: model?.threshold ?? null,
-      modelVersion: model?.version ?? null,
-      modelName: model?.name ?? null,
-      modelSha256: model?.sha256 ?? null,
-      latency,
-      error,
-      heatmapFile: null,
-      imageFile: null,
-      file: job.meta.file ?? null,
-    };
+    return errorRow({ id, recordedAt: new Date().toISOString(), capturedAt: job.meta.capturedAt ?? job.receivedIso, meta: job.meta, error, model, latency, imageFile: null });
   }
 
   private async writeHeatmap(id: string, recordedAt: string, result: InspectionResult, card: ModelCard): Promise<string | null> {
@@ -452,5 +409,41 @@ function forSpec(prepared: Prepared, spec: PreprocessingSpec): Prepared {
     spec,
     input: { data, channels: spec.channels, height: spec.height, width: spec.width },
     preprocessMs: prepared.preprocessMs + performance.now() - started,
+  };
+}
+
+/** The row of an image that got no score: never reached the model, or the model failed on it. */
+function errorRow(fields: {
+  id: string;
+  recordedAt: string;
+  capturedAt: string;
+  meta: ImageMeta;
+  error: string;
+  model: ActiveModel | null;
+  latency: Record<string, number>;
+  imageFile: string | null;
+}): ResultRow {
+  const { meta, model } = fields;
+  return {
+    id: fields.id,
+    recordedAt: fields.recordedAt,
+    capturedAt: fields.capturedAt,
+    source: meta.source,
+    sourceName: meta.sourceName,
+    partId: meta.partId,
+    station: meta.station,
+    camera: meta.camera,
+    verdict: 'error',
+    score: null,
+    normalizedScore: null,
+    threshold: model?.threshold ?? null,
+    modelVersion: model?.version ?? null,
+    modelName: model?.name ?? null,
+    modelSha256: model?.sha256 ?? null,
+    latency: fields.latency,
+    error: fields.error,
+    heatmapFile: null,
+    imageFile: fields.imageFile,
+    file: meta.file ?? null,
   };
 }

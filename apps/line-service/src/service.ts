@@ -21,7 +21,7 @@ import { ModelDropFolder } from './model-drop.js';
 import { ModelRegistry, ModelRejectedError, type ActiveModel } from './models.js';
 import { InspectionPipeline, QueueFullError, type HeatmapPolicy, type ImageMeta, type InspectOutcome } from './pipeline.js';
 import { resultsCsvHeader, resultCsvLine, toApiResult } from './result-format.js';
-import { ResultStore, VERDICTS, type ResultRow, type Verdict } from './store.js';
+import { ResultStore, VERDICTS, type ResultQuery, type ResultRow, type Verdict } from './store.js';
 import { WatchFolder } from './watch-folder.js';
 
 export interface LineServiceOptions {
@@ -486,14 +486,7 @@ function requestMeta(request: FastifyRequest, fields: Record<string, string>): I
   };
 }
 
-interface ParsedQuery {
-  from?: string;
-  to?: string;
-  verdict?: Verdict;
-  partId?: string;
-  before?: string;
-  limit: number;
-}
+type ParsedQuery = ResultQuery;
 
 function parseResultQuery(query: Record<string, string | undefined>): ParsedQuery | { error: string } {
   const parsed: ParsedQuery = { limit: 100 };
