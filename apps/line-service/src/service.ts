@@ -27,6 +27,8 @@ import { WatchFolder } from './watch-folder.js';
 export interface LineServiceOptions {
   /** The .onnx to serve; default: the last active version in the data folder, else the embedded default model. */
   model?: string;
+  /** The model served when none is given and the data folder holds no active version; default: the embedded default model. */
+  fallbackModel?: string;
   host?: string;
   port?: number;
   dataDir?: string;
@@ -139,7 +141,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
       const outbox = destinations.outbox;
       pipeline.onResult(() => outbox.notify());
     }
-    await activateInitialModel(models, store, options.model, log);
+    await activateInitialModel(models, store, options.model, options.fallbackModel ?? defaultModelPath(), log);
 
     const admit = async (bytes: Uint8Array, meta: ImageMeta, wait: boolean, receivedAt: number): Promise<InspectOutcome> => {
       const problem = await pixelLimitProblem(bytes, maxPixels);
@@ -429,7 +431,7 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
   }
 }
 
-async function activateInitialModel(models: ModelRegistry, store: ResultStore, model: string | undefined, log: Logger): Promise<void> {
+async function activateInitialModel(models: ModelRegistry, store: ResultStore, model: string | undefined, fallback: string, log: Logger): Promise<void> {
   if (model) {
     const path = resolve(model);
     let bytes: Uint8Array;
@@ -451,7 +453,6 @@ async function activateInitialModel(models: ModelRegistry, store: ResultStore, m
       log.error({ err: error, version: last.version }, 'the last active model cannot serve; starting with the default model');
     }
   }
-  const fallback = defaultModelPath();
   await models.add(new Uint8Array(readFileSync(fallback)), fallback, true);
 }
 

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { startLineService, type LineService, type LineServiceOptions } from '../src/index.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-/** The fast CAE (64 px) the tests run unless they name another: the shipped default is the slower DFR. */
+/** The fast CAE (64 px) the tests run in place of the embedded default (the slower calibrated DFR) unless they name a model. */
 export const caeModel = join(repoRoot, 'models', 'cae-casting.onnx');
 export const dfrModel = join(repoRoot, 'models', 'dfr-casting.onnx');
 const sampleRoot = join(repoRoot, 'models', 'samples', 'casting');
@@ -26,7 +26,7 @@ export function tempDir(prefix: string): { dir: string; remove: () => void } {
 
 /** A service on a free loopback port, quiet logs. */
 export function startTestService(dataDir: string, options: LineServiceOptions = {}): Promise<LineService> {
-  return startLineService({ port: 0, dataDir, logger: pino({ level: 'error' }), quietMs: 100, provider: 'cpu', model: caeModel, ...options });
+  return startLineService({ port: 0, dataDir, logger: pino({ level: 'error' }), quietMs: 100, provider: 'cpu', fallbackModel: caeModel, ...options });
 }
 
 export async function postImage(

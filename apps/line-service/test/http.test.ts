@@ -6,7 +6,7 @@
 import { deflateSync, crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LineService } from '../src/index.js';
-import { getJson, postImage, runClients, samples, startTestService, syntheticDefect, tempDir, waitFor } from './helpers.js';
+import { dfrModel, getJson, postImage, runClients, samples, startTestService, syntheticDefect, tempDir, waitFor } from './helpers.js';
 
 /** A valid PNG header declaring width x height, with a tiny IDAT: a decompression bomb's shape. */
 function pngDeclaring(width: number, height: number): Uint8Array {
@@ -207,7 +207,8 @@ describe('back-pressure and deadline', () => {
 describe('shutdown', () => {
   it('close() finishes with an event stream open, ends the stream, and answers what was in flight', async () => {
     const data = tempDir('shutdown');
-    const service = await startTestService(data.dir, { watchDir: false });
+    // The DFR (tens of ms per image), so that work is still in flight when close() is called.
+    const service = await startTestService(data.dir, { watchDir: false, model: dfrModel });
     try {
       const stream = await fetch(`${service.url}/v1/events`);
       const reader = stream.body!.getReader();
