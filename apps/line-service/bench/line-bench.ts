@@ -25,6 +25,8 @@ const MODELS: Record<string, string> = {
 };
 const CLIENTS = [1, 4, 16];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+/** Service options to try against the defaults, e.g. BENCH_SERVICE_OPTIONS='{"concurrency":1}'. */
+const SERVICE_OPTIONS = JSON.parse(process.env.BENCH_SERVICE_OPTIONS ?? '{}') as Record<string, unknown>;
 const chosen = (process.env.BENCH_MODELS ?? 'cae-casting,default').split(',').filter((name) => MODELS[name]);
 
 const work = mkdtempSync(join(tmpdir(), 'residuum-line-bench-'));
@@ -66,7 +68,7 @@ function inspectBaseline(model: string): { imagesPerSecond: number; latencyP50Ms
 async function startService(model: string, dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const child = spawn(
     process.execPath,
-    ['--conditions=@residuum/source', '--import', 'tsx', join(appDir, 'test/fixtures/serve-child.ts'), JSON.stringify({ model, dataDir, watchDir: false, provider: 'auto' })],
+    ['--conditions=@residuum/source', '--import', 'tsx', join(appDir, 'test/fixtures/serve-child.ts'), JSON.stringify({ model, dataDir, watchDir: false, provider: 'auto', ...SERVICE_OPTIONS })],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const url = await new Promise<string>((resolve, reject) => {
