@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InspectionSuccess } from '@residuum/inspection';
-import type { ModelCard } from '@residuum/scoring';
-import { heatScaleMax, panelCaption, renderTriptych, upscaleNearest } from '../src/commands/heatmaps.js';
+import { heatScaleMax, type ModelCard } from '@residuum/scoring';
+import { panelCaption, renderTriptych, upscaleNearest } from '../src/commands/heatmaps.js';
 
 const card = {
   preprocessing: { width: 2, height: 2, channels: 1, resize: 'fill', interpolation: 'bilinear', mean: [0.5], std: [0.25] },

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { monotonicFactory } from 'ulid';
 import { decodeImage, encodePng, modelTensorToImage, renderHeatmapOverlay } from '@residuum/imaging';
 import type { InspectionResult, ModelInputImage } from '@residuum/inspection';
-import { preprocessImage, type ModelCard, type PreprocessingSpec, type RawImage } from '@residuum/scoring';
+import { heatScaleMax, preprocessImage, type ModelCard, type PreprocessingSpec, type RawImage } from '@residuum/scoring';
 import type { ActiveModel, ModelRegistry } from './models.js';
 import type { LineMetrics } from './metrics.js';
 import type { FileIdentity, ResultRow, ResultSource, ResultStore, Verdict } from './store.js';
@@ -91,11 +91,6 @@ export function imageExtension(bytes: Uint8Array): string {
 }
 
 /** 0 -> dark, 2 x the pixel threshold (else the image threshold) -> bright, as `residuum inspect --maps`. */
-function heatScaleMax(card: ModelCard): number {
-  const reference = card.calibration.pixelThreshold ?? card.threshold.value;
-  return reference > 0 && Number.isFinite(reference) ? 2 * reference : 1;
-}
-
 export class InspectionPipeline {
   private readonly waiting: Job[] = [];
   private readonly wakeups: Array<() => void> = [];

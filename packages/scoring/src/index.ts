@@ -13,6 +13,7 @@ export { validateModelCard, parseModelCard, modelCardToMetadata, modelCardFromMe
 // Colour: viridis heatmaps and overlays (RGBA, isomorphic).
 export { colorizeMap, overlayHeatmap, type ColorRange } from './color/colormap.js';
 export { VIRIDIS_RGB } from './color/viridis.js';
+export { heatScaleMax } from './color/heat-scale.js';
 
 // Anomaly maps.
 export { anomalyMap, reduceChannels, ssimMap, standardizePositions, fitPositionStandardization, mcDropoutStatistics, type SsimOptions, type McDropoutStatistics } from './maps/anomaly-map.js';

@@ -7,14 +7,9 @@
  */
 import type { InspectionSuccess } from '@residuum/inspection';
 import { encodePng, modelTensorToImage, renderHeatmap, renderHeatmapOverlay, sideBySide } from '@residuum/imaging';
-import type { ModelCard, RawImage } from '@residuum/scoring';
+import { heatScaleMax, type ModelCard, type RawImage } from '@residuum/scoring';
 
 const MIN_PANEL_HEIGHT = 128;
-
-export function heatScaleMax(card: ModelCard, threshold: number): number {
-  const reference = card.calibration.pixelThreshold ?? threshold;
-  return reference > 0 && Number.isFinite(reference) ? 2 * reference : 1;
-}
 
 export function upscaleNearest(image: RawImage, factor: number): RawImage {
   if (factor === 1) return image;
