@@ -60,6 +60,7 @@ export {
   type VerdictCounts,
 } from './metrics/operating-points.js';
 export { scoreRange, type ScoreRange } from './card/score-range.js';
+export { RUN_BACKBONE_FILE, type RunBackboneFile } from './card/run-backbone.js';
 
 // Calibration of the image threshold by a policy (residuum calibrate, the dashboard).
 export {

@@ -40,7 +40,7 @@ export { createDataParallelEngine, createLocalEngine, type DataParallelEngine, t
 // DFR family (src/families/dfr): frozen pretrained backbone features, 1x1-conv autoencoder.
 export { trainDfr, dfrPreprocessing, scoreDfrBatches, DFR_DEFAULTS, DEFAULT_BACKBONE, type DfrTrainOptions, type DfrTrainResult, type BackboneSpec } from './families/dfr/index.js';
 // DFR on an ONNX backbone run by onnxruntime-node (ResNet-50 from `residuum backbone get resnet50`); export splices head + backbone.
-export { OnnxTapExtractor, buildTapAggregator, onnxBackbonePreprocessing, RESNET50_DFR_TAPS, DFR_BACKBONE_FILE, type OnnxBackboneSpec, type TapShape, type DfrBackboneFile } from './families/dfr/index.js';
+export { OnnxTapExtractor, buildTapAggregator, onnxBackbonePreprocessing, RESNET50_DFR_TAPS, type OnnxBackboneSpec, type TapShape } from './families/dfr/index.js';
 
 // f-AnoGAN family (src/families/fanogan): WGAN-GP generator/critic and an izi_f encoder.
 export {

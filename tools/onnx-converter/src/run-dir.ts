@@ -2,7 +2,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import { type ModelCard, validateModelCard } from '@residuum/scoring';
+import { type ModelCard, RUN_BACKBONE_FILE, type RunBackboneFile, validateModelCard } from '@residuum/scoring';
 import { type ConversionResult, convertLayersModel } from './convert.js';
 import { ConversionError } from './errors.js';
 import { spliceOnnxModels } from './splice.js';
@@ -92,37 +92,27 @@ export async function convertRunDir(runDir: string, options: ConvertRunDirOption
  * A run whose backbone ran in onnxruntime (DFR on ResNet-50) holds the head (inputs = the taps) and
  * backbone.json naming the backbone's ONNX file and its sha256 (written by @residuum/train's trainDfr).
  */
-interface BackboneFile {
-  kind: 'onnx';
-  name: string;
-  onnxPath: string;
-  sha256: string;
-  taps: string[];
-}
-
-const BACKBONE_FILE = 'backbone.json';
-
-async function readBackboneFile(dir: string): Promise<BackboneFile | undefined> {
-  const path = join(dir, BACKBONE_FILE);
+async function readBackboneFile(dir: string): Promise<RunBackboneFile | undefined> {
+  const path = join(dir, RUN_BACKBONE_FILE);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch {
     return undefined;
   }
-  let file: Partial<BackboneFile>;
+  let file: Partial<RunBackboneFile>;
   try {
-    file = JSON.parse(text) as Partial<BackboneFile>;
+    file = JSON.parse(text) as Partial<RunBackboneFile>;
   } catch (error) {
     throw new ConversionError(`${path} is not valid JSON: ${(error as Error).message}`);
   }
   if (file.kind !== 'onnx' || typeof file.onnxPath !== 'string' || typeof file.sha256 !== 'string' || !Array.isArray(file.taps)) {
     throw new ConversionError(`${path}: expected {kind: 'onnx', name, onnxPath, sha256, taps}`);
   }
-  return file as BackboneFile;
+  return file as RunBackboneFile;
 }
 
-async function convertWithBackbone(backbone: BackboneFile, head: { modelJson: object; weights: Uint8Array; card: ModelCard; fp16?: boolean }): Promise<ConversionResult> {
+async function convertWithBackbone(backbone: RunBackboneFile, head: { modelJson: object; weights: Uint8Array; card: ModelCard; fp16?: boolean }): Promise<ConversionResult> {
   if (head.fp16) throw new ConversionError('fp16 export of a model spliced behind an ONNX backbone is not supported yet');
   let bytes: Uint8Array;
   try {
@@ -139,7 +129,7 @@ async function convertWithBackbone(backbone: BackboneFile, head: { modelJson: ob
   const card = validateModelCard(head.card);
   const converted = convertLayersModel({ modelJson: head.modelJson, weights: head.weights, outputNames: card.outputs.map((o) => o.name), scoringHead: false });
   if (JSON.stringify(converted.report.inputNames) !== JSON.stringify(backbone.taps)) {
-    throw new ConversionError(`the head's inputs ${converted.report.inputNames.join(', ')} are not the backbone taps ${backbone.taps.join(', ')} named in ${BACKBONE_FILE}`);
+    throw new ConversionError(`the head's inputs ${converted.report.inputNames.join(', ')} are not the backbone taps ${backbone.taps.join(', ')} named in ${RUN_BACKBONE_FILE}`);
   }
   const { onnx, nodes, initializers } = spliceOnnxModels({ backbone: bytes, head: converted.onnx, card });
   const embedded = structuredClone(card);

@@ -20,6 +20,8 @@ import {
   type ModelCard,
   type PositionStandardization,
   type PreprocessingSpec,
+  RUN_BACKBONE_FILE,
+  type RunBackboneFile,
   type ScoreSpec,
 } from '@residuum/scoring';
 import { initBackend, type BackendRequest } from '../../backend/index.js';
@@ -152,16 +154,6 @@ export function dfrPreprocessing(size: number, channels: 1 | 3, backbone: Backbo
   };
 }
 
-/** What the run folder's backbone.json records for an ONNX backbone (export splices the head behind it). */
-export interface DfrBackboneFile {
-  kind: 'onnx';
-  name: string;
-  onnxPath: string;
-  sha256: string;
-  taps: string[];
-}
-
-export const DFR_BACKBONE_FILE = 'backbone.json';
 
 function isOnnxBackbone(spec: BackboneSpec | OnnxBackboneSpec): spec is OnnxBackboneSpec {
   return typeof (spec as OnnxBackboneSpec).onnxPath === 'string';
@@ -458,8 +450,8 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   const full = stage.head(autoencoder, standardization);
   await saveModelToDir(full.model, runDir);
   if (isOnnxBackbone(backboneSpec)) {
-    const file: DfrBackboneFile = { kind: 'onnx', name: backboneSpec.name, onnxPath: resolve(backboneSpec.onnxPath), sha256: await sha256Of(backboneSpec.onnxPath), taps: [...backboneSpec.taps] };
-    await writeFileAtomic(join(runDir, DFR_BACKBONE_FILE), JSON.stringify(file, null, 2));
+    const file: RunBackboneFile = { kind: 'onnx', name: backboneSpec.name, onnxPath: resolve(backboneSpec.onnxPath), sha256: await sha256Of(backboneSpec.onnxPath), taps: [...backboneSpec.taps] };
+    await writeFileAtomic(join(runDir, RUN_BACKBONE_FILE), JSON.stringify(file, null, 2));
   }
   let positionStats: PositionStandardization | undefined;
   if (positionImages > 0) {
