@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { convertRunDir } from '@residuum/onnx-converter';
+import { readRunFolder, RunFolderError, type RunFolder } from '@residuum/train/run-folder';
 import type { ExportCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
 import { CliError } from '../util/errors.js';
@@ -13,10 +14,12 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
   const dir = resolve(io.cwd, runDir);
   const info = await stat(dir).catch(() => null);
   if (!info?.isDirectory()) throw new CliError(`run folder not found: ${runDir} (a folder written by \`residuum train\`)`);
-  for (const required of ['model.json', 'model-card.json']) {
-    if (!(await stat(join(dir, required)).catch(() => null))?.isFile()) {
-      throw new CliError(`${runDir} has no ${required}: is it a finished training run folder?`);
-    }
+  let run: RunFolder;
+  try {
+    run = await readRunFolder(dir);
+  } catch (error) {
+    if (error instanceof RunFolderError) throw new CliError(error.message.split(dir).join(runDir));
+    throw error;
   }
   // Any existing .onnx (it may be the model a line runs) and any other kind of file needs --force.
   const out = await prepareOutputFile(options.out, '--out', { cwd: io.cwd, force: Boolean(options.force), kind: 'onnx-model' });
@@ -43,5 +46,6 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
       (result.card ? `model card embedded: ${result.card.name} (${result.card.family}), threshold ${formatNumber(result.card.threshold.value)}\n` : ''),
   );
   for (const warning of r.warnings) io.stderr(`warning: ${warning}\n`);
+  if (run.interrupted) io.stderr(`warning: interrupted training: ${run.interrupted} (the ONNX card says so in training.interrupted)\n`);
   return ExitCode.ok;
 }

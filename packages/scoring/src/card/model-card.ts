@@ -180,6 +180,11 @@ export interface TrainingProvenance {
   loss: string;
   /** The exact command that produced the model, when known. */
   command?: string;
+  /**
+   * Set when the training was stopped (Ctrl-C) before its planned end: the model is the best one so
+   * far and this says why and after how many epochs. Absent for a training that ran to its end.
+   */
+  interrupted?: string;
 }
 
 export interface ModelCard {

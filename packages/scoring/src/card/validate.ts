@@ -284,6 +284,7 @@ export function validateModelCard(value: unknown): ModelCard {
     c.string(training.backend, 'training.backend');
     c.string(training.loss, 'training.loss');
     c.string(training.command, 'training.command', true);
+    c.string(training.interrupted, 'training.interrupted', true);
   }
 
   if (typeof card.createdAt !== 'string' || Number.isNaN(Date.parse(card.createdAt))) c.problem('createdAt', `must be an ISO 8601 date string, got ${describe(card.createdAt)}`);

@@ -27,7 +27,8 @@ import { createRandom } from '../random.js';
 import { calibrate, DEFAULT_THRESHOLD, GoodPixels, scoreImages, type ThresholdOption } from './calibration.js';
 import { findCheckpoint, readCheckpoint, writeCheckpoint, type EpochRecord, type TrainingState } from './checkpoint.js';
 import { createDatasetSource, type DatasetLayout, type TrainingDataSource } from './data.js';
-import { saveModelToDir, writeFileAtomic } from './model-io.js';
+import { saveModelToDir } from './model-io.js';
+import { runPath, writeFileAtomic, writeRunCard } from '../run-folder/index.js';
 import { positiveInteger, trainerVersion } from './options.js';
 import { createEpochProgress } from './progress.js';
 import { InThreadEngine, readModelWeights, writeModelWeights, type NamedWeight, type StepEngine } from './step-engine.js';
@@ -223,7 +224,7 @@ function copyWeights(weights: readonly NamedWeight[]): NamedWeight[] {
 }
 
 async function writeHistory(runDir: string, history: EpochRecord[], extra: Record<string, unknown>): Promise<void> {
-  await writeFileAtomic(join(runDir, 'history.json'), JSON.stringify({ ...extra, epochs: history }, null, 2));
+  await writeFileAtomic(runPath(runDir, 'history'), JSON.stringify({ ...extra, epochs: history }, null, 2));
 }
 
 
@@ -463,8 +464,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       producer: { trainer: await trainerVersion() },
       extras: { modelSpec: spec, bestEpoch: state.bestEpoch, bestValLoss: state.bestValLoss, skippedFiles: source.skipped() },
     };
-    const cardPath = join(runDir, 'model-card.json');
-    await writeFile(cardPath, JSON.stringify(validateModelCard(card), null, 2));
+    const cardPath = runPath(runDir, 'card');
+    await writeRunCard(runDir, card);
     await writeHistory(runDir, state.history, { status: stoppedEarly ? 'early-stopped' : 'completed', bestEpoch: state.bestEpoch, bestValLoss: state.bestValLoss });
     log(`model and card written to ${runDir} (threshold ${threshold.value.toPrecision(4)}, ${threshold.method})`);
     return {

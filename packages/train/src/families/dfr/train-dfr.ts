@@ -28,7 +28,8 @@ import { initBackend, type BackendRequest } from '../../backend/index.js';
 import { createRandom, shuffled } from '../../random.js';
 import { calibrate, DEFAULT_THRESHOLD, GoodPixels, type ThresholdOption } from '../../training/calibration.js';
 import { createDatasetSource, type NhwcBatch } from '../../training/data.js';
-import { saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
+import { saveModelToDir } from '../../training/model-io.js';
+import { runPath, writeRunBackbone, writeRunCard } from '../../run-folder/index.js';
 import { checkBackboneSpec, DEFAULT_BACKBONE, loadBackbone, type BackboneSpec } from './backbone.js';
 import { buildDfrGraph, buildDfrHeadOnTaps, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, type DfrGraphShape, type FeatureStandardization } from './graph.js';
 import { buildTapAggregator, OnnxTapExtractor, onnxBackbonePreprocessing, type OnnxBackboneSpec } from './onnx-backbone.js';
@@ -451,7 +452,7 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   await saveModelToDir(full.model, runDir);
   if (isOnnxBackbone(backboneSpec)) {
     const file: RunBackboneFile = { kind: 'onnx', name: backboneSpec.name, onnxPath: resolve(backboneSpec.onnxPath), sha256: await sha256Of(backboneSpec.onnxPath), taps: [...backboneSpec.taps] };
-    await writeFileAtomic(join(runDir, RUN_BACKBONE_FILE), JSON.stringify(file, null, 2));
+    await writeRunBackbone(runDir, file);
   }
   let positionStats: PositionStandardization | undefined;
   if (positionImages > 0) {
@@ -522,10 +523,9 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
       skippedFiles: source.skipped(),
     },
   };
-  const cardPath = join(runDir, 'model-card.json');
-  const validCard = validateModelCard(card);
-  await writeFileAtomic(cardPath, JSON.stringify(validCard, null, 2));
-  await writeFile(join(runDir, 'history.json'), JSON.stringify({ family: 'dfr', status: 'completed', bestEpoch: best.epoch, bestValLoss: best.valLoss, history }, null, 2));
+  const cardPath = runPath(runDir, 'card');
+  const validCard = await writeRunCard(runDir, card);
+  await writeFile(runPath(runDir, 'history'), JSON.stringify({ family: 'dfr', status: 'completed', bestEpoch: best.epoch, bestValLoss: best.valLoss, history }, null, 2));
   log(`model and card written to ${runDir} (threshold ${threshold.value.toPrecision(4)}, pixel threshold ${calibration.pixelThreshold?.toPrecision(4) ?? "none"})`);
 
   full.model.dispose();

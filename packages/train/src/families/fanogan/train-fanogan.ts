@@ -33,7 +33,8 @@ import { initBackend, type BackendRequest } from '../../backend/index.js';
 import { createRandom, shuffled, type SeededRandom } from '../../random.js';
 import { calibrate, DEFAULT_THRESHOLD, GoodPixels, type ThresholdOption } from '../../training/calibration.js';
 import { createDatasetSource, type NhwcBatch } from '../../training/data.js';
-import { loadModelFromDir, saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
+import { loadModelFromDir, saveModelToDir } from '../../training/model-io.js';
+import { runPath, writeRunCard } from '../../run-folder/index.js';
 import {
   buildCritic,
   buildEncoder,
@@ -305,7 +306,7 @@ async function* asAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
 /** The generator, critic and GAN history of a previous run folder, checked against `arch`. */
 async function loadGan(runDir: string, arch: FanoganArchitecture): Promise<{ dir: string; generator: tf.LayersModel; critic: tf.LayersModel; history: GanEpochRecord[] }> {
   const dir = resolve(runDir);
-  const historyPath = join(dir, 'history.json');
+  const historyPath = runPath(dir, 'history');
   let history: GanEpochRecord[];
   try {
     const parsed = JSON.parse(await readFile(historyPath, 'utf8')) as { family?: unknown; gan?: unknown };
@@ -615,11 +616,10 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
       skippedFiles: source.skipped(),
     },
   };
-  const validCard = validateModelCard(card);
-  const cardPath = join(runDir, 'model-card.json');
-  await writeFileAtomic(cardPath, JSON.stringify(validCard, null, 2));
+  const cardPath = runPath(runDir, 'card');
+  const validCard = await writeRunCard(runDir, card);
   await writeFile(
-    join(runDir, 'history.json'),
+    runPath(runDir, 'history'),
     JSON.stringify(
       {
         family: 'fanogan',
