@@ -47,8 +47,8 @@ describe('run folder', () => {
     const dfr = parseRunHistory(JSON.parse(await readFile(join(FIXTURES, 'dfr-history.json'), 'utf8')), 'dfr-history.json');
     expect(dfr).toMatchObject({ family: 'dfr', bestEpoch: 2, bestValLoss: 0.41 });
     expect(dfr.epochs.map((e) => [e.stage, e.valLoss])).toEqual([
-      ['autoencoder', 0.5],
-      ['autoencoder', 0.41],
+      ['train', 0.5],
+      ['train', 0.41],
     ]);
     const stopped = parseRunHistory(JSON.parse(await readFile(join(FIXTURES, 'interrupted-history.json'), 'utf8')), 'x');
     expect(stopped).toMatchObject({ status: 'interrupted', epochs: [], bestValLoss: null });

@@ -161,12 +161,16 @@ describe('train', () => {
     });
   });
 
-  it('Ctrl-C stops after the current step, keeps the last checkpoint, and --resume finishes the run', async () => {
+  it('Ctrl-C stops after the current step, keeps the last checkpoint and a best-so-far model with a card marked interrupted, and --resume finishes the run', async () => {
     await withTempDir(async (dir) => {
       const interrupted = await train(options(dir, { epochs: 3, onEpoch: () => process.emit('SIGINT') }));
       expect(interrupted.interrupted).toBe(true);
+      expect(interrupted.completed).toBe(false);
       expect(interrupted.epochsRun).toBe(1);
-      expect(await exists(join(dir, 'model-card.json'))).toBe(false);
+      const stoppedCard = validateModelCard(JSON.parse(await readFile(join(dir, 'model-card.json'), 'utf8')));
+      expect(stoppedCard.training.interrupted).toMatch(/^interrupted \(Ctrl-C\) after 1 epoch\(s\); this is the best model so far \(epoch 1\)/);
+      expect(stoppedCard.training.epochs).toBe(1);
+      expect(await exists(join(dir, 'model.json'))).toBe(true);
       const state = JSON.parse(await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8')) as { epochsCompleted: number };
       expect(state.epochsCompleted).toBe(1);
       const history = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8')) as { status: string };
@@ -175,7 +179,13 @@ describe('train', () => {
       const done = await train(options(dir, { epochs: 2, resume: true }));
       expect(done.completed).toBe(true);
       expect(done.epochsRun).toBe(2);
-      expect(await exists(join(dir, 'model-card.json'))).toBe(true);
+      const card = validateModelCard(JSON.parse(await readFile(join(dir, 'model-card.json'), 'utf8')));
+      expect(card.training.interrupted).toBeUndefined();
+      expect(card.training.epochs).toBe(2);
+      // Resumed with nothing left to train: images/s comes from the recorded epochs, not 0.
+      const nothingLeft = await train(options(dir, { epochs: 2, resume: true }));
+      expect(nothingLeft.epochsRun).toBe(2);
+      expect(nothingLeft.timings.imagesPerSecond).toBeGreaterThan(0);
     });
   });
 

@@ -135,6 +135,6 @@ function formatOneEpochs(raw: Record<string, unknown>): Pick<RunHistory, 'epochs
       details,
     };
   }
-  if (Array.isArray(raw.history)) return { epochs: records(raw.history).map((r) => toEpoch('autoencoder', r)) };
+  if (Array.isArray(raw.history)) return { epochs: records(raw.history).map((r) => toEpoch('train', r)) };
   return { epochs: records(raw.epochs).map((r) => toEpoch('train', r)) };
 }
