@@ -14,6 +14,9 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
   const dir = resolve(io.cwd, runDir);
   const info = await stat(dir).catch(() => null);
   if (!info?.isDirectory()) throw new CliError(`run folder not found: ${runDir} (a folder written by \`residuum train\`)`);
+  // Any existing .onnx (it may be the model a line runs) and any other kind of file needs --force.
+  const out = await prepareOutputFile(options.out, '--out', { cwd: io.cwd, force: Boolean(options.force), kind: 'onnx-model' });
+  // After --out is checked: an existing model there is named first, whatever the run folder holds.
   let run: RunFolder;
   try {
     run = await readRunFolder(dir);
@@ -21,8 +24,6 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
     if (error instanceof RunFolderError) throw new CliError(error.message.split(dir).join(runDir));
     throw error;
   }
-  // Any existing .onnx (it may be the model a line runs) and any other kind of file needs --force.
-  const out = await prepareOutputFile(options.out, '--out', { cwd: io.cwd, force: Boolean(options.force), kind: 'onnx-model' });
   const lock = await acquireOutputLock(`${out.path}.lock`, `--out ${options.out}`, 'residuum export');
   let result;
   try {

@@ -6,7 +6,6 @@
  * A family (families/<name>/family.ts) says what it builds, what one epoch of each stage trains,
  * its preprocessing, its score spec and its outputs (see TrainingFamily).
  */
-import type * as tf from '@tensorflow/tfjs';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
@@ -64,6 +63,8 @@ export interface EpochOutcome {
   learningRate?: number;
   /** Training images this epoch covered (images/s is computed from them). */
   images: number;
+  /** The epoch's duration as the family recorded it in its own result (default: measured here). */
+  seconds?: number;
   metrics?: Record<string, number | string>;
   /** The family's log line for the epoch, after "<stage> epoch i/n: ". */
   summary?: string;
@@ -267,7 +268,7 @@ export async function runRecipe<Options extends RecipeOptions, Extra>(family: Tr
           loss: outcome.loss,
           ...(outcome.valLoss !== undefined ? { valLoss: outcome.valLoss } : {}),
           ...(outcome.learningRate !== undefined ? { learningRate: outcome.learningRate } : {}),
-          seconds: (Date.now() - epochStart) / 1000,
+          seconds: outcome.seconds ?? (Date.now() - epochStart) / 1000,
           images: outcome.images,
           ...(outcome.metrics ? { metrics: outcome.metrics } : {}),
         };
@@ -384,6 +385,3 @@ export async function runRecipe<Options extends RecipeOptions, Extra>(family: Tr
     await training.dispose();
   }
 }
-
-/** A LayersModel whose weights are those of the best epoch so far, or undefined before the first one. */
-export type BestModel = tf.LayersModel | undefined;

@@ -345,6 +345,7 @@ async function planAutoencoder(options: TrainOptions, env: TrainingEnvironment):
       valLoss,
       learningRate: record.learningRate,
       images,
+      seconds: record.seconds,
       summary: `loss ${record.loss.toPrecision(4)}, val ${valLoss.toPrecision(4)}, lr ${record.learningRate}`,
       ...(state.epochsWithoutImprovement >= patience ? { endStage: `early stopping: no validation improvement for ${patience} epochs (best epoch ${state.bestEpoch})` } : {}),
     };

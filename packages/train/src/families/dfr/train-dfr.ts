@@ -459,13 +459,14 @@ async function planDfr(options: DfrTrainOptions, env: TrainingEnvironment): Prom
     const loss = lossSum / Math.max(1, seen);
     const valLoss = await meanSquaredError(autoencoder, validation.vectors, validation.count, dim, 4096);
     if (!Number.isFinite(loss) || !Number.isFinite(valLoss)) throw new Error(`${OWNER}training diverged at epoch ${epoch} (loss ${loss}, validation ${valLoss}); lower the learning rate (--lr)`);
-    history.push({ epoch, loss, valLoss, seconds: (Date.now() - epochStart) / 1000 });
+    const seconds = (Date.now() - epochStart) / 1000;
+    history.push({ epoch, loss, valLoss, seconds });
     if (valLoss < best.valLoss) {
       tf.dispose(best.weights);
       best = { valLoss, epoch, weights: autoencoder.getWeights().map((w) => w.clone()) };
     }
     // The epoch covers the feature vectors of every training image once.
-    return { loss, valLoss, images: train.images, metrics: { featureVectors: seen } };
+    return { loss, valLoss, images: train.images, seconds, metrics: { featureVectors: seen } };
   }
 
   async function finish(): Promise<FinishedModel | undefined> {

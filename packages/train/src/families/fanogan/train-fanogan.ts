@@ -511,6 +511,7 @@ async function planFanogan(options: FanoganTrainOptions, env: TrainingEnvironmen
     return {
       loss: record.criticLoss,
       images: criticSteps * batch,
+      seconds: record.seconds,
       metrics: ganHistoryEpoch(record).metrics,
       summary:
         `W ${record.wassersteinEstimate.toPrecision(4)}, GP ${record.gradientPenalty.toPrecision(3)}, G ${record.generatorLoss.toPrecision(4)}, ` +
@@ -606,6 +607,7 @@ async function planFanogan(options: FanoganTrainOptions, env: TrainingEnvironmen
       loss: record.loss,
       valLoss: record.valLoss,
       images: sums.steps * batch,
+      seconds: record.seconds,
       metrics: encoderHistoryEpoch(record).metrics,
       summary: `izi_f ${record.loss.toPrecision(4)} (image ${record.imageResidual.toPrecision(4)}, feature ${record.featureResidual.toPrecision(4)}), val ${record.valLoss.toPrecision(4)}`,
     };
