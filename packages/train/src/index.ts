@@ -1,6 +1,6 @@
 // Training loop (what `residuum train` calls).
 export { train, trainingPreprocessing, type TrainOptions, type TrainResult, type ModelOptions } from './training/train.js';
-export { parseThresholdOption, DEFAULT_THRESHOLD, type ThresholdOption } from './training/calibration.js';
+export { parseThresholdOption, DEFAULT_THRESHOLD, scoreImages, type ThresholdOption } from './training/calibration.js';
 export type { EpochRecord } from './training/checkpoint.js';
 export { createDatasetSource, createMemorySource, type TrainingDataSource, type NhwcBatch, type DatasetLayout } from './training/data.js';
 export { saveModelToDir, loadModelFromDir } from './training/model-io.js';

@@ -432,11 +432,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await saveModelToDir(main.model, runDir);
     const goodPixels = new GoodPixels();
     const shape = { height: spec.inputSize, width: spec.inputSize, channels: spec.channels };
-    const scores = await scoreImages(main.model, source.validationBatches(batchSize), shape, defaultScoreSpec(spec), goodPixels.add);
+    const mcDropout = modelMcDropout(spec);
+    const scoring = { outputs: modelOutputs(spec), score: defaultScoreSpec(spec), ...(mcDropout ? { mcDropout } : {}) };
+    const scores = await scoreImages(main.model, source.validationBatches(batchSize), shape, scoring, goodPixels.add);
     const { calibration, threshold } = calibrate(scores, options.threshold ?? DEFAULT_THRESHOLD, `validation split of the normal training images (${scores.length})`, goodPixels);
     const calibrationMs = Date.now() - calibrationStart;
 
-    const mcDropout = modelMcDropout(spec);
     const card: ModelCard = {
       schemaVersion: MODEL_CARD_SCHEMA_VERSION,
       family: spec.family,
@@ -444,11 +445,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       description: `${spec.family.toUpperCase()} trained on ${source.description}`,
       preprocessing,
       input: { name: 'input', layout: 'NCHW', shape: ['N', spec.channels, spec.inputSize, spec.inputSize] },
-      outputs: modelOutputs(spec),
-      score: defaultScoreSpec(spec),
+      ...scoring,
       threshold,
       calibration,
-      ...(mcDropout ? { mcDropout } : {}),
       training: {
         dataFingerprint: await source.fingerprint(),
         dataDescription: source.description,

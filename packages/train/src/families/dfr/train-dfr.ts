@@ -10,14 +10,13 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
-  anomalyMap,
   fitPositionStandardization,
-  imageScore,
   MODEL_CARD_SCHEMA_VERSION,
-  resizeMap,
+  scoreImageOutputs,
   validateModelCard,
   type ImageScoreSpec,
   type ModelCard,
+  type OutputSpec,
   type PositionStandardization,
   type PreprocessingSpec,
   RUN_BACKBONE_FILE,
@@ -301,16 +300,30 @@ export async function scoreDfrBatches(
   score: ScoreSpec,
   onMap?: (map: Float32Array, index: number) => void,
 ): Promise<number[]> {
-  const { inputSize, featureGrid } = shape;
+  const { inputSize, channels, featureGrid } = shape;
+  const card = { outputs: dfrOutputs(featureGrid), score };
+  // The model's own map: scoreImageOutputs reads no input pixels, only the input's size.
+  const input = { data: new Float32Array(0), channels, height: inputSize, width: inputSize };
   const scores: number[] = [];
   for await (const grid of gridMapsOf(model, batches, shape)) {
-    // Same path as @residuum/inspection: reduce/standardize/smooth at the model's grid, then bilinear to the input size.
-    const reduced = anomalyMap(new Float32Array(0), grid, 1, featureGrid, featureGrid, score.map);
-    const map = resizeMap(reduced, inputSize, inputSize, featureGrid, featureGrid);
+    const { map, score: imageScore } = scoreImageOutputs(card, input, [{ [DFR_OUTPUT_NAME]: { data: grid, dims: [1, featureGrid, featureGrid] } }]);
     onMap?.(map, scores.length);
-    scores.push(imageScore(map, score.image));
+    scores.push(imageScore);
   }
   return scores;
+}
+
+/** The card's outputs: the graph's one output, the feature error map on the feature grid. */
+function dfrOutputs(featureGrid: number, featureChannels?: number): OutputSpec[] {
+  const over = featureChannels === undefined ? 'the feature channels' : `the ${featureChannels} feature channels`;
+  return [
+    {
+      name: DFR_OUTPUT_NAME,
+      meaning: 'feature-error-map',
+      shape: ['N', 1, featureGrid, featureGrid],
+      description: `mean over ${over} of (feature - reconstruction)^2 on the ${featureGrid}x${featureGrid} feature grid; upsample bilinearly to the input`,
+    },
+  ];
 }
 
 export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult> {
@@ -472,14 +485,7 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
     description: `DFR (deep feature reconstruction) on ${stage.description} features, trained on ${source.description}`,
     preprocessing,
     input: { name: 'input', layout: 'NCHW', shape: ['N', channels, size, size] },
-    outputs: [
-      {
-        name: DFR_OUTPUT_NAME,
-        meaning: 'feature-error-map',
-        shape: ['N', 1, shape.featureGrid, shape.featureGrid],
-        description: `mean over the ${dim} feature channels of (feature - reconstruction)^2 on the ${shape.featureGrid}x${shape.featureGrid} feature grid; upsample bilinearly to the input`,
-      },
-    ],
+    outputs: dfrOutputs(shape.featureGrid, dim),
     score,
     threshold,
     calibration,
