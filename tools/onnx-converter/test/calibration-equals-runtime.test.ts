@@ -7,11 +7,14 @@
  *
  * What calibration saw is recomputed with the trainer's own scoring of the saved model; that those
  * are the calibration's scores is checked against the card's calibration statistics.
+ * Files written before (an ONNX and a run folder from main 0bd255a, fixtures/v1-aesc-run) still read
+ * and score exactly as they did.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createNodeInspector } from '@residuum/runtime-node';
-import { calibrationStats, isAnomalous, validateModelCard, type ModelCard, type RawImage } from '@residuum/scoring';
+import { calibrationStats, DEFAULT_MC_DROPOUT_SEED, isAnomalous, mcDropoutSeed, validateModelCard, type ModelCard, type RawImage } from '@residuum/scoring';
 import {
   createMemorySource,
   dfrPreprocessing,
@@ -176,4 +179,48 @@ describe('calibration scores = runtime-node scores of the exported model, every 
       });
     });
   }, 300_000);
+});
+
+describe('files written before the MC-Dropout seed was in the card (fixtures from main 0bd255a)', () => {
+  const fixture = fileURLToPath(new URL('./fixtures/v1-aesc-run/', import.meta.url));
+  interface Expected {
+    inputs: number[][];
+    mcDefault: Array<{ score: number; isAnomalous: boolean }>;
+    mcSamples1: Array<{ score: number; isAnomalous: boolean }>;
+  }
+
+  async function expectScoresAsBefore(onnx: string | Uint8Array): Promise<void> {
+    const expected = JSON.parse(await readFile(join(fixture, 'expected-scores.json'), 'utf8')) as Expected;
+    const inspector = await createNodeInspector(onnx, { provider: 'cpu', batchSize: 3 });
+    try {
+      expect(inspector.card.mcDropout?.seed).toBeUndefined();
+      const tensors = expected.inputs.map((data, i) => ({ source: `input-${i}`, input: { data: Float32Array.from(data), channels: 1, height: 16, width: 16 } }));
+      for (const [options, then] of [[{}, expected.mcDefault], [{ mcSamples: 1 }, expected.mcSamples1]] as const) {
+        const now = await inspector.inspectTensors(tensors, options);
+        now.forEach((result, i) => {
+          if (!result.ok) throw new Error(result.error);
+          expect(Math.abs(result.score - then[i].score) / then[i].score, `image ${i} ${JSON.stringify(options)}`).toBeLessThan(1e-9);
+          expect(result.isAnomalous).toBe(then[i].isAnomalous);
+        });
+      }
+      // The stochastic passes differ from the deterministic one: the fixture exercises the masks.
+      expect(expected.mcDefault[0].score).not.toBe(expected.mcSamples1[0].score);
+    } finally {
+      await inspector.dispose();
+    }
+  }
+
+  it('an ONNX file exported then scores as it did (masks from the historical default seed)', async () => {
+    await expectScoresAsBefore(join(fixture, 'model.onnx'));
+  });
+
+  it('a run folder trained then reads, exports, and its ONNX scores as it did', async () => {
+    const card = validateModelCard(JSON.parse(await readFile(join(fixture, 'run', 'model-card.json'), 'utf8')));
+    expect(card.mcDropout?.seed).toBeUndefined();
+    expect(mcDropoutSeed(card)).toBe(DEFAULT_MC_DROPOUT_SEED);
+    await withTempDir(async (dir) => {
+      const { onnx } = await convertRunDir(join(fixture, 'run'), { outFile: join(dir, 'model.onnx') });
+      await expectScoresAsBefore(onnx);
+    });
+  });
 });
