@@ -14,7 +14,6 @@ import {
   OnnxFileError,
   createInspectorCore,
   describeOnnxModel,
-  resolveThreshold,
   type InspectOptions,
   type InspectionResult,
   type Inspector,
@@ -26,7 +25,7 @@ import {
   type ProviderAttempt,
   type UnreadableImage,
 } from '@residuum/inspection';
-import { ModelCardError, preprocessImage, type ModelCard } from '@residuum/scoring';
+import { ModelCardError, preprocessImage, resolveThreshold, type ModelCard } from '@residuum/scoring';
 import { assertProviderRequest, createSession, type InferenceThread, type NodeExecutionProvider, type NodeProviderRequest } from './session.js';
 
 export type NodeImageSource = string | Uint8Array;

@@ -16,7 +16,7 @@ export {
 export { RUN_FILES, RUN_FOLDER_VERSION, readRunFolder, readRunHistory, type RunFolder, type RunHistory, type HistoryEpoch } from './run-folder/index.js';
 // CAE, NCAE, VAE, AESc (one family module: they differ by model spec).
 export { train, autoencoderFamily, trainingPreprocessing, type TrainOptions, type TrainResult, type ModelOptions } from './training/train.js';
-export { parseThresholdOption, DEFAULT_THRESHOLD, type ThresholdOption } from './training/calibration.js';
+export { parseThresholdOption, DEFAULT_THRESHOLD, scoreImages, type ThresholdOption } from './training/calibration.js';
 export type { EpochRecord } from './training/checkpoint.js';
 export { createDatasetSource, createMemorySource, type TrainingDataSource, type NhwcBatch, type DatasetLayout } from './training/data.js';
 export { saveModelToDir, loadModelFromDir } from './training/model-io.js';

@@ -4,7 +4,7 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { defaultScoreSpec, resolveModelSpec } from '../src/models/spec.js';
+import { resolveModelSpec } from '../src/models/spec.js';
 import { createTrainable } from '../src/models/trainable.js';
 import { scoreImages } from '../src/training/calibration.js';
 import { readCheckpoint } from '../src/training/checkpoint.js';
@@ -125,14 +125,13 @@ describe('train', () => {
       expect(card.threshold.method).toBe('quantile');
       // The card's threshold is what the saved model's validation scores give.
       const model = await loadModelFromDir(dir);
-      const spec = resolveModelSpec({ family: 'cae', inputSize: SIZE, channels: 1, seed: 7, widths: [8, 8] });
       const source = options(dir).dataSource!;
-      const scores = await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, defaultScoreSpec(spec));
+      const scores = await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, card);
       expect(card.threshold.value).toBeCloseTo(quantileThreshold(scores, 0.99).value, 6);
       expect(card.calibration.max).toBeCloseTo(Math.max(...scores), 6);
       // The pixel threshold: about 5 % of the validation maps' pixels lie at or above it.
       const maps: number[] = [];
-      await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, defaultScoreSpec(spec), (map) => maps.push(...map));
+      await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, card, (map) => maps.push(...map));
       const share = maps.filter((v) => v >= (card.calibration.pixelThreshold ?? Infinity)).length / maps.length;
       expect(share).toBeGreaterThan(0.03);
       expect(share).toBeLessThanOrEqual(0.05);

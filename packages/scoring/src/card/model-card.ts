@@ -167,6 +167,11 @@ export interface McDropoutSpec {
   samples: number;
   /** Graph inputs carrying the dropout masks (one per Dropout layer), fed by the runtime. */
   maskInputs: Array<{ name: string; shape: Array<number | 'N'>; rate: number }>;
+  /**
+   * Seed of the masks of the stochastic passes (see createPassMasks), so calibration and every
+   * runtime draw the same ones. Absent in cards written before it existed: DEFAULT_MC_DROPOUT_SEED.
+   */
+  seed?: number;
 }
 
 export interface TrainingProvenance {

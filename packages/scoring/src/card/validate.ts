@@ -263,6 +263,7 @@ export function validateModelCard(value: unknown): ModelCard {
     const mc = c.object(card.mcDropout, 'mcDropout');
     if (mc) {
       c.number(mc.samples, 'mcDropout.samples', { integer: true, min: 1 });
+      c.number(mc.seed, 'mcDropout.seed', { integer: true, min: 0, max: 0xffffffff, optional: true });
       const masks = c.array(mc.maskInputs, 'mcDropout.maskInputs');
       masks?.forEach((m, i) => {
         const mask = c.object(m, `mcDropout.maskInputs[${i}]`);

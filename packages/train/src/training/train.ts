@@ -372,18 +372,18 @@ async function planAutoencoder(options: TrainOptions, env: TrainingEnvironment):
       if (state.bestEpoch < 1) return undefined;
       writeModelWeights(main.model, bestWeights);
       const mcDropout = modelMcDropout(spec);
+      // Calibration scores through the card's outputs, score spec and MC-Dropout passes, as the runtimes do.
+      const scoring = { outputs: modelOutputs(spec), score: defaultScoreSpec(spec), ...(mcDropout ? { mcDropout } : {}) };
       return {
         save: (dir) => saveModelToDir(main.model, dir),
-        validationScores: (onMap) => scoreImages(main.model, source.validationBatches(batchSize), { height: side, width: side, channels: spec.channels }, defaultScoreSpec(spec), onMap),
+        validationScores: (onMap) => scoreImages(main.model, source.validationBatches(batchSize), { height: side, width: side, channels: spec.channels }, scoring, onMap),
         bestEpoch: state.bestEpoch,
         bestValLoss: state.bestValLoss,
         card: {
           name: `${spec.family}-${spec.inputSize}px-${spec.channels === 1 ? 'grey' : 'rgb'}`,
           description: `${spec.family.toUpperCase()} trained on ${source.description}`,
           input: { name: 'input', layout: 'NCHW', shape: ['N', spec.channels, spec.inputSize, spec.inputSize] },
-          outputs: modelOutputs(spec),
-          score: defaultScoreSpec(spec),
-          ...(mcDropout ? { mcDropout } : {}),
+          ...scoring,
           loss: spec.family === 'vae' ? `${spec.loss} + ${spec.beta} * KL` : spec.loss,
           extras: { modelSpec: spec, bestEpoch: state.bestEpoch, bestValLoss: state.bestValLoss },
         },

@@ -10,12 +10,11 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
-  anomalyMap,
   fitPositionStandardization,
-  imageScore,
-  resizeMap,
+  scoreImageOutputs,
   type ImageScoreSpec,
   type ModelCard,
+  type OutputSpec,
   type PreprocessingSpec,
   type ScoreSpec,
 } from '@residuum/scoring';
@@ -289,16 +288,30 @@ export async function scoreDfrBatches(
   score: ScoreSpec,
   onMap?: (map: Float32Array, index: number) => void,
 ): Promise<number[]> {
-  const { inputSize, featureGrid } = shape;
+  const { inputSize, channels, featureGrid } = shape;
+  const card = { outputs: dfrOutputs(featureGrid), score };
+  // The model's own map: scoreImageOutputs reads no input pixels, only the input's size.
+  const input = { data: new Float32Array(0), channels, height: inputSize, width: inputSize };
   const scores: number[] = [];
   for await (const grid of gridMapsOf(model, batches, shape)) {
-    // Same path as @residuum/inspection: reduce/standardize/smooth at the model's grid, then bilinear to the input size.
-    const reduced = anomalyMap(new Float32Array(0), grid, 1, featureGrid, featureGrid, score.map);
-    const map = resizeMap(reduced, inputSize, inputSize, featureGrid, featureGrid);
+    const { map, score: imageScore } = scoreImageOutputs(card, input, [{ [DFR_OUTPUT_NAME]: { data: grid, dims: [1, featureGrid, featureGrid] } }]);
     onMap?.(map, scores.length);
-    scores.push(imageScore(map, score.image));
+    scores.push(imageScore);
   }
   return scores;
+}
+
+/** The card's outputs: the graph's one output, the feature error map on the feature grid. */
+function dfrOutputs(featureGrid: number, featureChannels?: number): OutputSpec[] {
+  const over = featureChannels === undefined ? 'the feature channels' : `the ${featureChannels} feature channels`;
+  return [
+    {
+      name: DFR_OUTPUT_NAME,
+      meaning: 'feature-error-map',
+      shape: ['N', 1, featureGrid, featureGrid],
+      description: `mean over ${over} of (feature - reconstruction)^2 on the ${featureGrid}x${featureGrid} feature grid; upsample bilinearly to the input`,
+    },
+  ];
 }
 
 interface DfrSettings {
@@ -497,14 +510,7 @@ async function planDfr(options: DfrTrainOptions, env: TrainingEnvironment): Prom
         name: `dfr-${backboneSpec.name ?? 'backbone'}-${size}px-${channels === 1 ? 'grey' : 'rgb'}`,
         description: `DFR (deep feature reconstruction) on ${stage.description} features, trained on ${source.description}`,
         input: { name: 'input', layout: 'NCHW', shape: ['N', channels, size, size] },
-        outputs: [
-          {
-            name: DFR_OUTPUT_NAME,
-            meaning: 'feature-error-map',
-            shape: ['N', 1, shape.featureGrid, shape.featureGrid],
-            description: `mean over the ${dim} feature channels of (feature - reconstruction)^2 on the ${shape.featureGrid}x${shape.featureGrid} feature grid; upsample bilinearly to the input`,
-          },
-        ],
+        outputs: dfrOutputs(shape.featureGrid, dim),
         score,
         loss: 'mse on backbone features (autoencoder only; backbone frozen)',
         extras: {

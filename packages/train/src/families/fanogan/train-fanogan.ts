@@ -19,10 +19,11 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writePng } from '@residuum/imaging';
-import { anomalyMap, imageScore, type ModelCard, type PreprocessingSpec, type RawImage, type ScoreSpec } from '@residuum/scoring';
+import type { ModelCard, OutputSpec, PreprocessingSpec, RawImage, ScoreSpec } from '@residuum/scoring';
 import { createRandom, shuffled, type SeededRandom } from '../../random.js';
 import { runRecipe, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
 import { readRunHistory, runPath, type HistoryEpoch } from '../../run-folder/index.js';
+import { scoreImages } from '../../training/calibration.js';
 import type { NhwcBatch } from '../../training/data.js';
 import { loadModelFromDir, saveModelToDir } from '../../training/model-io.js';
 import {
@@ -241,16 +242,10 @@ export function imageGrid(data: Float32Array, count: number, size: number, chann
   return { data: out, width, height, channels };
 }
 
-function chwOf(nhwc: Float32Array, offset: number, channels: number, height: number, width: number): Float32Array {
-  const plane = height * width;
-  const out = new Float32Array(channels * plane);
-  for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) out[c * plane + p] = nhwc[offset + p * channels + c];
-  return out;
-}
-
 /**
- * Scores of images through the exported inference graph, exactly as the runtimes do it: the squared
- * pixel map from input and `reconstruction`, its mean, plus kappa * `disc_feature_residual`.
+ * Scores of images through the exported inference graph, exactly as the runtimes do it (the
+ * squared pixel map from input and `reconstruction`, its mean, plus kappa * `disc_feature_residual`,
+ * all by the card's score spec in @residuum/scoring).
  */
 export async function scoreFanoganBatches(
   model: tf.LayersModel,
@@ -260,21 +255,20 @@ export async function scoreFanoganBatches(
   onImage?: (map: Float32Array, index: number) => void,
 ): Promise<number[]> {
   const { size, channels } = arch;
-  const imageSize = size * size * channels;
-  const scores: number[] = [];
-  for await (const batch of batches) {
-    const x = tf.tensor4d(batch.data.subarray(0, batch.count * imageSize), [batch.count, size, size, channels]);
-    const [reconstruction, residual] = model.predict(x) as tf.Tensor[];
-    const recon = (await reconstruction.data()) as Float32Array;
-    const residuals = (await residual.data()) as Float32Array;
-    tf.dispose([x, reconstruction, residual]);
-    for (let i = 0; i < batch.count; i++) {
-      const map = anomalyMap(chwOf(batch.data, i * imageSize, channels, size, size), chwOf(recon, i * imageSize, channels, size, size), channels, size, size, score.map);
-      onImage?.(map, scores.length);
-      scores.push(imageScore(map, score.image, { discriminatorResidual: residuals[i] }));
-    }
-  }
-  return scores;
+  return scoreImages(model, batches, { height: size, width: size, channels }, { outputs: fanoganOutputs(arch), score }, onImage);
+}
+
+/** The card's outputs, in the inference graph's output order. */
+function fanoganOutputs(arch: Pick<FanoganArchitecture, 'size' | 'channels'>): OutputSpec[] {
+  return [
+    { name: RECONSTRUCTION_OUTPUT, meaning: 'reconstruction', shape: ['N', arch.channels, arch.size, arch.size], description: 'G(E(x)) in the normalized input space ([-1, 1])' },
+    {
+      name: FEATURE_RESIDUAL_OUTPUT,
+      meaning: 'discriminator-feature-residual',
+      shape: ['N', 1],
+      description: "mean over the critic's last hidden layer of (f(x) - f(G(E(x))))^2",
+    },
+  ];
 }
 
 function* arrayBatches(images: { data: Float32Array; count: number }, imageSize: number, batch: number): Generator<NhwcBatch> {
@@ -635,15 +629,7 @@ async function planFanogan(options: FanoganTrainOptions, env: TrainingEnvironmen
         name: `fanogan-${arch.size}px-${arch.channels === 1 ? 'grey' : 'rgb'}`,
         description: `f-AnoGAN (WGAN-GP DCGAN + izi_f encoder) trained on ${source.description}`,
         input: { name: 'input', layout: 'NCHW', shape: ['N', arch.channels, arch.size, arch.size] },
-        outputs: [
-          { name: RECONSTRUCTION_OUTPUT, meaning: 'reconstruction', shape: ['N', arch.channels, arch.size, arch.size], description: 'G(E(x)) in the normalized input space ([-1, 1])' },
-          {
-            name: FEATURE_RESIDUAL_OUTPUT,
-            meaning: 'discriminator-feature-residual',
-            shape: ['N', 1],
-            description: "mean over the critic's last hidden layer of (f(x) - f(G(E(x))))^2",
-          },
-        ],
+        outputs: fanoganOutputs(arch),
         score,
         loss: `WGAN-GP (lambda ${lambda}, nCritic ${nCritic}), then encoder izi_f (kappa ${kappa})`,
         extras: {
