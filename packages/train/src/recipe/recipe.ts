@@ -52,6 +52,8 @@ export interface TrainingEnvironment {
   seed: number;
   log: (line: string) => void;
   stopRequested(): boolean;
+  /** Passes batches on until a stop is requested (long reads before the first epoch: DFR's features). */
+  untilStopped<T>(batches: AsyncIterable<T>): AsyncIterable<T>;
 }
 
 /** After each step: updates the progress bar; true = a stop was requested (end the epoch now). */
@@ -232,7 +234,13 @@ export async function runRecipe<Options extends RecipeOptions, Extra>(family: Tr
 
   const stop = stopController(options, log);
   const progress = createEpochProgress(quiet);
-  const training = await family.plan(options, { runDir, source, backend, seed, log, stopRequested: stop.requested }).catch((error: unknown) => {
+  async function* untilStopped<T>(batches: AsyncIterable<T>): AsyncIterable<T> {
+    for await (const batch of batches) {
+      if (stop.requested()) return;
+      yield batch;
+    }
+  }
+  const training = await family.plan(options, { runDir, source, backend, seed, log, stopRequested: stop.requested, untilStopped }).catch((error: unknown) => {
     stop.dispose();
     throw error;
   });

@@ -407,8 +407,9 @@ async function planFanogan(options: FanoganTrainOptions, env: TrainingEnvironmen
   const score = fanoganScoreSpec(kappa);
   await mkdir(join(runDir, 'samples'), { recursive: true });
   const imageSize = arch.size * arch.size * arch.channels;
-  const train = await collect(source.trainBatches(64, 0), imageSize, settings.maxTrainImages);
+  const train = await collect(env.untilStopped(source.trainBatches(64, 0)), imageSize, settings.maxTrainImages);
   const validation = await collect(source.validationBatches(64), imageSize, Infinity);
+  if (env.stopRequested()) return { stages: [], finish: async () => undefined, result: () => ({ architecture: arch, gan: [], encoder: [] }), dispose: async () => undefined };
   if (train.count < batch) throw new Error(`${OWNER}${source.description}: ${train.count} training images, fewer than one batch (${batch})`);
   if (validation.count < 1) throw new Error(`${OWNER}${source.description}: no validation images could be read`);
   log(`f-AnoGAN ${arch.size}x${arch.size}x${arch.channels}, z ${arch.zDim}, base ${arch.baseFilters}: ${train.count} training, ${validation.count} validation images`);
