@@ -152,6 +152,11 @@ export interface RecipeResult<Extra> {
   extra: Extra;
 }
 
+/** Square fill-resize, bilinear, one mean and std for every channel: what every family trains with (each its own values). */
+export function squarePreprocessing(size: number, channels: 1 | 3, mean: number, std: number): PreprocessingSpec {
+  return { width: size, height: size, channels, resize: 'fill', interpolation: 'bilinear', mean: new Array<number>(channels).fill(mean), std: new Array<number>(channels).fill(std) };
+}
+
 const DEFAULT_SEED = 42;
 const DEFAULT_VALIDATION_SPLIT = 0.1;
 

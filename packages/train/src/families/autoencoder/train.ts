@@ -22,7 +22,7 @@ import {
 } from './spec.js';
 import { applyStainNoise } from '../../noise/stain.js';
 import { createRandom } from '../../random.js';
-import { runRecipe, type EpochOutcome, type FamilyTraining, type RecipeOptions, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
+import { runRecipe, squarePreprocessing, type EpochOutcome, type FamilyTraining, type RecipeOptions, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
 import type { HistoryEpoch } from '../../run-folder/index.js';
 import type { BackendRequest } from '../../backend/index.js';
 import { scoreImages, type ThresholdOption } from '../../training/calibration.js';
@@ -125,15 +125,7 @@ function checkOptions(options: TrainOptions): void {
 
 /** The preprocessing every family trains with: fill-resize, bilinear, values in [0, 1] (sigmoid outputs). */
 export function trainingPreprocessing(size: number, channels: 1 | 3): PreprocessingSpec {
-  return {
-    width: size,
-    height: size,
-    channels,
-    resize: 'fill',
-    interpolation: 'bilinear',
-    mean: new Array<number>(channels).fill(0),
-    std: new Array<number>(channels).fill(1),
-  };
+  return squarePreprocessing(size, channels, 0, 1);
 }
 
 interface DataParallelModule {

@@ -19,7 +19,7 @@ import {
   type ScoreSpec,
 } from '@residuum/scoring';
 import { createRandom, shuffled } from '../../random.js';
-import { runRecipe, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
+import { runRecipe, squarePreprocessing, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
 import { writeRunBackbone } from '../../run-folder/index.js';
 import type { NhwcBatch } from '../../training/data.js';
 import { saveModelToDir } from '../../training/model-io.js';
@@ -130,15 +130,7 @@ export const DFR_OUTPUT_NAME = 'feature_error';
 
 /** The preprocessing DFR trains and runs with: fill-resize, bilinear, the backbone's normalization. */
 export function dfrPreprocessing(size: number, channels: 1 | 3, backbone: BackboneSpec = DEFAULT_BACKBONE): PreprocessingSpec {
-  return {
-    width: size,
-    height: size,
-    channels,
-    resize: 'fill',
-    interpolation: 'bilinear',
-    mean: new Array<number>(channels).fill(backbone.inputMean),
-    std: new Array<number>(channels).fill(backbone.inputStd),
-  };
+  return squarePreprocessing(size, channels, backbone.inputMean, backbone.inputStd);
 }
 
 

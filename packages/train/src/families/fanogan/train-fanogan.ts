@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { writePng } from '@residuum/imaging';
 import type { ModelCard, OutputSpec, PreprocessingSpec, RawImage, ScoreSpec } from '@residuum/scoring';
 import { createRandom, shuffled, type SeededRandom } from '../../random.js';
-import { runRecipe, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
+import { runRecipe, squarePreprocessing, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
 import { readRunHistory, runPath, type HistoryEpoch } from '../../run-folder/index.js';
 import { scoreImages } from '../../training/calibration.js';
 import type { NhwcBatch } from '../../training/data.js';
@@ -139,7 +139,7 @@ const SAMPLE_COUNT = 32;
 
 /** Fill-resize, bilinear, values in [-1, 1] (the generator's tanh range). */
 export function fanoganPreprocessing(size: number, channels: 1 | 3): PreprocessingSpec {
-  return { width: size, height: size, channels, resize: 'fill', interpolation: 'bilinear', mean: new Array<number>(channels).fill(0.5), std: new Array<number>(channels).fill(0.5) };
+  return squarePreprocessing(size, channels, 0.5, 0.5);
 }
 
 export function fanoganScoreSpec(kappa: number = FANOGAN_DEFAULTS.kappa): ScoreSpec {
