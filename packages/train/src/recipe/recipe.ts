@@ -183,7 +183,8 @@ function stopController(options: RecipeOptions, log: (line: string) => void): { 
     }
     request('interrupted (Ctrl-C)');
   };
-  const onAbort = (): void => request('stop requested');
+  // A string reason (the CLI's 'interrupted (Ctrl-C)') names the stop in the log, history.json and the card.
+  const onAbort = (): void => request(typeof options.signal?.reason === 'string' ? options.signal.reason : 'stop requested');
   if (options.handleSigint ?? true) process.on('SIGINT', onSigint);
   options.signal?.addEventListener('abort', onAbort);
   if (options.signal?.aborted) onAbort();
