@@ -172,7 +172,10 @@ export function renderHeatmapOverlay(base: RawImage, map: MapImage, options: Ove
     const y = Math.round(box.y);
     region = { x, y, width: Math.min(width - x, Math.round(box.width)), height: Math.min(height - y, Math.round(box.height)) };
   }
-  const resized = resamplePlane(map.data, map.width, map.height, region.width, region.height, 'bilinear');
+  // A map already at the region's size (a model's input-sized map over its input) needs no
+  // resampling: bilinear at scale 1 gives the same values and cost 2 ms on a 224 x 224 map.
+  const sameSize = map.width === region.width && map.height === region.height;
+  const resized = sameSize ? map.data : resamplePlane(map.data, map.width, map.height, region.width, region.height, 'bilinear');
   for (let row = 0; row < region.height; row++) {
     full.set(resized.subarray(row * region.width, (row + 1) * region.width), (region.y + row) * width + region.x);
   }

@@ -89,6 +89,15 @@ describe('heatmaps', () => {
     expect(pixel(heat, 5, 3)).toEqual(last);
   });
 
+  it('overlay of a map at the base size: each pixel gets its own map value (no resampling shift)', () => {
+    const base: RawImage = { data: bytes(7 * 5, 4), width: 7, height: 5, channels: 1 };
+    const own = { data: Float32Array.from(bytes(35, 9), (v) => v / 255), width: 7, height: 5 };
+    const range = { min: 0, max: 1 };
+    expect(renderHeatmapOverlay(base, own, { alpha: 1, range })).toEqual(renderHeatmap(own, { range }));
+    // and the map is not modified
+    expect(own.data).toEqual(Float32Array.from(bytes(35, 9), (v) => v / 255));
+  });
+
   it("overlay with 'center-crop' marks only the region the model saw", () => {
     const base: RawImage = { data: new Uint8Array(8 * 4 * 3).fill(200), width: 8, height: 4, channels: 3 };
     const square = { data: new Float32Array(4).fill(1), width: 2, height: 2 };
