@@ -12,7 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -120,6 +120,8 @@ async function load(url: string, clients: number, seconds: number) {
   };
 }
 
+// The machine's load around the run: other work on the same cores skews every figure here.
+const loadBefore = loadavg().map((v) => round(v));
 const results = [];
 try {
   for (const name of chosen) {
@@ -159,10 +161,10 @@ try {
 const report = {
   benchmark: 'line-service',
   createdAt: new Date().toISOString(),
-  machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
+  machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverage1_5_15: { before: loadBefore, after: loadavg().map((v) => round(v)) } },
   images: { count: images.length, what: '24 embedded casting samples (300x300 JPEG) x 10 copies', secondsPerClientLevel: SECONDS },
   notes: [
-    'service: residuum serve defaults (batch 8, 2 batches in flight, heatmap file for every result, synchronous=FULL commit per batch), in its own process; HTTP clients on loopback in the benchmark process',
+    'service: residuum serve defaults (batch up to 8 of whatever waits, 2 batches in flight, heatmap file for every result, synchronous=FULL commit per batch), in its own process; HTTP clients on loopback in the benchmark process',
     'inspectBatch: residuum inspect MODEL DIR with its defaults on the same images, its own images/s (model load excluded)',
     'ResNet-family models: none is shipped in models/, so none is measured here',
   ],
