@@ -12,7 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -65,7 +65,22 @@ function inspectBaseline(model: string): { imagesPerSecond: number; latencyP50Ms
   return { imagesPerSecond: round(report.summary.imagesPerSecond), latencyP50Ms: report.summary.latencyP50Ms, provider: report.provider, images: report.summary.total };
 }
 
-async function startService(model: string, dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+/**
+ * CPU time (user + system, all threads) the service process has used, in ms; null where /proc is
+ * missing. Per answered image it is a figure that other work on a shared machine skews far less
+ * than images/s or latency. Linux counts it in clock ticks of 10 ms (USER_HZ = 100).
+ */
+function processCpuMs(pid: number | undefined): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
+async function startService(model: string, dataDir: string): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
   const child = spawn(
     process.execPath,
     ['--conditions=@residuum/source', '--import', 'tsx', join(appDir, 'test/fixtures/serve-child.ts'), JSON.stringify({ model, dataDir, watchDir: false, provider: 'auto', ...SERVICE_OPTIONS })],
@@ -82,6 +97,7 @@ async function startService(model: string, dataDir: string): Promise<{ url: stri
   });
   return {
     url,
+    pid: child.pid,
     stop: () =>
       new Promise<void>((resolve) => {
         child.once('exit', () => resolve());
@@ -90,7 +106,8 @@ async function startService(model: string, dataDir: string): Promise<{ url: stri
   };
 }
 
-async function load(url: string, clients: number, seconds: number) {
+async function load(url: string, clients: number, seconds: number, servicePid?: number) {
+  const cpuBefore = processCpuMs(servicePid);
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   let next = 0;
@@ -109,6 +126,7 @@ async function load(url: string, clients: number, seconds: number) {
     }),
   );
   const wall = (performance.now() - started) / 1000;
+  const cpuAfter = processCpuMs(servicePid);
   latencies.sort((a, b) => a - b);
   return {
     clients,
@@ -117,9 +135,12 @@ async function load(url: string, clients: number, seconds: number) {
     imagesPerSecond: round(latencies.length / wall),
     latencyP50Ms: round(percentile(latencies, 0.5)),
     latencyP99Ms: round(percentile(latencies, 0.99)),
+    serviceCpuMsPerImage: cpuBefore === null || cpuAfter === null ? null : round((cpuAfter - cpuBefore) / latencies.length, 1),
   };
 }
 
+// The machine's load around the run: other work on the same cores skews every figure here.
+const loadBefore = loadavg().map((v) => round(v));
 const results = [];
 try {
   for (const name of chosen) {
@@ -133,8 +154,11 @@ try {
     try {
       await load(service.url, 4, 1); // warm the connections and the allocator
       for (const clients of CLIENTS) {
-        const run = await load(service.url, clients, SECONDS);
-        console.error(`   ${clients} clients: ${run.imagesPerSecond} images/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms, statuses ${JSON.stringify(run.statuses)}`);
+        const run = await load(service.url, clients, SECONDS, service.pid);
+        console.error(
+          `   ${clients} clients: ${run.imagesPerSecond} images/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms, ` +
+            `service CPU ${run.serviceCpuMsPerImage} ms per image, statuses ${JSON.stringify(run.statuses)}`,
+        );
         runs.push(run);
       }
     } finally {
@@ -159,10 +183,10 @@ try {
 const report = {
   benchmark: 'line-service',
   createdAt: new Date().toISOString(),
-  machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
+  machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverage1_5_15: { before: loadBefore, after: loadavg().map((v) => round(v)) } },
   images: { count: images.length, what: '24 embedded casting samples (300x300 JPEG) x 10 copies', secondsPerClientLevel: SECONDS },
   notes: [
-    'service: residuum serve defaults (batch 8, 2 batches in flight, heatmap file for every result, synchronous=FULL commit per batch), in its own process; HTTP clients on loopback in the benchmark process',
+    'service: residuum serve defaults (batch up to 8 of whatever waits, 2 batches in flight, heatmap file for every result, synchronous=FULL commit per batch), in its own process; HTTP clients on loopback in the benchmark process',
     'inspectBatch: residuum inspect MODEL DIR with its defaults on the same images, its own images/s (model load excluded)',
     'ResNet-family models: none is shipped in models/, so none is measured here',
   ],

@@ -173,6 +173,8 @@ export class ModelRegistry {
       return await createNodeInspector(bytes, {
         provider: this.options.provider,
         batchSize: this.options.batchSize,
+        // the pipeline batches whatever waits: 1 to batchSize images per run
+        variableBatches: true,
         threads: this.options.threads,
         warmup: true,
         logLevel: 'fatal',

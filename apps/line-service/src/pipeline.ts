@@ -38,6 +38,12 @@ export class QueueFullError extends Error {
   override readonly name = 'QueueFullError';
 }
 
+/**
+ * zlib level of heatmap PNGs: 1 instead of 6 cuts their encoding from 6.8 to 2.5 ms of CPU per
+ * image (224 px DFR overlay; files 105 instead of 85 KB), paid on every request's path.
+ */
+const HEATMAP_PNG_LEVEL = 1;
+
 /** Which results keep a heatmap file: all, only anomalous ones, or none. */
 export type HeatmapPolicy = 'all' | 'anomalous' | 'none';
 
@@ -292,8 +298,13 @@ export class InspectionPipeline {
               imageFile: null,
               file: job.meta.file ?? null,
             };
-            if (this.wantsHeatmap(verdict)) row.heatmapFile = await this.writeHeatmap(id, recordedAt, result, model.inspector.card);
-            if (verdict !== 'ok') row.imageFile = await this.writeFile(id, recordedAt, `image.${imageExtension(job.bytes)}`, job.bytes);
+            // both before the commit, side by side: the original's fsync waits while the heatmap renders
+            const [heatmapFile, imageFile] = await Promise.all([
+              this.wantsHeatmap(verdict) ? this.writeHeatmap(id, recordedAt, result, model.inspector.card) : null,
+              verdict !== 'ok' ? this.writeFile(id, recordedAt, `image.${imageExtension(job.bytes)}`, job.bytes) : null,
+            ]);
+            row.heatmapFile = heatmapFile;
+            row.imageFile = imageFile;
             outcomes.push({ job, status: late ? 504 : 200, row });
           }),
         );
@@ -329,7 +340,7 @@ export class InspectionPipeline {
     if (!result.ok || !result.map || !result.input) return null;
     const input = modelTensorToImage(result.input.data, card.preprocessing);
     const overlay = renderHeatmapOverlay(input, result.map, { range: { min: 0, max: heatScaleMax(card) }, alpha: 0.6 });
-    return this.writeFile(id, recordedAt, 'heatmap.png', await encodePng(overlay), false);
+    return this.writeFile(id, recordedAt, 'heatmap.png', await encodePng(overlay, { compressionLevel: HEATMAP_PNG_LEVEL }), false);
   }
 
   /**

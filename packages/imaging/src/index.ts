@@ -43,6 +43,7 @@ export { fingerprintFiles, type FileRef } from './datasets/fingerprint.js';
 // Pictures of maps: PNG, viridis heatmap, overlay, side by side.
 export {
   encodePng,
+  type PngOptions,
   writePng,
   modelTensorToImage,
   renderHeatmap,

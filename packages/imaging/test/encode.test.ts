@@ -35,6 +35,17 @@ describe('encodePng', () => {
   it('rejects data that does not match the size', async () => {
     await expect(encodePng({ data: new Uint8Array(5), width: 2, height: 2, channels: 1 })).rejects.toThrow(/encodePng: image must be a RawImage/);
   });
+
+  it('keeps the pixels at any compression level, and refuses a level outside 0-9', async () => {
+    // a gradient with some noise: compressible, so the levels give different files
+    const noise = bytes(40 * 30 * 3, 3);
+    const image: RawImage = { data: Uint8Array.from(noise, (v, i) => ((i % 120) + (v & 3)) & 255), width: 40, height: 30, channels: 3 };
+    for (const compressionLevel of [0, 1, 9]) {
+      expect(await decodeImage(await encodePng(image, { compressionLevel }))).toEqual({ ...image, data: new Uint8Array(image.data) });
+    }
+    expect((await encodePng(image, { compressionLevel: 0 })).length).toBeGreaterThan((await encodePng(image, { compressionLevel: 9 })).length);
+    await expect(encodePng(image, { compressionLevel: 10 })).rejects.toThrow(/compressionLevel must be an integer 0-9, got 10/);
+  });
 });
 
 describe('modelTensorToImage', () => {
@@ -76,6 +87,15 @@ describe('heatmaps', () => {
     const heat = renderHeatmapOverlay(base, { data: new Float32Array(6).fill(7), width: 3, height: 2 }, { alpha: 1, range: { min: 0, max: 7 } });
     expect(pixel(heat, 0, 0)).toEqual(last);
     expect(pixel(heat, 5, 3)).toEqual(last);
+  });
+
+  it('overlay of a map at the base size: each pixel gets its own map value (no resampling shift)', () => {
+    const base: RawImage = { data: bytes(7 * 5, 4), width: 7, height: 5, channels: 1 };
+    const own = { data: Float32Array.from(bytes(35, 9), (v) => v / 255), width: 7, height: 5 };
+    const range = { min: 0, max: 1 };
+    expect(renderHeatmapOverlay(base, own, { alpha: 1, range })).toEqual(renderHeatmap(own, { range }));
+    // and the map is not modified
+    expect(own.data).toEqual(Float32Array.from(bytes(35, 9), (v) => v / 255));
   });
 
   it("overlay with 'center-crop' marks only the region the model saw", () => {

@@ -36,6 +36,8 @@ export interface SessionSettings {
   logLevel?: string;
   /** Let intra-op threads spin-wait between runs (onnxruntime's default); default false. */
   spinWait?: boolean;
+  /** Runs come with varying batch sizes: turn off onnxruntime's memory pattern (see NodeInspectorOptions). */
+  variableBatches?: boolean;
 }
 
 /** A created session, whichever thread it runs on. */
@@ -132,6 +134,7 @@ function sessionOptions(
   // with few cores that spinning takes the CPU from the decoding and scoring running beside
   // inference (measured on 2 cores: t2 streamed 23-64 img/s spinning, 73-128 without).
   if (!settings.spinWait) options.extra = { session: { intra_op: { allow_spinning: '0' } } };
+  if (settings.variableBatches) options.enableMemPattern = false;
   return options;
 }
 

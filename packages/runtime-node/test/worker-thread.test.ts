@@ -83,6 +83,21 @@ describe('inference on a worker thread (the default)', () => {
     }
   });
 
+  it('scores the same with variableBatches over calls of changing batch size', async () => {
+    const expected = ((await onMain.inspect(paths)) as InspectionSuccess[]).map((r) => r.score);
+    const inspector = await createNodeInspector(fixturePath('tiny-ae.onnx'), { provider: 'cpu', batchSize: 4, variableBatches: true });
+    try {
+      const scores: number[] = [];
+      // 1, then 3, then the rest: three different input shapes on one session
+      for (const slice of [paths.slice(0, 1), paths.slice(1, 4), paths.slice(4)]) {
+        scores.push(...((await inspector.inspect(slice)) as InspectionSuccess[]).map((r) => r.score));
+      }
+      expect(scores).toEqual(expected);
+    } finally {
+      await inspector.dispose();
+    }
+  });
+
   it('rejects an unknown inferenceThread', async () => {
     await expect(createNodeInspector(fixturePath('tiny-ae.onnx'), { inferenceThread: 'gpu' as never })).rejects.toThrow(/inferenceThread must be 'worker' or 'main'/);
   });

@@ -93,3 +93,31 @@ describe('normalization and calibration', () => {
     expect(stats.max).toBe(Math.max(...values));
   });
 });
+
+describe('top-k mean by selection', () => {
+  const sortedTopKMean = (map: Float32Array, k: number) => {
+    const sorted = Float64Array.from(map).sort();
+    let sum = 0;
+    for (let i = sorted.length - k; i < sorted.length; i++) sum += sorted[i];
+    return sum / k;
+  };
+
+  it('equals the mean of the last k of a full sort, bit for bit, on random, tied, sorted and constant maps', () => {
+    const rand = seededRandom(5);
+    const maps: Float32Array[] = [
+      Float32Array.from({ length: 224 * 224 }, () => rand() * 3 - 1),
+      Float32Array.from({ length: 5000 }, () => Math.floor(rand() * 7)),
+      Float32Array.from({ length: 3000 }, (_, i) => i),
+      Float32Array.from({ length: 3000 }, (_, i) => 3000 - i),
+      new Float32Array(1000).fill(0.25),
+      Float32Array.from([-0, 0, -0, 0, 1e-30, -1e-30]),
+      Float32Array.from([2]),
+    ];
+    for (const map of maps) {
+      for (const fraction of [1e-6, 0.01, 0.1, 0.5, 1]) {
+        const k = Math.max(1, Math.ceil(fraction * map.length));
+        expect(imageScore(map, { kind: 'top-k-mean', topKFraction: fraction })).toBe(sortedTopKMean(map, k));
+      }
+    }
+  });
+});
