@@ -3,7 +3,8 @@
  *   npx tsx --conditions=@residuum/source bench/coreset.ts [--patches 50000] [--dim 1536] [--fraction 0.1] [--projection 128] [--threads 2]
  * Defaults: layer2 + layer3 ResNet-50 features (1536 wide), 50,000 patches (64 images at 28 x 28),
  * a 10 % bank, projected to 128 dimensions. Features are seeded Gaussian mixtures (the time does not
- * depend on the values). Writes bench-results/coreset.json and prints it.
+ * depend on the values). Writes bench-results/coreset.json and prints it; cpuSeconds (the whole process,
+ * generating the features included) tells a loaded machine from a slow kernel.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -47,7 +48,8 @@ const report = {
   // Each step reads every projected point once: ns per patch and step, to scale to other sizes.
   nsPerPatchStep: Number(((result.timings.selectionMs * 1e6) / (result.indices.length * patches)).toFixed(3)),
   totalMs,
-  kernel: 'onnxruntime-node CPU MatMul (converter coreset-kernels)',
+  kernel: 'projection: onnxruntime-node CPU MatMul (converter coreset-kernels); steps: JavaScript loop',
+  cpuSeconds: Number((process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6).toFixed(1)),
   measuredAt: new Date().toISOString(),
 };
 const file = join(packageDir, 'bench-results', 'coreset.json');

@@ -16,4 +16,4 @@ export { spliceOnnxModels } from './splice.js';
 export type { SpliceOptions, SpliceResult } from './splice.js';
 export { appendNearestNeighbourHead, buildNearestNeighbourModel, NEAREST_NEIGHBOUR_CHUNK } from './nearest-neighbour-head.js';
 export type { MemoryBank, NearestNeighbourHeadOptions } from './nearest-neighbour-head.js';
-export { buildKCenterStepModel, buildProjectionModel } from './coreset-kernels.js';
+export { buildProjectionModel } from './coreset-kernels.js';

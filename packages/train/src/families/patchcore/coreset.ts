@@ -5,15 +5,14 @@
  * magnetic_tile in the issue's prototype).
  *
  * Distances are computed on a seeded Gaussian random projection of the features (Johnson-Lindenstrauss;
- * PatchCore projects to 128 dimensions), and the distance work runs in onnxruntime-node: one MatMul
- * for the projection (in row chunks) and one small graph per greedy step (MatMul of all points with
- * the new center, Min with the running distances, ArgMax), both from the converter's coreset-kernels
- * (embedded in kernels.generated.ts). Each step reads every projected point once, so a step costs
- * about N x K multiply-adds and the selection N x K x size.
+ * PatchCore projects to 128 dimensions). The projection, the large product (N x D x K), runs as one
+ * onnxruntime-node MatMul per row chunk (the converter's coreset-kernels, embedded in
+ * kernels.generated.ts); each greedy step (N x K multiply-adds, memory-bound) is a plain loop, which
+ * measured faster than a session run per step. The selection costs about N x K x size multiply-adds.
  */
 import * as ort from 'onnxruntime-node';
 import { createRandom } from '../../random.js';
-import { KCENTER_STEP_ONNX_BASE64, PROJECTION_ONNX_BASE64 } from './kernels.generated.js';
+import { PROJECTION_ONNX_BASE64 } from './kernels.generated.js';
 
 export interface CoresetOptions {
   /** How many patches to keep. */
@@ -84,6 +83,34 @@ async function project(features: Float32Array, count: number, dim: number, proje
 }
 
 /**
+ * One greedy step: lowers each point's squared distance to the chosen centers by the new center
+ * (||x||^2 - 2 x.c + ||c||^2, accumulated in float64) and returns the first farthest point. A plain
+ * loop: it reads every projected point once, and measured 3x faster than an onnxruntime session run
+ * per step (6.2 vs 18.3 ms CPU at 50,000 x 128), whose inputs are copied on every run.
+ */
+function kCenterStep(points: Float32Array, norms: Float32Array, minDistances: Float64Array, center: number, dim: number): { farthest: number; distance: number } {
+  const c = center * dim;
+  let centerNorm = 0;
+  for (let k = 0; k < dim; k++) centerNorm += points[c + k] * points[c + k];
+  let farthest = 0;
+  let distance = -Infinity;
+  const unrolled = dim - (dim % 4);
+  for (let i = 0, o = 0; i < minDistances.length; i++, o += dim) {
+    let dot = 0;
+    let k = 0;
+    for (; k < unrolled; k += 4) dot += points[o + k] * points[c + k] + points[o + k + 1] * points[c + k + 1] + points[o + k + 2] * points[c + k + 2] + points[o + k + 3] * points[c + k + 3];
+    for (; k < dim; k++) dot += points[o + k] * points[c + k];
+    const d2 = Math.max(0, norms[i] - 2 * dot + centerNorm);
+    const m = d2 < minDistances[i] ? (minDistances[i] = d2) : minDistances[i];
+    if (m > distance) {
+      distance = m;
+      farthest = i;
+    }
+  }
+  return { farthest, distance };
+}
+
+/**
  * Greedy k-center selection of `options.size` of the `count` rows of `features` (row-major, `dim` wide).
  * Deterministic for a given seed, thread count and input.
  */
@@ -121,35 +148,20 @@ export async function greedyCoreset(features: Float32Array, count: number, dim: 
   }
   // A duplicate of a kept patch is at float32 rounding distance (~1e-7 of the norms), not exactly 0.
   const duplicateDistance = 1e-6 * largestNorm;
-  const session = await ort.InferenceSession.create(bytesOf(KCENTER_STEP_ONNX_BASE64), sessionOptions(options.threads));
   const indices: number[] = [];
+  const minDistances = new Float64Array(count).fill(Infinity);
   let coverRadiusSquared = 0;
   let note: string | undefined;
-  try {
-    const pointsTensor = new ort.Tensor('float32', points, [count, distanceDim]);
-    const normsTensor = new ort.Tensor('float32', norms, [count]);
-    let minDistances: ort.Tensor = new ort.Tensor('float32', new Float32Array(count).fill(Infinity), [count]);
-    let next = createRandom(seed + 1).int(count);
-    for (;;) {
-      indices.push(next);
-      const out = await session.run({
-        points: pointsTensor,
-        norms: normsTensor,
-        min_distances: minDistances,
-        center: new ort.Tensor('float32', points.subarray(next * distanceDim, (next + 1) * distanceDim), [distanceDim]),
-      });
-      minDistances = out.min_distances_out;
-      next = Number(out.farthest.data[0]);
-      coverRadiusSquared = Math.max(0, (minDistances.data as Float32Array)[next]);
-      if (indices.length === size) break;
-      if (coverRadiusSquared <= duplicateDistance) {
-        coverRadiusSquared = 0;
-        note = `only ${indices.length} distinct patches among ${count}: the coreset keeps them all (${size} asked)`;
-        break;
-      }
+  let next = createRandom(seed + 1).int(count);
+  for (;;) {
+    indices.push(next);
+    ({ farthest: next, distance: coverRadiusSquared } = kCenterStep(points, norms, minDistances, next, distanceDim));
+    if (indices.length === size) break;
+    if (coverRadiusSquared <= duplicateDistance) {
+      coverRadiusSquared = 0;
+      note = `only ${indices.length} distinct patches among ${count}: the coreset keeps them all (${size} asked)`;
+      break;
     }
-  } finally {
-    await session.release();
   }
   return { indices: Int32Array.from(indices), distanceDim, coverRadiusSquared, ...(note ? { note } : {}), timings: { projectionMs, selectionMs: Date.now() - selectionStart } };
 }
