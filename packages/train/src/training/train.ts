@@ -69,7 +69,7 @@ export interface TrainOptions {
   patience?: number;
   /** Epochs without improvement before the learning rate is halved, default 2 (so it acts before early stopping). */
   lrPatience?: number;
-  /** --threshold: quantile (q 0.99, default), mean-std (k 3) or target-fpr (fpr 0.01). */
+  /** --threshold: mean-std (k 3, default), quantile (q 0.99) or target-fpr (fpr 0.01). */
   threshold?: ThresholdOption;
   /** --quiet: no progress bar, no log lines. */
   quiet?: boolean;

@@ -74,7 +74,7 @@ export interface DfrTrainOptions extends RunDataOptions {
   seed?: number;
   /** Held-out fraction of the normal images for validation and calibration (default 0.1). */
   validationSplit?: number;
-  /** Image threshold (default quantile 0.99 of the validation scores). */
+  /** Image threshold (default DEFAULT_THRESHOLD: mean + 3 std of the validation scores). */
   threshold?: ThresholdOption;
   /** calibration.pixelThreshold: false-positive rate on good validation pixels (default 0.05). */
   pixelFpr?: number;
