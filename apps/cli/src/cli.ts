@@ -230,7 +230,7 @@ ${EXIT_CODES_HELP}`,
     .option('--lr <rate>', "Adam's initial learning rate (default 0.001)", finiteNumber('--lr'))
     .option('--val-split <fraction>', 'share of the good images held out for validation and threshold calibration (default 0.1)', finiteNumber('--val-split'))
     .option('--patience <epochs>', 'early stopping: epochs without validation improvement (default 5)', positiveInteger('--patience'))
-    .option('--threshold-method <method>', 'how the threshold is fitted on validation scores: quantile[:q] (default quantile:0.99), mean-std[:k], target-fpr[:fpr]')
+    .option('--threshold-method <method>', 'how the threshold is fitted on validation scores: mean-std[:k] (default mean-std:3), quantile[:q], target-fpr[:fpr]')
     .option('--max-train-images <n>', 'fanogan: use at most this many training images (evenly spaced)', positiveInteger('--max-train-images'))
     .option(
       '--position-images <n>',

@@ -19,7 +19,7 @@ describe('residuum model-info', () => {
     const field = (name: string) => run.out.split('\n').find((line) => line.startsWith(name + ' '))?.slice(name.length).trim();
     expect(field('model')).toBe(`${card.name} (family ${card.family}, card schema v1)`);
     expect(field('input')).toBe('input: NCHW float32 [N, 1, 16, 16]');
-    expect(field('preprocessing')).toBe('16x16, 1 channel (grey, BT.601 luma), resize fill (bilinear), mean [0], std [1]');
+    expect(field('preprocessing')).toBe('16x16, 1 channel (grey, BT.601 luma), resize fill (bilinear), value = (pixel / 255 - mean[c]) / std[c], mean [0], std [1]');
     expect(field('outputs')).toBe('reconstruction: reconstruction [N, 1, 16, 16]');
     expect(field('score')).toBe('map squared, channels mean, smoothing sigma 0; image mean');
     expect(field('threshold')).toMatch(/^0\.05 \(manual; fitted on 0 scores/);
@@ -27,6 +27,27 @@ describe('residuum model-info', () => {
     expect(field('training')).toMatch(/seed 7, backend none, loss none/);
     expect(field('producer')).toBe(`trainer -, converter ${card.producer.converter}`);
     expect(field('onnx')).toMatch(/^IR version 8, opset ai\.onnx 17/);
+  });
+
+  it('shows Caffe-style preprocessing exactly: BGR order, pixels not divided, the per-channel means unrounded', async () => {
+    const card = loadModelCard(new Uint8Array(await readFile(TINY_AE)));
+    const caffe = {
+      ...card,
+      input: { ...card.input, shape: [card.input.shape[0], 3, 16, 16] },
+      outputs: card.outputs.map((output) => ({ ...output, shape: [output.shape[0], 3, 16, 16] })),
+      preprocessing: { ...card.preprocessing, channels: 3, channelOrder: 'bgr', pixelDivisor: 1, mean: [103.939, 116.779, 123.68], std: [1, 1, 1] },
+    };
+    await writeFile(join(tmp.dir, 'caffe-card.json'), JSON.stringify(caffe));
+    const run = await residuum(['model-info', 'caffe-card.json'], tmp.dir);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(
+      /^preprocessing\s+16x16, 3 channels in BGR order \(channel 0 is blue\), resize fill \(bilinear\), value = \(pixel - mean\[c\]\) \/ std\[c\], pixels 0\.\.255 \(divisor 1\), mean \[103\.939, 116\.779, 123\.68\] \(B, G, R\), std \[1, 1, 1\] \(B, G, R\)$/m,
+    );
+    const rgb = { ...caffe, preprocessing: { ...caffe.preprocessing, channelOrder: 'rgb', pixelDivisor: 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } };
+    await writeFile(join(tmp.dir, 'rgb-card.json'), JSON.stringify(rgb));
+    const rgbRun = await residuum(['model-info', 'rgb-card.json'], tmp.dir);
+    expect(rgbRun.out).toMatch(/^preprocessing\s+16x16, 3 channels \(RGB\), resize fill \(bilinear\), value = \(pixel \/ 255 - mean\[c\]\) \/ std\[c\], mean \[0\.485, 0\.456, 0\.406\], std \[0\.229, 0\.224, 0\.225\]$/m);
   });
 
   it('prints exactly the embedded card with --json', async () => {

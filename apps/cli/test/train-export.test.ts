@@ -15,7 +15,7 @@ describe('residuum train and export', () => {
   afterAll(async () => tmp.cleanup());
 
   it('warns when the validation set is too small for the asked quantile, and the card records it', async () => {
-    const args = ['train', '--model', 'cae', '--data', 'data', '--normal-dir', 'good', '--size', '16', '--channels', '1', '--epochs', '1', '--out', 'run-q', '--backend', 'wasm', '--batch', '4', '--seed', '3', '--val-split', '0.3'];
+    const args = ['train', '--model', 'cae', '--data', 'data', '--normal-dir', 'good', '--size', '16', '--channels', '1', '--epochs', '1', '--out', 'run-q', '--backend', 'wasm', '--batch', '4', '--seed', '3', '--val-split', '0.3', '--threshold-method', 'quantile:0.99'];
     const trained = await residuum(args, tmp.dir);
     expect(trained.code).toBe(0);
     expect(trained.err).toMatch(/warning: threshold: only 3 normal scores: the 0.99 quantile needs at least 100 .*\(recorded in the model card\)/);

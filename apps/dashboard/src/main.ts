@@ -9,11 +9,12 @@ import {
   createWebInspector,
   mountInspectionPanel,
   type InspectionPanel,
+  type PanelEntry,
   type WebInspector,
   type WebProviderRequest,
 } from '@residuum/runtime-web';
 import { describeVerdictCounts, isAnomalous, type ProportionInterval } from '@residuum/scoring';
-import { modelWithSessionThreshold, savedModelName } from './save-model.js';
+import { modelWithSessionThreshold, savedModelName, type LabelledScore } from './save-model.js';
 import { renderHistogram, renderRoc } from './charts.js';
 import { rocFromEntries } from './roc.js';
 import { describeCard, type ModelIndex } from './card-view.js';
@@ -198,11 +199,23 @@ $<HTMLButtonElement>('threshold-reset').addEventListener('click', () => {
   panel.setThreshold(inspector.card.threshold.value);
   slider.value = String(panel.threshold);
 });
+/** The session's scores; labelled images with their path and bytes, so the saved card fingerprints each set. */
+async function sessionScores(entries: readonly PanelEntry[]): Promise<LabelledScore[]> {
+  const session: LabelledScore[] = [];
+  for (const entry of entries) {
+    if (!entry.result.ok) continue;
+    const score = entry.result.score;
+    if (!entry.truth) session.push({ score });
+    else session.push({ score, truth: entry.truth, file: { path: entry.source, bytes: new Uint8Array(await entry.file.arrayBuffer()) } });
+  }
+  return session;
+}
+
 async function saveModel(): Promise<void> {
   if (!inspector || !panel || modelSource === undefined) return;
   const bytes = typeof modelSource === 'string' ? new Uint8Array(await (await fetch(modelSource)).arrayBuffer()) : new Uint8Array(await modelSource.arrayBuffer());
-  const session = panel.entries.flatMap((entry) => (entry.result.ok ? [{ score: entry.result.score, ...(entry.truth ? { truth: entry.truth } : {}) }] : []));
-  const out = modelWithSessionThreshold(bytes, inspector.card, panel.threshold, session, 'residuum dashboard');
+  const session = await sessionScores(panel.entries);
+  const out = await modelWithSessionThreshold(bytes, inspector.card, panel.threshold, session, 'residuum dashboard');
   const link = document.createElement('a');
   link.href = URL.createObjectURL(new Blob([out as BlobPart], { type: 'application/octet-stream' }));
   link.download = savedModelName(modelLabel, panel.threshold);

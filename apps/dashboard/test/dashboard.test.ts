@@ -9,7 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { loadModelCard } from '@residuum/inspection';
-import { describeVerdictCounts, verdictCounts, type CalibrationRecord } from '@residuum/scoring';
+import { fingerprintFiles } from '@residuum/imaging';
+import { describeVerdictCounts, relativeToCommonFolder, verdictCounts, type CalibrationRecord } from '@residuum/scoring';
 import { launchChromium, type LaunchedBrowser } from './support/browser.js';
 import { serveStatic, type StaticServer } from './support/static-server.js';
 import { openDashboard, pageState, type PageState } from './support/dashboard.js';
@@ -165,6 +166,13 @@ describe('dashboard on WASM (no WebGPU adapter)', () => {
     expect(record.previousThreshold.value).toBe(after.card!.threshold.value);
     expect(record.expected?.recall?.successes).toBe(counts.caught);
     expect(record.expected?.falseAlarmRate.successes).toBe(counts.rejected);
+    // Each labelled set carries the fingerprint `residuum calibrate` records for the same files (imaging's fingerprintFiles, read from disk).
+    for (const role of ['good', 'defective'] as const) {
+      const sources = after.entries.filter((entry) => entry.truth === role).map((entry) => entry.source);
+      const { relPaths } = relativeToCommonFolder(sources);
+      const expected = await fingerprintFiles(sources.map((source, i) => ({ path: join(distDir, 'samples', source), relPath: relPaths[i] })));
+      expect(record.sets.find((set) => set.role === role)).toMatchObject({ count: sources.length, fingerprint: expected });
+    }
     await page.locator('[data-role="threshold-reset"]').click();
   });
 

@@ -23,6 +23,8 @@ export interface InspectionPanelOptions {
 export interface PanelEntry {
   /** File path (relative path for folders) or name. */
   source: string;
+  /** The inspected file (for content fingerprints of the session's image sets). */
+  file: File;
   /** From the folder names (good/ok vs other), when they say it. */
   truth?: GroundTruth;
   result: InspectionResult;
@@ -218,7 +220,7 @@ export function mountInspectionPanel(
           result = { ok: false, source, error: error instanceof Error ? error.message : String(error) };
         }
         const truth = groundTruthFromPath(source);
-        const entry: PanelEntry = { source, result: { ...result, source }, ...(truth ? { truth } : {}) };
+        const entry: PanelEntry = { source, file: files[i], result: { ...result, source }, ...(truth ? { truth } : {}) };
         entries.push(entry);
         rows.set(entry, addRow(entry));
         added.push(entry);

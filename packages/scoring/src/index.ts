@@ -81,3 +81,4 @@ export {
   type CalibrationOutcome,
   type CalibrationRecord,
 } from './thresholds/calibrate.js';
+export { IMAGE_SET_FINGERPRINT_RULE, sha256Hex, fingerprintLine, fingerprintFromLines, fingerprintEntries, relativeToCommonFolder, type FingerprintEntry } from './card/fingerprint.js';

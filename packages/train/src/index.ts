@@ -69,3 +69,6 @@ export {
   type FanoganTrainOptions,
   type FanoganTrainResult,
 } from './families/fanogan/index.js';
+
+// PatchCore building blocks (src/families/patchcore): greedy k-center coreset of patch features on onnxruntime MatMul.
+export { greedyCoreset, gaussianProjection, type CoresetOptions, type CoresetResult } from './families/patchcore/index.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { quantileThreshold, validateModelCard, type RawImage } from '@residuum/scoring';
+import { meanStdThreshold, validateModelCard, type RawImage } from '@residuum/scoring';
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,12 +122,12 @@ describe('train', () => {
       expect(card.training.epochs).toBe(4);
       expect(card.training.dataFingerprint).toMatch(/^[0-9a-f]{64}$/);
       expect(card.calibration.count).toBe(6);
-      expect(card.threshold.method).toBe('quantile');
+      expect(card.threshold.method).toBe('mean-std');
       // The card's threshold is what the saved model's validation scores give.
       const model = await loadModelFromDir(dir);
       const source = options(dir).dataSource!;
       const scores = await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, card);
-      expect(card.threshold.value).toBeCloseTo(quantileThreshold(scores, 0.99).value, 6);
+      expect(card.threshold.value).toBeCloseTo(meanStdThreshold(scores, 3).value, 6);
       expect(card.calibration.max).toBeCloseTo(Math.max(...scores), 6);
       // The pixel threshold: about 5 % of the validation maps' pixels lie at or above it.
       const maps: number[] = [];

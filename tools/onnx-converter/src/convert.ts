@@ -100,7 +100,8 @@ function float32LittleEndianBytes(values: Float32Array): Uint8Array {
   return raw;
 }
 
-function tensorOf(init: Initializer, fp16: boolean): TensorSpec {
+/** An initializer as an ONNX tensor (float32, or float16 storage in an fp16 export unless it must stay float32). */
+export function tensorOf(init: Initializer, fp16: boolean): TensorSpec {
   if (init.kind === 'int64') {
     const raw = new Uint8Array(init.values.length * 8);
     const view = new DataView(raw.buffer);

@@ -14,3 +14,6 @@ export type { BackboneManifest, BackboneResult, GetBackboneOptions } from './bac
 export { BackboneError, integrityOf } from './backbones/package-source.js';
 export { spliceOnnxModels } from './splice.js';
 export type { SpliceOptions, SpliceResult } from './splice.js';
+export { appendNearestNeighbourHead, buildNearestNeighbourModel, NEAREST_NEIGHBOUR_CHUNK } from './nearest-neighbour-head.js';
+export type { MemoryBank, NearestNeighbourHeadOptions } from './nearest-neighbour-head.js';
+export { buildProjectionModel } from './coreset-kernels.js';

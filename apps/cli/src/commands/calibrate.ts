@@ -5,7 +5,6 @@
  * threshold judges exactly the score every runtime computes. The policy, the expectations and
  * the refusals live in @residuum/scoring (calibrateThreshold); this file reads, scores and writes.
  */
-import { createHash } from 'node:crypto';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, relative, resolve, sep } from 'node:path';
 import { fingerprintFiles } from '@residuum/imaging';
@@ -14,6 +13,9 @@ import { createNodeInspector } from '@residuum/runtime-node';
 import {
   calibrateThreshold,
   CalibrationSetError,
+  IMAGE_SET_FINGERPRINT_RULE,
+  relativeToCommonFolder,
+  sha256Hex,
   describeVerdictCounts,
   targetFprThreshold,
   withCalibratedThreshold,
@@ -81,20 +83,8 @@ async function readSet(flag: CalibrationSet['flag'], given: string, layout: Cali
   return { flag, given, root, images };
 }
 
-/** The deepest folder holding every image: fingerprints then do not depend on how the set was named (folder or list). */
-function commonFolder(paths: readonly string[]): string {
-  let common = dirname(paths[0]).split(sep);
-  for (const path of paths) {
-    const parts = dirname(path).split(sep);
-    let i = 0;
-    while (i < common.length && i < parts.length && common[i] === parts[i]) i++;
-    common = common.slice(0, i);
-  }
-  return common.join(sep) || sep;
-}
-
 async function sha256(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return sha256Hex(await readFile(path));
 }
 
 /** Content hashes of an exclusion set: a folder of images, or a list file of paths relative to the list's folder. */
@@ -244,12 +234,16 @@ async function calibrateInto(
   const record: CalibrationRecord = {
     policy,
     sets: await Promise.all(
-      sets.map(async (set) => ({
-        role: set.flag === '--good' ? ('good' as const) : ('defective' as const),
-        count: set.images.length,
-        fingerprint: await fingerprintFiles(set.images.map((path) => ({ path, relPath: relative(commonFolder(set.images), path).split(sep).join('/') }))),
-        description: `${set.images.length} images under ${basename(commonFolder(set.images))}/ (fingerprint: sha256 over each file's path relative to that folder, size and content sha256)`,
-      })),
+      sets.map(async (set) => {
+        // Relative to the deepest folder holding every image: the fingerprint does not depend on how the set was named (folder or list).
+        const { folder, relPaths } = relativeToCommonFolder(set.images, sep);
+        return {
+          role: set.flag === '--good' ? ('good' as const) : ('defective' as const),
+          count: set.images.length,
+          fingerprint: await fingerprintFiles(set.images.map((path, i) => ({ path, relPath: relPaths[i] }))),
+          description: `${set.images.length} images under ${basename(folder)}/ (${IMAGE_SET_FINGERPRINT_RULE})`,
+        };
+      }),
     ),
     expected: outcome.expected,
     warnings: outcome.warnings,

@@ -13,13 +13,22 @@ function shape(dims: ReadonlyArray<number | string>): string {
   return `[${dims.join(', ')}]`;
 }
 
-function list(values: readonly number[]): string {
-  return `[${values.map((v) => formatNumber(v)).join(', ')}]`;
-}
-
 function params(entries: Record<string, number | string>): string {
   const parts = Object.entries(entries).map(([key, value]) => `${key}=${typeof value === 'number' ? formatNumber(value) : value}`);
   return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+/**
+ * The preprocessing exactly as the runtimes apply it: channel order, what the 8-bit pixel is divided by,
+ * and mean / std unrounded (Caffe-style backbones take BGR pixels in 0..255 minus a per-channel mean).
+ */
+export function describePreprocessing(p: ModelCard['preprocessing']): string {
+  const bgr = p.channels === 3 && p.channelOrder === 'bgr';
+  const channels = p.channels === 1 ? '1 channel (grey, BT.601 luma)' : bgr ? '3 channels in BGR order (channel 0 is blue)' : '3 channels (RGB)';
+  const divisor = p.pixelDivisor ?? 255;
+  const exact = (values: readonly number[]) => `[${values.map(String).join(', ')}]${bgr ? ' (B, G, R)' : ''}`;
+  const value = divisor === 1 ? 'value = (pixel - mean[c]) / std[c], pixels 0..255 (divisor 1)' : `value = (pixel / ${divisor} - mean[c]) / std[c]`;
+  return `${p.width}x${p.height}, ${channels}, resize ${p.resize} (${p.interpolation}), ${value}, mean ${exact(p.mean)}, std ${exact(p.std)}`;
 }
 
 /** The card as aligned "field  value" lines. */
@@ -33,10 +42,7 @@ export function formatModelCard(card: ModelCard, loaded?: Pick<LoadedCard, 'sour
     rows.push(['source', `${displayPath(loaded.source, cwd)} (${from})`]);
   }
   rows.push(['input', `${card.input.name}: ${card.input.layout} float32 ${shape(card.input.shape)}`]);
-  rows.push([
-    'preprocessing',
-    `${p.width}x${p.height}, ${p.channels === 1 ? '1 channel (grey, BT.601 luma)' : '3 channels (RGB)'}, resize ${p.resize} (${p.interpolation}), mean ${list(p.mean)}, std ${list(p.std)}`,
-  ]);
+  rows.push(['preprocessing', describePreprocessing(p)]);
   for (const [i, output] of card.outputs.entries()) {
     rows.push([i === 0 ? 'outputs' : '', `${output.name}: ${output.meaning} ${shape(output.shape)}${output.description ? ` - ${output.description}` : ''}`]);
   }

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { fingerprintFromLines, fingerprintLine } from '@residuum/scoring';
 import { DatasetError } from '../errors.js';
 import { compareRelPath, type IdxDatasetItem } from './types.js';
 
@@ -21,12 +21,12 @@ async function entryLine(entry: FileRef | IdxDatasetItem): Promise<string> {
     const size = entry.images.width * entry.images.height;
     bytes = entry.images.data.subarray(entry.index * size, (entry.index + 1) * size);
   }
-  return `${entry.relPath}\t${bytes.length}\t${createHash('sha256').update(bytes).digest('hex')}\n`;
+  return fingerprintLine({ relPath: entry.relPath, bytes });
 }
 
 /**
- * The training-data fingerprint of the model card: sha256 over the lines
- * "relPath \t byte size \t sha256(content)" sorted by relPath. IDX items count their pixel bytes.
+ * The training-data fingerprint of the model card (@residuum/scoring's rule: sha256 over the lines
+ * "relPath \t byte size \t sha256(content)" sorted by relPath), read from disk. IDX items count their pixel bytes.
  */
 export async function fingerprintFiles(entries: ReadonlyArray<FileRef | IdxDatasetItem>, concurrency = 8): Promise<string> {
   if (!Array.isArray(entries) || entries.length === 0) throw new DatasetError('fingerprintFiles: no files given');
@@ -43,7 +43,5 @@ export async function fingerprintFiles(entries: ReadonlyArray<FileRef | IdxDatas
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, sorted.length) }, worker));
-  const hash = createHash('sha256');
-  for (const line of lines) hash.update(line);
-  return hash.digest('hex');
+  return fingerprintFromLines(lines);
 }

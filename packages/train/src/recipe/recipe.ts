@@ -28,7 +28,7 @@ export interface RecipeOptions extends RunDataOptions {
   seed?: number;
   /** Held-out fraction of the normal images for validation and calibration (default 0.1). */
   validationSplit?: number;
-  /** Image threshold (default quantile 0.99 of the validation scores). */
+  /** Image threshold (default DEFAULT_THRESHOLD: mean + 3 std of the validation scores). */
   threshold?: ThresholdOption;
   /** Default 'auto' (tfjs-node when installed, else wasm). */
   backend?: BackendRequest;

@@ -29,7 +29,7 @@ export type ThresholdOption =
   | { method: 'mean-std'; k?: number }
   | { method: 'target-fpr'; fpr?: number };
 
-export const DEFAULT_THRESHOLD: ThresholdOption = { method: 'quantile', q: 0.99 };
+export const DEFAULT_THRESHOLD: ThresholdOption = { method: 'mean-std', k: 3 }; // measured: models/README.md, threshold policies
 
 /** Parses the CLI form: 'quantile[:q]', 'mean-std[:k]', 'target-fpr[:fpr]'. */
 export function parseThresholdOption(text: string): ThresholdOption {
