@@ -1,24 +1,51 @@
-/** Converts a trainer run folder (model.json, weights.bin, model-card.json) into one .onnx file. */
+/**
+ * The file-reading wrapper around convertTrainedModel: a trainer run folder (model.json, the
+ * weight files its manifest names, model-card.json, backbone.json where the run has one) read
+ * into memory, converted, written to one .onnx file.
+ */
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { createHash } from 'node:crypto';
-import { type ModelCard, RUN_BACKBONE_FILE, type RunBackboneFile, validateModelCard } from '@residuum/scoring';
-import { type ConversionResult, convertLayersModel } from './convert.js';
+import { type ModelCard, RUN_BACKBONE_FILE, type RunBackboneFile } from '@residuum/scoring';
+import type { ConversionResult } from './convert.js';
+import { convertTrainedModel, type ExportOptions, type TrainedModel } from './convert-trained.js';
 import { ConversionError } from './errors.js';
-import { spliceOnnxModels } from './splice.js';
-import { CONVERTER_NAME, CONVERTER_VERSION } from './version.js';
 
-export interface ConvertRunDirOptions {
+export interface ConvertRunDirOptions extends ExportOptions {
   outFile: string;
-  fp16?: boolean;
-  /** See ConvertOptions.scoringHead (default true). */
-  scoringHead?: boolean;
-  /** How the bytes are written (default: mkdir + writeFile); the CLI writes atomically and names its flag on failure. */
-  write?: (outFile: string, bytes: Uint8Array) => Promise<void>;
 }
 
 export interface ConvertRunDirResult extends ConversionResult {
   outFile: string;
+}
+
+/** Reads, converts and writes (creating the output's folder); the conversion itself is convertTrainedModel. */
+export async function convertRunDir(runDir: string, options: ConvertRunDirOptions): Promise<ConvertRunDirResult> {
+  if (!options || typeof options.outFile !== 'string' || options.outFile === '') throw new ConversionError('convertRunDir: options.outFile is required');
+  const model = await readRunDir(runDir);
+  const dir = resolve(runDir);
+  let result: ConversionResult;
+  try {
+    result = convertTrainedModel(model, { fp16: options.fp16, scoringHead: options.scoringHead });
+  } catch (error) {
+    if (error instanceof ConversionError) throw new ConversionError(`${dir}: ${error.message}`);
+    throw error;
+  }
+  const outFile = resolve(options.outFile);
+  await mkdir(dirname(outFile), { recursive: true });
+  await writeFile(outFile, result.onnx);
+  return { ...result, outFile };
+}
+
+/** A run folder's model, card and backbone, in memory. The card is checked by the conversion. */
+export async function readRunDir(runDir: string): Promise<TrainedModel> {
+  if (typeof runDir !== 'string' || runDir === '') throw new ConversionError('readRunDir: runDir must be a folder path');
+  const dir = resolve(runDir);
+  const modelJson = await readJson(join(dir, 'model.json'));
+  const card = (await readJson(join(dir, 'model-card.json'))) as ModelCard;
+  const weights = await readWeightFiles(dir, modelJson);
+  const backboneFile = await readBackboneFile(dir);
+  const backbone = backboneFile ? { file: backboneFile, onnx: await readBackboneOnnx(backboneFile) } : undefined;
+  return { modelJson: modelJson as object, weights, card, ...(backbone ? { backbone } : {}) };
 }
 
 async function readJson(file: string): Promise<unknown> {
@@ -61,33 +88,6 @@ async function readWeightFiles(runDir: string, modelJson: unknown): Promise<Uint
   return data;
 }
 
-export async function convertRunDir(runDir: string, options: ConvertRunDirOptions): Promise<ConvertRunDirResult> {
-  if (typeof runDir !== 'string' || runDir === '') throw new ConversionError('convertRunDir: runDir must be a folder path');
-  if (!options || typeof options.outFile !== 'string' || options.outFile === '') throw new ConversionError('convertRunDir: options.outFile is required');
-  const dir = resolve(runDir);
-  const modelJson = await readJson(join(dir, 'model.json'));
-  const card = (await readJson(join(dir, 'model-card.json'))) as ModelCard;
-  const weights = await readWeightFiles(dir, modelJson);
-  let result: ConversionResult;
-  try {
-    const backbone = await readBackboneFile(dir);
-    result = backbone
-      ? await convertWithBackbone(backbone, { modelJson: modelJson as object, weights, card, fp16: options.fp16 })
-      : convertLayersModel({ modelJson: modelJson as object, weights, card, fp16: options.fp16, scoringHead: options.scoringHead });
-  } catch (error) {
-    if (error instanceof ConversionError) throw new ConversionError(`${dir}: ${error.message}`);
-    throw error;
-  }
-  const outFile = resolve(options.outFile);
-  if (options.write) {
-    await options.write(outFile, result.onnx);
-  } else {
-    await mkdir(dirname(outFile), { recursive: true });
-    await writeFile(outFile, result.onnx);
-  }
-  return { ...result, outFile };
-}
-
 /**
  * A run whose backbone ran in onnxruntime (DFR on ResNet-50) holds the head (inputs = the taps) and
  * backbone.json naming the backbone's ONNX file and its sha256 (written by @residuum/train's trainDfr).
@@ -104,47 +104,21 @@ async function readBackboneFile(dir: string): Promise<RunBackboneFile | undefine
   try {
     file = JSON.parse(text) as Partial<RunBackboneFile>;
   } catch (error) {
-    throw new ConversionError(`${path} is not valid JSON: ${(error as Error).message}`);
+    throw new ConversionError(`${dir}: ${path} is not valid JSON: ${(error as Error).message}`);
   }
   if (file.kind !== 'onnx' || typeof file.onnxPath !== 'string' || typeof file.sha256 !== 'string' || !Array.isArray(file.taps)) {
-    throw new ConversionError(`${path}: expected {kind: 'onnx', name, onnxPath, sha256, taps}`);
+    throw new ConversionError(`${dir}: ${path}: expected {kind: 'onnx', name, onnxPath, sha256, taps}`);
   }
   return file as RunBackboneFile;
 }
 
-async function convertWithBackbone(backbone: RunBackboneFile, head: { modelJson: object; weights: Uint8Array; card: ModelCard; fp16?: boolean }): Promise<ConversionResult> {
-  if (head.fp16) throw new ConversionError('fp16 export of a model spliced behind an ONNX backbone is not supported yet');
-  let bytes: Uint8Array;
+/** The backbone file a run names (outside the run folder: the backbone cache). */
+export async function readBackboneOnnx(file: RunBackboneFile): Promise<Uint8Array> {
   try {
-    bytes = new Uint8Array(await readFile(backbone.onnxPath));
+    return new Uint8Array(await readFile(file.onnxPath));
   } catch (error) {
     throw new ConversionError(
-      `the backbone ${backbone.name} this run was trained on, ${backbone.onnxPath}, cannot be read (${(error as Error).message}); get it again with \`residuum backbone get ${backbone.name}\``,
+      `the backbone ${file.name} this run was trained on, ${file.onnxPath}, cannot be read (${(error as Error).message}); get it again with \`residuum backbone get ${file.name}\``,
     );
   }
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  if (sha256 !== backbone.sha256) {
-    throw new ConversionError(`${backbone.onnxPath} (sha256 ${sha256}) is not the backbone this run was trained on (sha256 ${backbone.sha256})`);
-  }
-  const card = validateModelCard(head.card);
-  const converted = convertLayersModel({ modelJson: head.modelJson, weights: head.weights, outputNames: card.outputs.map((o) => o.name), scoringHead: false });
-  if (JSON.stringify(converted.report.inputNames) !== JSON.stringify(backbone.taps)) {
-    throw new ConversionError(`the head's inputs ${converted.report.inputNames.join(', ')} are not the backbone taps ${backbone.taps.join(', ')} named in ${RUN_BACKBONE_FILE}`);
-  }
-  const { onnx, nodes, initializers } = spliceOnnxModels({ backbone: bytes, head: converted.onnx, card });
-  const embedded = structuredClone(card);
-  embedded.producer = { ...embedded.producer, converter: `${CONVERTER_NAME}@${CONVERTER_VERSION}` };
-  return {
-    onnx,
-    card: embedded,
-    report: {
-      ...converted.report,
-      nodes,
-      initializers,
-      inputName: 'input',
-      inputNames: ['input'],
-      warnings: [...converted.report.warnings, `head spliced behind the ONNX backbone ${backbone.name} (${backbone.onnxPath})`],
-      scoringHead: { skipped: 'the map is a model output (feature error); the head is spliced behind an ONNX backbone' },
-    },
-  };
 }

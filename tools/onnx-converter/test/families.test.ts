@@ -1,16 +1,14 @@
 /**
  * Whole model families as @residuum/train builds and saves them: run folder -> convertRunDir
  * -> checker, onnxruntime-node and -web vs predict, the card round trip through metadata_props,
- * and the residuum-convert CLI.
+ * and the in-memory entry point convertTrainedModel that `residuum export` calls.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { modelCardFromMetadata, type ModelCard } from '@residuum/scoring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertRunDir } from '../src/index.js';
+import { convertRunDir, convertTrainedModel, readRunDir } from '../src/index.js';
 import { decodeModelObject } from '../src/onnx-model.js';
 import { sampleCard } from './helpers/card.js';
 import { checkOnnxModels } from './helpers/onnx-checker.js';
@@ -18,7 +16,6 @@ import { runOrtNode, runOrtWeb } from './helpers/runtimes.js';
 import { compareWithPredict, maxAbsDiff, parityFeeds, randomizeWeights, seededRandom, tf, useCpuBackend } from './helpers/tfjs-harness.js';
 import { buildModel, modelMcDropout, modelOutputs, resolveModelSpec, saveModelToDir, type PartialModelSpec } from '@residuum/train';
 
-const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const workDir = mkdtempSync(join(tmpdir(), 'onnx-converter-families-'));
 
 beforeAll(useCpuBackend);
@@ -101,22 +98,18 @@ describe('model families', () => {
   });
 });
 
-describe('convertRunDir and the residuum-convert CLI', () => {
-  const tsx = join(packageDir, '../../node_modules/.bin/tsx');
-  const cli = (args: string[]) => spawnSync(tsx, [join(packageDir, 'src/cli.ts'), ...args], { encoding: 'utf8', cwd: packageDir });
-
-  it('converts a run folder from the command line, fp16 included', async () => {
-    const { dir } = await writeRunDir('cae-cli', FAMILIES[0][1]);
-    const out32 = join(dir, 'out', 'model.onnx');
-    const run = cli([dir, '--out', out32]);
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    expect(run.stdout).toMatch(/wrote .*model\.onnx \(\d+ bytes, IR 8, opset 17\)/);
-    const out16 = join(dir, 'out', 'model-fp16.onnx');
-    const run16 = cli([dir, '--out', out16, '--fp16']);
-    expect(run16.status).toBe(0);
-    expect(run16.stdout).toMatch(/fp16/);
-    const [v32, v16] = checkOnnxModels([new Uint8Array(readFileSync(out32)), new Uint8Array(readFileSync(out16))]);
+describe('convertTrainedModel (in memory) and the convertRunDir wrapper', () => {
+  it('converts the in-memory model exactly as its run folder, fp16 included, and reads no file itself', async () => {
+    const { dir } = await writeRunDir('cae-memory', FAMILIES[0][1]);
+    const model = await readRunDir(dir);
+    const fromFolder = await convertRunDir(dir, { outFile: join(dir, 'out', 'model.onnx') });
+    expect(new Uint8Array(readFileSync(join(dir, 'out', 'model.onnx')))).toEqual(fromFolder.onnx);
+    rmSync(dir, { recursive: true, force: true });
+    const fromMemory = convertTrainedModel(model);
+    expect(fromMemory.onnx).toEqual(fromFolder.onnx);
+    const fromMemory16 = convertTrainedModel(model, { fp16: true });
+    expect(fromMemory16.report.fp16).toBe(true);
+    const [v32, v16] = checkOnnxModels([fromMemory.onnx, fromMemory16.onnx]);
     expect([v32.ok, v16.ok]).toEqual([true, true]);
   });
 
@@ -138,13 +131,8 @@ describe('convertRunDir and the residuum-convert CLI', () => {
     await expect(convertRunDir(dir, { outFile: join(dir, 'short.onnx') })).rejects.toThrow(/weight data too short/);
   });
 
-  it('explains bad usage and missing files', () => {
-    const usage = cli([]);
-    expect(usage.status).toBe(2);
-    expect(usage.stderr).toContain('usage: residuum-convert RUN_DIR --out model.onnx [--fp16]');
-    const missing = cli([join(workDir, 'no-such-run'), '--out', join(workDir, 'x.onnx')]);
-    expect(missing.status).toBe(1);
-    expect(missing.stderr).toMatch(/cannot read .*no-such-run\/model\.json/);
+  it('names the missing file of a run folder', async () => {
+    await expect(convertRunDir(join(workDir, 'no-such-run'), { outFile: join(workDir, 'x.onnx') })).rejects.toThrow(/cannot read .*no-such-run\/model\.json/);
   });
 
   it('rejects a run folder whose card is invalid, listing the problems', async () => {

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { convertRunDir } from '@residuum/onnx-converter';
+import { ConversionError, convertTrainedModel, readRunDir, type TrainedModel } from '@residuum/onnx-converter';
 import type { ExportCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
 import { CliError } from '../util/errors.js';
@@ -23,19 +23,21 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
   const lock = await acquireOutputLock(`${out.path}.lock`, `--out ${options.out}`, 'residuum export');
   let result;
   try {
-    result = await convertRunDir(dir, {
-      outFile: out.path,
-      fp16: Boolean(options.fp16),
-      scoringHead: options.scoringHead !== false,
-      write: (_path, bytes) => writeOutputFile(out, bytes),
-    });
+    const model = await readTrainedModel(dir);
+    try {
+      result = convertTrainedModel(model, { fp16: Boolean(options.fp16), scoringHead: options.scoringHead !== false });
+    } catch (error) {
+      if (error instanceof ConversionError) throw new ConversionError(`${dir}: ${error.message}`);
+      throw error;
+    }
+    await writeOutputFile(out, result.onnx);
   } finally {
     await lock.release();
   }
-  const size = (await stat(result.outFile)).size;
+  const size = result.onnx.byteLength;
   const r = result.report;
   io.stdout(
-    `${writtenWord(out) === 'replaced' ? `replaced ${out.replaces} at` : 'wrote'} ${displayPath(result.outFile, io.cwd)} (${formatNumber(size / 1024)} KiB, ${r.fp16 ? 'float16' : 'float32'})\n` +
+    `${writtenWord(out) === 'replaced' ? `replaced ${out.replaces} at` : 'wrote'} ${displayPath(out.path, io.cwd)} (${formatNumber(size / 1024)} KiB, ${r.fp16 ? 'float16' : 'float32'})\n` +
       `ONNX IR version ${r.irVersion}, opset ${r.opsetVersion}: ${r.nodes} nodes, ${r.initializers} initializers, ${r.foldedBatchNorms} batch norms folded\n` +
       `input ${r.inputName}; outputs ${r.outputs.map((o) => `${o.name} [${o.shape.join(', ')}]`).join(', ')}\n` +
       ('output' in r.scoringHead ? `scoring head: output ${r.scoringHead.output} is the anomaly map, computed in the graph\n` : `no scoring head: ${r.scoringHead.skipped}\n`) +
@@ -44,4 +46,12 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
   );
   for (const warning of r.warnings) io.stderr(`warning: ${warning}\n`);
   return ExitCode.ok;
+}
+
+/**
+ * The one place a command reads a run folder for export: the model JSON, the weights, the card
+ * and the backbone a DFR head was trained behind, in memory for the converter.
+ */
+async function readTrainedModel(dir: string): Promise<TrainedModel> {
+  return readRunDir(dir);
 }
