@@ -16,6 +16,8 @@ const layers = {
   '@residuum/onnx-converter': 2,
   '@residuum/runtime-node': 3,
   '@residuum/runtime-web': 3,
+  // The embeddable DOM panel: any Inspector, drawn with scoring's colour maps.
+  '@residuum/inspection-panel': 2,
   '@residuum/line-service': 4,
   '@residuum/dashboard': 4,
   // The CLI launches the line service (`residuum serve`): the one app another app may import.
@@ -26,7 +28,9 @@ const forbidden = {
   '@residuum/scoring': /^(node:|sharp$|onnxruntime|@tensorflow)/,
   '@residuum/runtime-web': /^(node:|sharp$|onnxruntime-node|@residuum\/imaging)/,
   '@residuum/inspection': /^(node:|sharp$|onnxruntime|@tensorflow|@residuum\/imaging)/,
+  '@residuum/inspection-panel': /^(node:|sharp$|onnxruntime|@tensorflow|@residuum\/imaging)/,
 };
+const isomorphic = ['@residuum/scoring', '@residuum/inspection', '@residuum/inspection-panel', '@residuum/runtime-web'];
 const problems = [];
 const packageDirs = ['packages', 'tools', 'apps'].flatMap((top) =>
   readdirSync(join(root, top)).map((d) => join(root, top, d)).filter((d) => existsSync(join(d, 'package.json'))),
@@ -60,7 +64,7 @@ for (const dir of packageDirs) {
         if (!(pkg.dependencies ?? {})[target]) problems.push(`${where}: imports ${target} but ${pkg.name}/package.json does not depend on it`);
       }
       const rule = forbidden[pkg.name];
-      if (rule && (rule.test(spec) || (['@residuum/scoring', '@residuum/inspection', '@residuum/runtime-web'].includes(pkg.name) && nodeBuiltins.has(spec)))) {
+      if (rule && (rule.test(spec) || (isomorphic.includes(pkg.name) && nodeBuiltins.has(spec)))) {
         problems.push(`${where}: ${pkg.name} must stay isomorphic but imports '${spec}'`);
       }
     }
