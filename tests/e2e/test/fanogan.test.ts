@@ -6,9 +6,9 @@ import { createNodeInspector } from '@residuum/runtime-node';
 import { anomalyMap, imageScore, type RawImage } from '@residuum/scoring';
 import { createMemorySource, fanoganPreprocessing, loadModelFromDir, scoreFanoganBatches, trainFanogan, type FanoganArchitecture } from '@residuum/train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convertRunDir } from '../src/index.js';
-import { expectValidOnnx } from './helpers/onnx-checker.js';
-import { tf, useCpuBackend } from './helpers/tfjs-harness.js';
+import { convertRunDir } from '@residuum/onnx-converter';
+import { expectValidOnnx } from '../../../tools/onnx-converter/test/helpers/onnx-checker.js';
+import { tf, useCpuBackend } from '../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
 import { seededUniform, withTempDir } from './helpers/train-families.js';
 
 const SIZE = 16;

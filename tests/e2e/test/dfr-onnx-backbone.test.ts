@@ -13,10 +13,10 @@ import { createNodeInspector } from '@residuum/runtime-node';
 import { preprocessImage, validateModelCard, type RawImage } from '@residuum/scoring';
 import { createMemorySource, loadModelFromDir, OnnxTapExtractor, onnxBackbonePreprocessing, RESNET50_DFR_TAPS, scoreDfrBatches, trainDfr, type OnnxBackboneSpec } from '@residuum/train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConversionError, convertRunDir, RESNET50 } from '../src/index.js';
-import { expectValidOnnx } from './helpers/onnx-checker.js';
-import { runOrtNode } from './helpers/runtimes.js';
-import { tf, useCpuBackend } from './helpers/tfjs-harness.js';
+import { ConversionError, convertRunDir, RESNET50 } from '@residuum/onnx-converter';
+import { expectValidOnnx } from '../../../tools/onnx-converter/test/helpers/onnx-checker.js';
+import { runOrtNode } from '../../../tools/onnx-converter/test/helpers/runtimes.js';
+import { tf, useCpuBackend } from '../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
 import { seededUniform, withTempDir } from './helpers/train-families.js';
 
 const SIZE = 32;
