@@ -283,7 +283,7 @@ describe('training and inputs: interruptions, unreadable images, flag names, the
   });
   afterAll(async () => tmp.cleanup());
 
-  it('training names its unreadable images, leaves them out of the split counts, and Ctrl-C exits 130 with history.json "interrupted"', async () => {
+  it('training names its unreadable images, leaves them out of the split counts, and Ctrl-C exits 130 with history.json "interrupted" and an exportable best-so-far model', async () => {
     const controller = new AbortController();
     const io = createCapturingIo(tmp.dir, controller.signal);
     const base = io.stderr;
@@ -301,6 +301,13 @@ describe('training and inputs: interruptions, unreadable images, flag names, the
     expect(io.out).toMatch(/training interrupted after 1 epoch\(s\) \(history\.json says "interrupted"/);
     expect(JSON.parse(await readFile(join(tmp.dir, 'run', 'history.json'), 'utf8'))).toMatchObject({ status: 'interrupted' });
     expect(await readdir(join(tmp.dir, 'run'))).not.toContain('.residuum-train.lock');
+    // The best model so far is kept with its card: export accepts it and says it is from an interrupted training.
+    expect(io.out).toMatch(/the best model so far and its card are written, marked interrupted; continue with: residuum train \.\.\. --resume --out run/);
+    const exported = await residuum(['export', 'run', '--out', 'stopped.onnx'], tmp.dir);
+    expect(exported.code).toBe(0);
+    expect(exported.err).toMatch(/warning: interrupted training: stop requested after 1 epoch\(s\); this is the best model so far \(epoch 1\)/);
+    const info = await residuum(['model-info', 'stopped.onnx'], tmp.dir);
+    expect(info.out).toMatch(/interrupted\s+stop requested after 1 epoch/);
   }, 120_000);
 
   it('messages name the flags, not internal fields', async () => {

@@ -5,7 +5,7 @@
  * rows carry data-source, data-score, data-verdict and data-truth attributes for scripts and tests.
  */
 import type { InspectionResult, Inspector, InspectOptions } from '@residuum/inspection';
-import { isAnomalous } from '@residuum/scoring';
+import { isAnomalous, resolveThreshold } from '@residuum/scoring';
 import { groundTruthFromPath, type GroundTruth } from './labels.js';
 import { heatmapOverlayRgba, mapMaximum, mapToRgba, modelImageToRgba, type RgbaPixels } from './render.js';
 
@@ -74,8 +74,7 @@ export function mountInspectionPanel(
   if (!inspector || typeof inspector.inspect !== 'function') {
     throw new TypeError('mountInspectionPanel: inspector must be an Inspector (from createWebInspector)');
   }
-  let threshold = options.threshold ?? inspector.card.threshold.value;
-  if (!Number.isFinite(threshold)) throw new RangeError(`mountInspectionPanel: threshold must be finite, got ${threshold}`);
+  let threshold = resolveThreshold(inspector.card, options.threshold);
   const tileSize = options.tileSize ?? 96;
   const entries: PanelEntry[] = [];
   const rows = new Map<PanelEntry, HTMLTableRowElement>();
@@ -197,10 +196,7 @@ export function mountInspectionPanel(
       return threshold;
     },
     setThreshold(value: number) {
-      if (typeof value !== 'number' || !Number.isFinite(value)) {
-        throw new RangeError(`setThreshold: threshold must be a finite number, got ${String(value)}`);
-      }
-      threshold = value;
+      threshold = resolveThreshold(inspector.card, value);
       for (const [entry, row] of rows) judge(entry, row);
       notify();
     },

@@ -7,11 +7,7 @@ export type { OnnxFileProblem, OnnxModelInfo, OnnxValueInfo } from './onnx/onnx-
 export { loadModelCard, describeOnnxModel, checkCardAgainstGraph } from './onnx/load-model-card.js';
 export type { LoadedModelDescription } from './onnx/load-model-card.js';
 
-// Shared post-processing and the runtime-independent inspector core.
-export { scoreImage, resolveThreshold } from './postprocess.js';
-export type { OutputSlice, PassOutputs, ScoreOptions, ScoredImage } from './postprocess.js';
-export { makeDropoutMasks, createSeededRandom } from './dropout-masks.js';
-export type { RandomSource, TensorData } from './dropout-masks.js';
+// The runtime-independent inspector core (scoring itself is @residuum/scoring's scoreImage).
 export { createInspectorCore } from './inspector-impl.js';
 export type {
   InferredBatch,

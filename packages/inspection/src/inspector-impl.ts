@@ -3,7 +3,16 @@
  * MC-Dropout passes), running the model through a runtime-supplied function, and scoring.
  * runtime-node and runtime-web only decode images and wrap their onnxruntime session.
  */
-import type { ModelCard } from '@residuum/scoring';
+import {
+  createPassMasks,
+  mcPassCount,
+  resolveThreshold,
+  scoreImage,
+  type ModelCard,
+  type PassMasks,
+  type PassOutputs,
+  type TensorData,
+} from '@residuum/scoring';
 import type {
   ExecutionProvider,
   InspectOptions,
@@ -11,8 +20,6 @@ import type {
   InspectionSuccess,
   ModelInputImage,
 } from './inspector.js';
-import { createSeededRandom, makeDropoutMasks, type TensorData } from './dropout-masks.js';
-import { resolveThreshold, scoreImage, type PassOutputs } from './postprocess.js';
 
 export type ModelFeeds = Record<string, TensorData>;
 export type ModelOutputs = Record<string, TensorData>;
@@ -41,7 +48,7 @@ export interface InspectorCoreOptions {
   run: RunModel;
   /** Rows (images x MC passes) per model run; default 8. */
   batchSize?: number;
-  /** Seed of the MC-Dropout masks; every image gets the same mask sequence, so a score does not depend on its batch neighbours. */
+  /** Overrides card.mcDropout.seed (the MC-Dropout mask seed the trainer calibrated with); tests only. */
   seed?: number;
 }
 
@@ -75,7 +82,6 @@ export interface InferredBatch {
 }
 
 const DEFAULT_BATCH_SIZE = 8;
-const DEFAULT_SEED = 20261123;
 
 interface Row {
   image: number;
@@ -90,15 +96,21 @@ export function createInspectorCore(options: InspectorCoreOptions): InspectorCor
   }
   const [, channels, height, width] = card.input.shape;
   const inputSize = channels * height * width;
-  const passMasks = createPassMaskCache(card, options.seed ?? DEFAULT_SEED);
+  const passMasksOf = new Map<number, PassMasks>();
+  /** The masks of `passes`-pass inspection (the card's seed; one pass is the deterministic one). */
+  function passMasksFor(passes: number): PassMasks {
+    let masks = passMasksOf.get(passes);
+    if (!masks) passMasksOf.set(passes, (masks = createPassMasks(card, passes, options.seed)));
+    return masks;
+  }
 
-  async function runRows(rows: readonly Row[], inputs: readonly ModelInputImage[], stochastic: boolean): Promise<ModelOutputs> {
+  async function runRows(rows: readonly Row[], inputs: readonly ModelInputImage[], passes: number): Promise<ModelOutputs> {
     const batch = new Float32Array(rows.length * inputSize);
     rows.forEach((row, r) => batch.set(inputs[row.image].data, r * inputSize));
     const feeds: ModelFeeds = { [card.input.name]: { data: batch, dims: [rows.length, channels, height, width] } };
-    const deterministic = stochastic ? null : makeDropoutMasks(card, 1, null);
+    const passMasks = passMasksFor(passes);
     for (const mask of card.mcDropout?.maskInputs ?? []) {
-      const perRow = rows.map((row) => (stochastic ? passMasks(row.pass)[mask.name] : deterministic![mask.name]));
+      const perRow = rows.map((row) => passMasks(row.pass)[mask.name]);
       const rowSize = perRow[0].data.length;
       const data = new Float32Array(rows.length * rowSize);
       perRow.forEach((rowMask, r) => data.set(rowMask.data, r * rowSize));
@@ -121,7 +133,7 @@ export function createInspectorCore(options: InspectorCoreOptions): InspectorCor
       const started = performance.now();
       const zeros: ModelInputImage = { data: new Float32Array(inputSize), channels, height, width };
       const rows = Array.from({ length: batchSize }, () => ({ image: 0, pass: 0 }));
-      await runRows(rows, [zeros], card.mcDropout !== undefined);
+      await runRows(rows, [zeros], mcPassCount(card));
       return performance.now() - started;
     },
 
@@ -131,8 +143,7 @@ export function createInspectorCore(options: InspectorCoreOptions): InspectorCor
 
     async inferPrepared(images, inspectOptions = {}) {
       resolveThreshold(card, inspectOptions.threshold); // bad override: fail before any work
-      const passes = passCount(card, inspectOptions.mcSamples);
-      const stochastic = passes > 1;
+      const passes = mcPassCount(card, inspectOptions.mcSamples);
       const results: InspectionResult[] = new Array(images.length);
       const inputs: ModelInputImage[] = [];
       const imageIndexOfInput: number[] = [];
@@ -155,7 +166,7 @@ export function createInspectorCore(options: InspectorCoreOptions): InspectorCor
       for (let start = 0; start < rows.length; start += batchSize) {
         const chunk = rows.slice(start, start + batchSize);
         const started = performance.now();
-        const outputs = await runRows(chunk, inputs, stochastic);
+        const outputs = await runRows(chunk, inputs, passes);
         const perRowMs = (performance.now() - started) / chunk.length;
         chunk.forEach((row, r) => {
           inferenceMs[row.image] += perRowMs;
@@ -207,13 +218,6 @@ export function createInspectorCore(options: InspectorCoreOptions): InspectorCor
   return core;
 }
 
-function passCount(card: ModelCard, requested: number | undefined): number {
-  if (!card.mcDropout || card.mcDropout.maskInputs.length === 0) return 1;
-  const passes = requested ?? card.mcDropout.samples;
-  if (!Number.isInteger(passes) || passes <= 0) throw new RangeError(`mcSamples must be a positive integer, got ${String(passes)}`);
-  return passes;
-}
-
 function checkInput(input: ModelInputImage, channels: number, height: number, width: number): string | null {
   if (!(input?.data instanceof Float32Array)) return 'the preprocessed input is not a Float32Array';
   if (input.channels !== channels || input.height !== height || input.width !== width) {
@@ -233,14 +237,4 @@ function sliceRow(outputs: ModelOutputs, row: number): PassOutputs {
     pass[name] = { data: tensor.data.subarray(row * rowSize, (row + 1) * rowSize), dims: rowDims };
   }
   return pass;
-}
-
-/** Pass p's masks (one row each), generated in pass order from one seeded stream and cached. */
-function createPassMaskCache(card: ModelCard, seed: number): (pass: number) => Record<string, TensorData> {
-  const rng = createSeededRandom(seed);
-  const cache: Array<Record<string, TensorData>> = [];
-  return (pass) => {
-    while (cache.length <= pass) cache.push(makeDropoutMasks(card, 1, rng));
-    return cache[pass];
-  };
 }

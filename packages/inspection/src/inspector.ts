@@ -18,20 +18,9 @@ export interface ProviderAttempt {
   reason?: string;
 }
 
-/** A single-channel map, row-major, height x width. */
-export interface ScalarMap {
-  data: Float32Array;
-  width: number;
-  height: number;
-}
+import type { ModelInputImage, ScalarMap } from '@residuum/scoring';
 
-/** One image in the model's input space: CHW float32, already preprocessed per the card. */
-export interface ModelInputImage {
-  data: Float32Array;
-  channels: number;
-  height: number;
-  width: number;
-}
+export type { ModelInputImage, ScalarMap };
 
 export interface InspectionTimings {
   /** Decoding plus preprocessing. */

@@ -5,13 +5,12 @@
  * message, preprocessing, the pipeline (decoding of the next batches overlaps inference of this
  * one and scoring of the previous one), error entries for unreadable images, disposal.
  */
-import { ModelCardError, preprocessImage, type ModelCard, type RawImage } from '@residuum/scoring';
+import { ModelCardError, preprocessImage, resolveThreshold, type ModelCard, type RawImage } from '@residuum/scoring';
 import pLimit from 'p-limit';
 import type { ExecutionProvider, InspectOptions, InspectionResult, Inspector, ModelInputImage, ProviderAttempt } from './inspector.js';
 import { createInspectorCore, type InferredBatch, type InspectorCore, type PreparedImage, type RunModel, type UnreadableImage } from './inspector-impl.js';
 import { describeOnnxModel } from './onnx/load-model-card.js';
 import { OnnxFileError, type OnnxModelInfo } from './onnx/onnx-model-info.js';
-import { resolveThreshold } from './postprocess.js';
 
 /** An open onnxruntime session, as the runtime created it. */
 export interface InspectorSession {
@@ -41,7 +40,7 @@ export interface RuntimeInspectorOptions<TImage> {
   modelName: string;
   /** Rows (images x MC passes) per session run; default the core's (8). */
   batchSize?: number;
-  /** Seed of the MC-Dropout masks; default the core's. */
+  /** Overrides the card's MC-Dropout mask seed (tests only); see InspectorCoreOptions.seed. */
   seed?: number;
   /** Batches decoded ahead of inference (the bounded queue); default 2. */
   queueDepth?: number;

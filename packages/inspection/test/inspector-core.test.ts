@@ -1,10 +1,7 @@
-import type { ModelCard } from '@residuum/scoring';
+import { createSeededRandom, makeDropoutMasks, scoreImage, type ModelCard } from '@residuum/scoring';
 import { describe, expect, it } from 'vitest';
 import {
   createInspectorCore,
-  createSeededRandom,
-  makeDropoutMasks,
-  scoreImage,
   summarize,
   type InspectionSuccess,
   type ModelFeeds,

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { OnnxFileError, createSeededRandom, makeDropoutMasks, type InspectionSuccess } from '@residuum/inspection';
-import { ModelCardError, preprocessImage } from '@residuum/scoring';
+import { OnnxFileError, type InspectionSuccess } from '@residuum/inspection';
+import { ModelCardError, createSeededRandom, makeDropoutMasks, preprocessImage } from '@residuum/scoring';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecutionProviderError, createNodeInspector, summarize, type NodeInspector } from '../src/index.js';

@@ -8,8 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNodeInspector } from '@residuum/runtime-node';
-import { createSeededRandom } from '@residuum/inspection';
-import { preprocessImage, type RawImage } from '@residuum/scoring';
+import { createSeededRandom, preprocessImage, type RawImage } from '@residuum/scoring';
 import { createWebInspector, ProviderUnavailableError, type WebInspector } from '../src/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -26,6 +26,13 @@ export { SSIM_DEFAULTS, ssimStabilizers, NEIGHBOR_OFFSETS } from './conventions.
 export { imageScore, residualStatistics, RESIDUAL_ENTROPY_BINS, type ImageScoreExtras, type ResidualStatistics } from './scores/image-score.js';
 export { normalizeScore, normalizationUpperAnchor, calibrationStats, DEFAULT_CALIBRATION_QUANTILES } from './scores/normalize.js';
 
+// One image's model outputs (all MC-Dropout passes) -> map, uncertainty, score and verdict; the
+// seeded MC-Dropout masks every runtime and the trainer's calibration feed.
+export { scoreImage, scoreImageOutputs, resolveThreshold } from './outputs/score-outputs.js';
+export type { ImageOutputsScore, ModelInputImage, OutputSlice, PassOutputs, ScalarMap, ScoreOptions, ScoredImage, ScoringCard } from './outputs/score-outputs.js';
+export { createPassMasks, createSeededRandom, makeDropoutMasks, mcDropoutSeed, mcPassCount, DEFAULT_MC_DROPOUT_SEED } from './outputs/dropout-masks.js';
+export type { PassMasks, RandomSource, TensorData } from './outputs/dropout-masks.js';
+
 // Thresholds (score >= threshold is anomalous).
 export { quantileThreshold, meanStdThreshold, targetFprThreshold, f1OptimalThreshold, manualThreshold } from './thresholds/thresholds.js';
 

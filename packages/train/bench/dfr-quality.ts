@@ -89,7 +89,10 @@ async function main(): Promise<void> {
   const source = subsetSource(trainItems, spec, trainImages, 0.1, 42, `${datasetName}: ${trainImages > 0 ? `seeded subset of ${trainImages} of` : 'all'} ${trainItems.length} normal training images`);
 
   const command = `npx tsx --conditions=@residuum/source bench/dfr-quality.ts ${process.argv.slice(2).join(' ')}`.trim();
-  const result = await trainDfr({ out: runDir, dataSource: source, size, channels, backbone, epochs, maxTrainVectors: maxVectors, imageScore, backend, seed: 42, command });
+  const trained = await trainDfr({ out: runDir, dataSource: source, size, channels, backbone, epochs, maxTrainVectors: maxVectors, imageScore, backend, seed: 42, command });
+  const card = trained.card;
+  if (card === undefined) throw new Error('DFR training was interrupted: no model card');
+  const result = { ...trained, card };
 
   const model = await loadModelFromDir(runDir);
   const scoreStart = Date.now();

@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   const source = subsetSource(trainItems, spec, trainImages, 0.1, 42, `${datasetName}: ${trainImages > 0 ? `seeded subset of ${trainImages} of` : 'all'} ${trainItems.length} normal training images`);
 
   const command = `npx tsx --conditions=@residuum/source bench/fanogan-quality.ts ${process.argv.slice(2).join(' ')}`.trim();
-  const result = await trainFanogan({
+  const trained = await trainFanogan({
     out: runDir,
     dataSource: source,
     size,
@@ -137,6 +137,9 @@ async function main(): Promise<void> {
     seed: 42,
     command,
   });
+  const card = trained.card;
+  if (card === undefined) throw new Error('f-AnoGAN training was interrupted: no model card');
+  const result = { ...trained, card };
 
   const model = await loadModelFromDir(runDir);
   const scoreStart = Date.now();

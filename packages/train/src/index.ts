@@ -1,6 +1,22 @@
-// Training loop (what `residuum train` calls).
-export { train, trainingPreprocessing, type TrainOptions, type TrainResult, type ModelOptions } from './training/train.js';
-export { parseThresholdOption, DEFAULT_THRESHOLD, type ThresholdOption } from './training/calibration.js';
+// The one training recipe (what `residuum train` calls) and the families that plug into it.
+export { trainModel, FAMILY_FEATURES, type TrainModelOptions, type FamilyFeatures } from './recipe/families.js';
+export {
+  runRecipe,
+  type RecipeOptions,
+  type RecipeResult,
+  type TrainingFamily,
+  type FamilyTraining,
+  type TrainingStage,
+  type EpochOutcome,
+  type FinishedModel,
+  type TrainingEnvironment,
+  type StepReport,
+} from './recipe/recipe.js';
+// Run folders: also `@residuum/train/run-folder`, which does not load TensorFlow.js.
+export { RUN_FILES, RUN_FOLDER_VERSION, readRunFolder, readRunHistory, type RunFolder, type RunHistory, type HistoryEpoch } from './run-folder/index.js';
+// CAE, NCAE, VAE, AESc (one family module: they differ by model spec).
+export { train, autoencoderFamily, trainingPreprocessing, type TrainOptions, type TrainResult, type ModelOptions } from './training/train.js';
+export { parseThresholdOption, DEFAULT_THRESHOLD, scoreImages, type ThresholdOption } from './training/calibration.js';
 export type { EpochRecord } from './training/checkpoint.js';
 export { createDatasetSource, createMemorySource, type TrainingDataSource, type NhwcBatch, type DatasetLayout } from './training/data.js';
 export { saveModelToDir, loadModelFromDir } from './training/model-io.js';
@@ -38,13 +54,14 @@ export { initBackend, BackendUnavailableError, BACKEND_REQUESTS, type BackendReq
 export { createDataParallelEngine, createLocalEngine, type DataParallelEngine, type DataParallelOptions, type TrainingEngine } from './engine/index.js';
 
 // DFR family (src/families/dfr): frozen pretrained backbone features, 1x1-conv autoencoder.
-export { trainDfr, dfrPreprocessing, scoreDfrBatches, DFR_DEFAULTS, DEFAULT_BACKBONE, type DfrTrainOptions, type DfrTrainResult, type BackboneSpec } from './families/dfr/index.js';
+export { trainDfr, dfrFamily, dfrPreprocessing, scoreDfrBatches, DFR_DEFAULTS, DEFAULT_BACKBONE, type DfrTrainOptions, type DfrTrainResult, type BackboneSpec } from './families/dfr/index.js';
 // DFR on an ONNX backbone run by onnxruntime-node (ResNet-50 from `residuum backbone get resnet50`); export splices head + backbone.
 export { OnnxTapExtractor, buildTapAggregator, onnxBackbonePreprocessing, RESNET50_DFR_TAPS, type OnnxBackboneSpec, type TapShape } from './families/dfr/index.js';
 
 // f-AnoGAN family (src/families/fanogan): WGAN-GP generator/critic and an izi_f encoder.
 export {
   trainFanogan,
+  fanoganFamily,
   fanoganPreprocessing,
   scoreFanoganBatches,
   FANOGAN_DEFAULTS,

@@ -4,7 +4,7 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { defaultScoreSpec, resolveModelSpec } from '../src/models/spec.js';
+import { resolveModelSpec } from '../src/models/spec.js';
 import { createTrainable } from '../src/models/trainable.js';
 import { scoreImages } from '../src/training/calibration.js';
 import { readCheckpoint } from '../src/training/checkpoint.js';
@@ -125,14 +125,13 @@ describe('train', () => {
       expect(card.threshold.method).toBe('quantile');
       // The card's threshold is what the saved model's validation scores give.
       const model = await loadModelFromDir(dir);
-      const spec = resolveModelSpec({ family: 'cae', inputSize: SIZE, channels: 1, seed: 7, widths: [8, 8] });
       const source = options(dir).dataSource!;
-      const scores = await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, defaultScoreSpec(spec));
+      const scores = await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, card);
       expect(card.threshold.value).toBeCloseTo(quantileThreshold(scores, 0.99).value, 6);
       expect(card.calibration.max).toBeCloseTo(Math.max(...scores), 6);
       // The pixel threshold: about 5 % of the validation maps' pixels lie at or above it.
       const maps: number[] = [];
-      await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, defaultScoreSpec(spec), (map) => maps.push(...map));
+      await scoreImages(model, source.validationBatches(4), { height: SIZE, width: SIZE, channels: 1 }, card, (map) => maps.push(...map));
       const share = maps.filter((v) => v >= (card.calibration.pixelThreshold ?? Infinity)).length / maps.length;
       expect(share).toBeGreaterThan(0.03);
       expect(share).toBeLessThanOrEqual(0.05);
@@ -161,12 +160,16 @@ describe('train', () => {
     });
   });
 
-  it('Ctrl-C stops after the current step, keeps the last checkpoint, and --resume finishes the run', async () => {
+  it('Ctrl-C stops after the current step, keeps the last checkpoint and a best-so-far model with a card marked interrupted, and --resume finishes the run', async () => {
     await withTempDir(async (dir) => {
       const interrupted = await train(options(dir, { epochs: 3, onEpoch: () => process.emit('SIGINT') }));
       expect(interrupted.interrupted).toBe(true);
+      expect(interrupted.completed).toBe(false);
       expect(interrupted.epochsRun).toBe(1);
-      expect(await exists(join(dir, 'model-card.json'))).toBe(false);
+      const stoppedCard = validateModelCard(JSON.parse(await readFile(join(dir, 'model-card.json'), 'utf8')));
+      expect(stoppedCard.training.interrupted).toMatch(/^interrupted \(Ctrl-C\) after 1 epoch\(s\); this is the best model so far \(epoch 1\)/);
+      expect(stoppedCard.training.epochs).toBe(1);
+      expect(await exists(join(dir, 'model.json'))).toBe(true);
       const state = JSON.parse(await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8')) as { epochsCompleted: number };
       expect(state.epochsCompleted).toBe(1);
       const history = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8')) as { status: string };
@@ -175,7 +178,13 @@ describe('train', () => {
       const done = await train(options(dir, { epochs: 2, resume: true }));
       expect(done.completed).toBe(true);
       expect(done.epochsRun).toBe(2);
-      expect(await exists(join(dir, 'model-card.json'))).toBe(true);
+      const card = validateModelCard(JSON.parse(await readFile(join(dir, 'model-card.json'), 'utf8')));
+      expect(card.training.interrupted).toBeUndefined();
+      expect(card.training.epochs).toBe(2);
+      // Resumed with nothing left to train: images/s comes from the recorded epochs, not 0.
+      const nothingLeft = await train(options(dir, { epochs: 2, resume: true }));
+      expect(nothingLeft.epochsRun).toBe(2);
+      expect(nothingLeft.timings.imagesPerSecond).toBeGreaterThan(0);
     });
   });
 

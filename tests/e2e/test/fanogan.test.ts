@@ -85,6 +85,7 @@ describe('f-AnoGAN run folder -> ONNX (16x16 grey, cpu)', () => {
 
       // The runtimes' score (map mean + kappa * residual) from ORT outputs equals the trainer's.
       const card = result.card;
+      if (card === undefined) throw new Error('trainFanogan wrote no card');
       const plane = SIZE * SIZE;
       const score = (i: number): number =>
         imageScore(anomalyMap(inputs.subarray(i * plane, (i + 1) * plane), ortReconstruction.subarray(i * plane, (i + 1) * plane), 1, SIZE, SIZE, card.score.map), card.score.image, {

@@ -296,9 +296,11 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
       throw new ConversionError(`card.mcDropout.maskInputs ${JSON.stringify(declared)} disagree with the exported graph's mask inputs ${JSON.stringify(exported)}`);
     }
     if (mcMaskInputs.length > 0) {
+      const seed = inputCard.mcDropout?.seed;
       card.mcDropout = {
         samples: inputCard.mcDropout?.samples ?? 30,
         maskInputs: exported,
+        ...(seed !== undefined ? { seed } : {}),
       };
     } else if (card.mcDropout) {
       throw new ConversionError('card.mcDropout is set but the model has no McDropout layer');

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { InspectionResult, InspectionSuccess } from '@residuum/inspection';
-import { describeVerdictCounts, isAnomalous, type SegmentationSample } from '@residuum/scoring';
+import { describeVerdictCounts, isAnomalous, resolveThreshold, type SegmentationSample } from '@residuum/scoring';
 import { createNodeInspector } from '@residuum/runtime-node';
 import { isFileItem, loadMask, type DatasetItem } from '@residuum/imaging';
 import type { EvaluateCliOptions } from '../cli.js';
@@ -84,7 +84,7 @@ async function evaluateWith(
   const jsonPath = json.path;
   const reportPath = report?.path;
   const card = inspector.card;
-  const threshold = options.threshold ?? card.threshold.value;
+  const threshold = resolveThreshold(card, options.threshold);
   const withPixels = set.items.some((item) => isFileItem(item) && item.maskPath !== undefined);
   const pixelSamples: SegmentationSample[] = [];
   const maskProblems: Array<{ path: string; reason: string }> = [];

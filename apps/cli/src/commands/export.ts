@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { ConversionError, convertTrainedModel, readRunDir, type TrainedModel } from '@residuum/onnx-converter';
+import { resolve } from 'node:path';
+import { ConversionError, convertTrainedModel, readBackboneOnnx, type TrainedModel } from '@residuum/onnx-converter';
+import { readRunFolder, RunFolderError, type RunFolder } from '@residuum/train/run-folder';
 import type { ExportCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
 import { CliError } from '../util/errors.js';
@@ -13,17 +14,22 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
   const dir = resolve(io.cwd, runDir);
   const info = await stat(dir).catch(() => null);
   if (!info?.isDirectory()) throw new CliError(`run folder not found: ${runDir} (a folder written by \`residuum train\`)`);
-  for (const required of ['model.json', 'model-card.json']) {
-    if (!(await stat(join(dir, required)).catch(() => null))?.isFile()) {
-      throw new CliError(`${runDir} has no ${required}: is it a finished training run folder?`);
-    }
-  }
   // Any existing .onnx (it may be the model a line runs) and any other kind of file needs --force.
   const out = await prepareOutputFile(options.out, '--out', { cwd: io.cwd, force: Boolean(options.force), kind: 'onnx-model' });
+  // After --out is checked: an existing model there is named first, whatever the run folder holds.
+  // The run folder is read once, through its owner (@residuum/train/run-folder); the conversion
+  // itself reads no file.
+  let run: RunFolder;
+  try {
+    run = await readRunFolder(dir);
+  } catch (error) {
+    if (error instanceof RunFolderError) throw new CliError(error.message.split(dir).join(runDir));
+    throw error;
+  }
   const lock = await acquireOutputLock(`${out.path}.lock`, `--out ${options.out}`, 'residuum export');
   let result;
   try {
-    const model = await readTrainedModel(dir);
+    const model = await trainedModelOf(run);
     try {
       result = convertTrainedModel(model, { fp16: Boolean(options.fp16), scoringHead: options.scoringHead !== false });
     } catch (error) {
@@ -45,13 +51,12 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
       (result.card ? `model card embedded: ${result.card.name} (${result.card.family}), threshold ${formatNumber(result.card.threshold.value)}\n` : ''),
   );
   for (const warning of r.warnings) io.stderr(`warning: ${warning}\n`);
+  if (run.interrupted) io.stderr(`warning: interrupted training: ${run.interrupted} (the ONNX card says so in training.interrupted)\n`);
   return ExitCode.ok;
 }
 
-/**
- * The one place a command reads a run folder for export: the model JSON, the weights, the card
- * and the backbone a DFR head was trained behind, in memory for the converter.
- */
-async function readTrainedModel(dir: string): Promise<TrainedModel> {
-  return readRunDir(dir);
+/** The run folder's model, card and (DFR on an ONNX backbone) the backbone's bytes, for the converter. */
+async function trainedModelOf(run: RunFolder): Promise<TrainedModel> {
+  const backbone = run.backbone ? { file: run.backbone, onnx: await readBackboneOnnx(run.backbone) } : undefined;
+  return { modelJson: run.model.modelJson, weights: run.model.weights, card: run.card, ...(backbone ? { backbone } : {}) };
 }

@@ -1,6 +1,7 @@
 import { basename, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { summarize, type InspectionFailure, type InspectionResult, type InspectionSuccess } from '@residuum/inspection';
 import { createNodeInspector } from '@residuum/runtime-node';
+import { resolveThreshold } from '@residuum/scoring';
 import type { InspectCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
 import { requireModelFile } from './model-source.js';
@@ -136,7 +137,7 @@ async function inspectWith(
 
   const summary = summarize(results, wallMs);
   const { anomalous, errors } = summary;
-  const threshold = options.threshold ?? card.threshold.value;
+  const threshold = resolveThreshold(card, options.threshold);
   const imagesPerSecond = summary.imagesPerSecond ?? 0;
   const failedAttempts = attempts.filter((a) => !a.ok);
   const latency =

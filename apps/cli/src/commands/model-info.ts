@@ -1,3 +1,4 @@
+import { RUN_FILES } from '@residuum/train/run-folder';
 import type { ModelCard } from '@residuum/scoring';
 import type { CommandContext } from './context.js';
 import { loadCardFrom, type LoadedCard } from './model-source.js';
@@ -28,7 +29,7 @@ export function formatModelCard(card: ModelCard, loaded?: Pick<LoadedCard, 'sour
   rows.push(['model', `${card.name} (family ${card.family}, card schema v${card.schemaVersion})`]);
   if (card.description) rows.push(['description', card.description]);
   if (loaded) {
-    const from = loaded.kind === 'onnx' ? 'ONNX metadata' : loaded.kind === 'run-folder' ? 'run folder model-card.json' : 'card JSON';
+    const from = loaded.kind === 'onnx' ? 'ONNX metadata' : loaded.kind === 'run-folder' ? `run folder ${RUN_FILES.card}` : 'card JSON';
     rows.push(['source', `${displayPath(loaded.source, cwd)} (${from})`]);
   }
   rows.push(['input', `${card.input.name}: ${card.input.layout} float32 ${shape(card.input.shape)}`]);
@@ -79,6 +80,7 @@ export function formatModelCard(card: ModelCard, loaded?: Pick<LoadedCard, 'sour
   ]);
   rows.push(['data fingerprint', tr.dataFingerprint]);
   if (tr.command) rows.push(['command', tr.command]);
+  if (tr.interrupted) rows.push(['interrupted', tr.interrupted]);
   rows.push(['created', card.createdAt]);
   rows.push(['producer', `trainer ${card.producer.trainer ?? '-'}, converter ${card.producer.converter ?? '-'}`]);
   if (loaded?.onnx) {

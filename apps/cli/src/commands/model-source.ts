@@ -1,3 +1,4 @@
+import { RUN_FILES, runPath } from '@residuum/train/run-folder';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { describeOnnxModel, type OnnxModelInfo } from '@residuum/inspection';
@@ -60,13 +61,13 @@ export async function loadCardFrom(path: string, cwd: string): Promise<LoadedCar
     throw new CliError(`model not found: ${path}`);
   }
   if (info.isDirectory()) {
-    const cardPath = join(absolute, 'model-card.json');
+    const cardPath = runPath(absolute, 'card');
     try {
       await stat(cardPath);
     } catch {
-      throw new CliError(`${path} is a folder without model-card.json: give an .onnx file or a training run folder`);
+      throw new CliError(`${path} is a folder without ${RUN_FILES.card}: give an .onnx file or a training run folder`);
     }
-    return { card: await readCardJson(cardPath, join(path, 'model-card.json')), source: cardPath, kind: 'run-folder' };
+    return { card: await readCardJson(cardPath, join(path, RUN_FILES.card)), source: cardPath, kind: 'run-folder' };
   }
   if (/\.json$/i.test(absolute)) return { card: await readCardJson(absolute, path), source: absolute, kind: 'card-json' };
   const bytes = new Uint8Array(await readFile(absolute));

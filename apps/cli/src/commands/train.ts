@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TrainCliOptions } from '../cli.js';
 import type { ThresholdOption } from '@residuum/train';
@@ -49,74 +48,18 @@ async function trainInto(
   argv: readonly string[],
 ): Promise<ExitCodeValue> {
   const { io } = context;
-  const { train } = await import('@residuum/train');
-  if (options.model === 'dfr' || options.model === 'fanogan') {
-    for (const [flag, value] of [['--loss', options.loss], ['--resume', options.resume], ['--workers', options.workers], ['--patience', options.patience]] as const) {
-      if (value !== undefined) throw new CliError(`${flag} does not apply to --model ${options.model}`);
-    }
-    return runFamilyTrainer(options, context, out, threshold, argv);
+  const { trainModel, FAMILY_FEATURES } = await import('@residuum/train');
+  const features = FAMILY_FEATURES[options.model];
+  for (const [flag, value, applies] of [
+    ['--loss', options.loss, features.loss],
+    ['--resume', options.resume, features.resume],
+    ['--workers', options.workers, features.workers],
+    ['--patience', options.patience, features.patience],
+  ] as const) {
+    if (value !== undefined && !applies) throw new CliError(`${flag} does not apply to --model ${options.model}`);
   }
+  // Every family stops gracefully on Ctrl-C: the best model so far is written with a card marked interrupted.
   context.interruption.handleGracefully();
-  const result = await train({
-    model: options.model,
-    data: resolve(io.cwd, options.data),
-    layout: options.layout,
-    normalDir: options.layout === 'mnist' ? [String(options.digit)] : options.normalDir,
-    size: options.size,
-    channels: options.channels === '3' ? 3 : 1,
-    epochs: options.epochs,
-    out,
-    backend: options.backend,
-    batch: options.batch,
-    seed: options.seed,
-    loss: options.loss,
-    resume: Boolean(options.resume),
-    workers: options.workers,
-    learningRate: options.lr,
-    validationSplit: options.valSplit,
-    patience: options.patience,
-    threshold,
-    quiet: Boolean(options.quiet),
-    command: ['residuum', ...argv].join(' '),
-    log: (line) => io.stderr(`${line}\n`),
-    signal: context.interruption.signal,
-    handleSigint: false,
-  });
-  if (!result.completed) {
-    io.stdout(
-      `training interrupted after ${result.epochsRun} epoch(s) (history.json says "interrupted"; the checkpoint of the last completed epoch is kept); ` +
-        `continue with: residuum train ... --resume --out ${displayPath(out, io.cwd)}\n`,
-    );
-    return ExitCode.interrupted;
-  }
-  io.stdout(
-    `trained ${options.model} on backend ${result.backend}: ${result.epochsRun} epoch(s)${result.stoppedEarly ? ' (stopped early)' : ''}, ` +
-      `best validation loss ${formatNumber(result.bestValLoss)} at epoch ${result.bestEpoch}, ${formatNumber(result.timings.imagesPerSecond)} images/s, ${formatDuration(result.timings.totalMs)}\n` +
-      (result.threshold ? `threshold ${formatNumber(result.threshold.value)} (${result.threshold.method})\n` : '') +
-      `run folder: ${displayPath(result.runDir, io.cwd)}\n` +
-      `next: residuum export ${displayPath(result.runDir, io.cwd)} --out model.onnx\n`,
-  );
-  if (result.threshold?.note) io.stderr(`warning: threshold: ${result.threshold.note} (recorded in the model card)\n`);
-  return ExitCode.ok;
-}
-
-/** DFR and f-AnoGAN have their own trainers (feature AE over a frozen backbone; GAN then encoder). */
-async function runFamilyTrainer(
-  options: TrainCliOptions,
-  context: CommandContext,
-  out: string,
-  threshold: ThresholdOption | undefined,
-  argv: readonly string[],
-): Promise<ExitCodeValue> {
-  const { io } = context;
-  const { trainDfr, trainFanogan } = await import('@residuum/train');
-  // These trainers have no graceful stop: Ctrl-C ends the process (exit 130) and marks the folder.
-  let finished = false;
-  context.interruption.beforeImmediateExit(() => {
-    if (finished) return;
-    const reason = 'Ctrl-C before training finished: this folder holds no finished model; train again into it or another --out';
-    writeFileSync(join(out, 'history.json'), JSON.stringify({ family: options.model, status: 'interrupted', reason }, null, 2) + '\n');
-  });
   const common = {
     out,
     data: resolve(io.cwd, options.data),
@@ -132,18 +75,46 @@ async function runFamilyTrainer(
     command: ['residuum', ...argv].join(' '),
     quiet: Boolean(options.quiet),
     log: (line: string) => io.stderr(`${line}\n`),
+    signal: context.interruption.signal,
+    handleSigint: false,
   };
-  const result =
+  const result = await trainModel(
     options.model === 'dfr'
-      ? await trainDfr({ ...common, epochs: options.epochs, learningRate: options.lr, positionStandardizationImages: options.positionImages })
-      : await trainFanogan({ ...common, ganEpochs: options.epochs, ganLearningRate: options.lr, maxTrainImages: options.maxTrainImages });
-  finished = true;
-  io.stdout(
-    `trained ${options.model} on backend ${result.backend} in ${formatDuration(result.timings.totalMs)}\n` +
-      `threshold ${formatNumber(result.card.threshold.value)} (${result.card.threshold.method})\n` +
-      `run folder: ${displayPath(result.runDir, io.cwd)}\n` +
-      `next: residuum export ${displayPath(result.runDir, io.cwd)} --out model.onnx\n`,
+      ? { ...common, model: 'dfr', epochs: options.epochs, learningRate: options.lr, positionStandardizationImages: options.positionImages }
+      : options.model === 'fanogan'
+        ? { ...common, model: 'fanogan', ganEpochs: options.epochs, ganLearningRate: options.lr, maxTrainImages: options.maxTrainImages }
+        : {
+            ...common,
+            model: options.model,
+            epochs: options.epochs,
+            loss: options.loss,
+            resume: Boolean(options.resume),
+            workers: options.workers,
+            learningRate: options.lr,
+            patience: options.patience,
+          },
   );
-  if (result.card.threshold.note) io.stderr(`warning: threshold: ${result.card.threshold.note} (recorded in the model card)\n`);
+  const run = displayPath(result.runDir, io.cwd);
+  const trained =
+    `trained ${options.model} on backend ${result.backend}: ${result.epochs.length} epoch(s)${result.stoppedEarly ? ' (stopped early)' : ''}` +
+    (Number.isFinite(result.bestValLoss) ? `, best validation loss ${formatNumber(result.bestValLoss)} at epoch ${result.bestEpoch}` : '') +
+    `, ${formatNumber(result.timings.imagesPerSecond)} images/s, ${formatDuration(result.timings.totalMs)}\n`;
+  const resume = FAMILY_FEATURES[options.model].resume ? `; continue with: residuum train ... --resume --out ${run}` : '';
+  if (!result.completed) {
+    io.stdout(
+      result.card
+        ? `training interrupted after ${result.epochs.length} epoch(s) (history.json says "interrupted"); the best model so far and its card are written, marked interrupted${resume}\n` +
+            `${trained}threshold ${formatNumber(result.card.threshold.value)} (${result.card.threshold.method})\nrun folder: ${run}\n`
+        : `training interrupted after ${result.epochs.length} epoch(s) (history.json says "interrupted"): no usable model yet${resume || '; train again'}\n`,
+    );
+    return ExitCode.interrupted;
+  }
+  io.stdout(
+    trained +
+      (result.threshold ? `threshold ${formatNumber(result.threshold.value)} (${result.threshold.method})\n` : '') +
+      `run folder: ${run}\n` +
+      `next: residuum export ${run} --out model.onnx\n`,
+  );
+  if (result.threshold?.note) io.stderr(`warning: threshold: ${result.threshold.note} (recorded in the model card)\n`);
   return ExitCode.ok;
 }

@@ -167,6 +167,11 @@ export interface McDropoutSpec {
   samples: number;
   /** Graph inputs carrying the dropout masks (one per Dropout layer), fed by the runtime. */
   maskInputs: Array<{ name: string; shape: Array<number | 'N'>; rate: number }>;
+  /**
+   * Seed of the masks of the stochastic passes (see createPassMasks), so calibration and every
+   * runtime draw the same ones. Absent in cards written before it existed: DEFAULT_MC_DROPOUT_SEED.
+   */
+  seed?: number;
 }
 
 export interface TrainingProvenance {
@@ -180,6 +185,11 @@ export interface TrainingProvenance {
   loss: string;
   /** The exact command that produced the model, when known. */
   command?: string;
+  /**
+   * Set when the training was stopped (Ctrl-C) before its planned end: the model is the best one so
+   * far and this says why and after how many epochs. Absent for a training that ran to its end.
+   */
+  interrupted?: string;
 }
 
 export interface ModelCard {

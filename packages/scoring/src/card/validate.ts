@@ -263,6 +263,7 @@ export function validateModelCard(value: unknown): ModelCard {
     const mc = c.object(card.mcDropout, 'mcDropout');
     if (mc) {
       c.number(mc.samples, 'mcDropout.samples', { integer: true, min: 1 });
+      c.number(mc.seed, 'mcDropout.seed', { integer: true, min: 0, max: 0xffffffff, optional: true });
       const masks = c.array(mc.maskInputs, 'mcDropout.maskInputs');
       masks?.forEach((m, i) => {
         const mask = c.object(m, `mcDropout.maskInputs[${i}]`);
@@ -284,6 +285,7 @@ export function validateModelCard(value: unknown): ModelCard {
     c.string(training.backend, 'training.backend');
     c.string(training.loss, 'training.loss');
     c.string(training.command, 'training.command', true);
+    c.string(training.interrupted, 'training.interrupted', true);
   }
 
   if (typeof card.createdAt !== 'string' || Number.isNaN(Date.parse(card.createdAt))) c.problem('createdAt', `must be an ISO 8601 date string, got ${describe(card.createdAt)}`);

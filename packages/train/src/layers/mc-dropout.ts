@@ -19,6 +19,11 @@ export class McDropout extends tf.layers.Layer {
   readonly rate: number;
   /** Inference-time switch; a runtime flag, deliberately not part of the saved config. */
   mcEnabled = false;
+  /**
+   * A fixed mask (NHWC, broadcast over the batch) to multiply by instead of drawing one: the
+   * calibration replays the exact masks the runtimes feed to the graph's mc_mask inputs.
+   */
+  suppliedMask: tf.Tensor | null = null;
   private readonly random: SeededRandom;
 
   constructor(args: McDropoutArgs) {
@@ -36,6 +41,7 @@ export class McDropout extends tf.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
+    if (this.suppliedMask) return tf.mul(input, this.suppliedMask);
     const training = kwargs['training'] === true;
     if (this.rate === 0 || !(training || this.mcEnabled)) return input.clone();
     return tf.dropout(input, this.rate, undefined, this.random.seed());
@@ -57,4 +63,39 @@ export function setMcDropout(model: tf.LayersModel, enabled: boolean): number {
     }
   }
   return count;
+}
+
+/** One mask per McDropout layer as the exported graph's mc_mask_<k> input takes it: [1, C, H, W]. */
+export interface NchwMask {
+  data: Float32Array;
+  dims: readonly number[];
+  rate: number;
+}
+
+/**
+ * Makes the model's McDropout layers multiply by `masks` (mask k to the k-th McDropout layer in
+ * topological order, as the converter numbers mc_mask_<k>), transposed to the layers' NHWC, or
+ * back to normal with null. Checks each mask against its layer's shape and rate. Returns the
+ * tensors to dispose once the pass has run.
+ */
+export function supplyMcDropoutMasks(model: tf.LayersModel, masks: readonly NchwMask[] | null): tf.Tensor[] {
+  const layers = model.layers.filter((layer): layer is McDropout => layer instanceof McDropout);
+  if (masks === null) {
+    for (const layer of layers) layer.suppliedMask = null;
+    return [];
+  }
+  if (masks.length !== layers.length) throw new Error(`the model has ${layers.length} McDropout layers, ${masks.length} masks were given`);
+  return layers.map((layer, k) => {
+    const mask = masks[k];
+    const [height, width, channels] = (layer.outputShape as Array<number | null>).slice(1);
+    const expected = [1, channels, height, width];
+    if (JSON.stringify(expected) !== JSON.stringify(mask.dims) || mask.rate !== layer.rate) {
+      throw new Error(
+        `MC-Dropout mask ${k} (dims [${mask.dims.join(', ')}], rate ${mask.rate}) does not fit layer '${layer.name}' ([${expected.join(', ')}], rate ${layer.rate})`,
+      );
+    }
+    const nhwc = tf.tidy(() => tf.transpose(tf.tensor4d(mask.data, expected as [number, number, number, number]), [0, 2, 3, 1]));
+    layer.suppliedMask = nhwc;
+    return nhwc;
+  });
 }

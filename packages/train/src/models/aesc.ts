@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { McDropoutSpec, OutputSpec, ScoreSpec } from '@residuum/scoring';
+import { DEFAULT_MC_DROPOUT_SEED, type McDropoutSpec, type OutputSpec, type ScoreSpec } from '@residuum/scoring';
 import { McDropout } from '../layers/mc-dropout.js';
 import { createRandom } from '../random.js';
 import { batchNorm, checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from './common.js';
@@ -96,8 +96,8 @@ export function buildAesc(spec: AescSpec): tf.LayersModel {
 }
 
 /**
- * AESc score: squared-error map and its mean from the deterministic pass (masks = 1); the
- * runtime adds the MC-Dropout uncertainty (per-pixel variance over `mcSamples` passes).
+ * AESc score: squared-error map of the mean reconstruction over `mcSamples` MC-Dropout passes,
+ * and its mean; the per-pixel variance of the passes is the uncertainty map.
  */
 export function aescScoreSpec(spec: AescSpec): ScoreSpec {
   return residualScore(spec.loss);
@@ -120,5 +120,5 @@ export function aescMcDropoutSpec(spec: AescSpec): McDropoutSpec {
       maskInputs.push({ name: `mc_mask_${maskInputs.length}`, shape: ['N', width, side, side], rate });
     }
   });
-  return { samples: spec.mcSamples, maskInputs };
+  return { samples: spec.mcSamples, maskInputs, seed: DEFAULT_MC_DROPOUT_SEED };
 }

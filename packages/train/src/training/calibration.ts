@@ -1,20 +1,27 @@
 /**
  * Calibration after training: every validation (normal) image is scored exactly as the runtimes
- * will score it -- @residuum/scoring's anomalyMap + imageScore per the card's ScoreSpec -- and
- * the score statistics and the default threshold go into the model card.
+ * will score it -- the model's outputs of every MC-Dropout pass, with the runtimes' own seeded
+ * masks, through @residuum/scoring's scoreImageOutputs per the card -- and the score statistics
+ * and the default threshold go into the model card.
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  anomalyMap,
   calibrationStats,
-  imageScore,
+  createPassMasks,
+  mcPassCount,
   meanStdThreshold,
   quantileThreshold,
+  scoreImageOutputs,
   targetFprThreshold,
   type CalibrationStats,
-  type ScoreSpec,
+  type ModelCard,
+  type ModelInputImage,
+  type OutputSpec,
+  type PassOutputs,
+  type ScoringCard,
   type ThresholdSpec,
 } from '@residuum/scoring';
+import { supplyMcDropoutMasks } from '../layers/mc-dropout.js';
 import type { NhwcBatch } from './data.js';
 
 export type ThresholdOption =
@@ -41,41 +48,80 @@ export function parseThresholdOption(text: string): ThresholdOption {
   }
 }
 
-function chwOf(nhwc: Float32Array, offset: number, channels: number, height: number, width: number): Float32Array {
+/** Image `index` of an NHWC batch as the runtimes' model input (CHW). */
+export function chwImage(nhwc: Float32Array, index: number, shape: ImageShape): ModelInputImage {
+  const { channels, height, width } = shape;
   const plane = height * width;
-  const out = new Float32Array(channels * plane);
-  if (channels === 1) {
-    out.set(nhwc.subarray(offset, offset + plane));
-    return out;
-  }
-  for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) out[c * plane + p] = nhwc[offset + p * channels + c];
-  return out;
+  const offset = index * plane * channels;
+  const data = new Float32Array(channels * plane);
+  if (channels === 1) data.set(nhwc.subarray(offset, offset + plane));
+  else for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) data[c * plane + p] = nhwc[offset + p * channels + c];
+  return { data, channels, height, width };
 }
 
-/** Image scores of every image, from the model's deterministic reconstruction; `onMap` sees each anomaly map. */
+export interface ImageShape {
+  height: number;
+  width: number;
+  channels: number;
+}
+
+/**
+ * One pass of a batch, per image, as the runtimes receive it from the exported graph: model
+ * output i is card output i (the converter checks that order), NHWC maps become CHW, the batch
+ * axis goes.
+ */
+async function passOutputsOf(outputs: readonly tf.Tensor[], specs: readonly OutputSpec[], count: number): Promise<PassOutputs[]> {
+  if (outputs.length !== specs.length) throw new Error(`the model has ${outputs.length} outputs, the card names ${specs.length}`);
+  const rows: PassOutputs[] = Array.from({ length: count }, () => ({}));
+  for (const [k, tensor] of outputs.entries()) {
+    const chw = tensor.rank === 4 ? tf.transpose(tensor, [0, 3, 1, 2]) : tensor;
+    const data = (await chw.data()) as Float32Array;
+    if (chw !== tensor) chw.dispose();
+    const dims = tensor.rank === 4 ? [tensor.shape[3], tensor.shape[1], tensor.shape[2]] : tensor.shape.slice(1);
+    const size = data.length / count;
+    rows.forEach((row, i) => (row[specs[k].name] = { data: data.slice(i * size, (i + 1) * size), dims: dims as number[] }));
+  }
+  return rows;
+}
+
+/**
+ * Image scores of every image through @residuum/scoring's scoreImageOutputs, from the model's
+ * outputs of card.mcDropout.samples passes (with the runtimes' masks, from the card's seed; one
+ * deterministic pass without MC-Dropout). `onMap` sees each anomaly map and its image index.
+ */
 export async function scoreImages(
   model: tf.LayersModel,
   batches: AsyncIterable<NhwcBatch>,
-  shape: { height: number; width: number; channels: number },
-  score: ScoreSpec,
-  onMap?: (map: Float32Array) => void,
+  shape: ImageShape,
+  card: ScoringCard & Pick<ModelCard, 'mcDropout'>,
+  onMap?: (map: Float32Array, index: number) => void,
 ): Promise<number[]> {
   const { height, width, channels } = shape;
-  const imageSize = height * width * channels;
+  const passes = mcPassCount(card);
+  const passMasks = createPassMasks(card, passes);
+  const maskInputs = card.mcDropout?.maskInputs ?? [];
   const scores: number[] = [];
-  for await (const batch of batches) {
-    const x = tf.tensor4d(batch.data, [batch.count, height, width, channels]);
-    const outputs = model.predict(x) as tf.Tensor | tf.Tensor[];
-    const reconstruction = Array.isArray(outputs) ? outputs[0] : outputs;
-    const recon = (await reconstruction.data()) as Float32Array;
-    tf.dispose([x, outputs]);
-    for (let i = 0; i < batch.count; i++) {
-      const input = chwOf(batch.data, i * imageSize, channels, height, width);
-      const output = chwOf(recon, i * imageSize, channels, height, width);
-      const map = anomalyMap(input, output, channels, height, width, score.map);
-      onMap?.(map);
-      scores.push(imageScore(map, score.image));
+  try {
+    for await (const batch of batches) {
+      const x = tf.tensor4d(batch.data.subarray(0, batch.count * height * width * channels), [batch.count, height, width, channels]);
+      const perImage: PassOutputs[][] = Array.from({ length: batch.count }, () => []);
+      for (let pass = 0; pass < passes; pass++) {
+        const masks = passes > 1 ? supplyMcDropoutMasks(model, maskInputs.map((mask) => ({ ...passMasks(pass)[mask.name], rate: mask.rate }))) : [];
+        const predicted = model.predict(x) as tf.Tensor | tf.Tensor[];
+        const outputs = Array.isArray(predicted) ? predicted : [predicted];
+        const rows = await passOutputsOf(outputs, card.outputs, batch.count);
+        tf.dispose([...outputs, ...masks]);
+        rows.forEach((row, i) => perImage[i].push(row));
+      }
+      x.dispose();
+      perImage.forEach((imagePasses, i) => {
+        const { map, score } = scoreImageOutputs(card, chwImage(batch.data, i, shape), imagePasses);
+        onMap?.(map, scores.length);
+        scores.push(score);
+      });
     }
+  } finally {
+    if (passes > 1) supplyMcDropoutMasks(model, null);
   }
   return scores;
 }

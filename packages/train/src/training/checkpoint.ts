@@ -11,9 +11,10 @@ import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises
 import { basename, join } from 'node:path';
 import type { ModelSpec } from '../models/spec.js';
 import { saveModelToDir } from './model-io.js';
+import { RUN_FILES, runPath } from '../run-folder/index.js';
 import type { NamedWeight, OptimizerState } from './step-engine.js';
 
-export const CHECKPOINT_DIR = 'checkpoint';
+export const CHECKPOINT_DIR = RUN_FILES.checkpoint;
 
 export interface EpochRecord {
   epoch: number;
@@ -173,8 +174,8 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
     throw new Error(`cannot read checkpoint state ${join(dir, 'state.json')}: ${(error as Error).message}`);
   }
   if (state.version !== 1) throw new Error(`checkpoint ${dir} has state version ${String(state.version)}, this trainer reads version 1`);
-  const modelFile = join(dir, 'model.json');
-  const weightsFile = join(dir, 'weights.bin');
+  const modelFile = runPath(dir, 'model');
+  const weightsFile = runPath(dir, 'weights');
   let specs: tf.io.WeightsManifestEntry[];
   let bytes: Buffer;
   try {

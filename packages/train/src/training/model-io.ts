@@ -4,27 +4,16 @@
  * Writes go to temporary files renamed into place, so a crash never leaves a half-written model.
  */
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 // Importing the layers registers the custom classes before any model is deserialized.
 import '../layers/index.js';
-
-export const MODEL_JSON = 'model.json';
-export const WEIGHTS_BIN = 'weights.bin';
+import { readRunModel, RUN_FILES, writeRunModel } from '../run-folder/index.js';
 
 function joinWeightData(data: tf.io.WeightData): ArrayBuffer {
   return Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data;
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const temporary = `${path}.tmp-${process.pid}`;
-  await writeFile(temporary, data);
-  await rename(temporary, path);
-}
-
-/** Saves a Layers model as DIR/model.json + DIR/weights.bin. */
+/** Saves a Layers model as DIR/model.json + DIR/weights.bin (the run folder's model files). */
 export async function saveModelToDir(model: tf.LayersModel, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       if (artifacts.modelTopology == null || artifacts.weightSpecs == null || artifacts.weightData == null) {
@@ -32,51 +21,22 @@ export async function saveModelToDir(model: tf.LayersModel, dir: string): Promis
       }
       const weights = new Uint8Array(joinWeightData(artifacts.weightData));
       const modelJson = {
-        modelTopology: artifacts.modelTopology,
+        modelTopology: artifacts.modelTopology as object,
         format: artifacts.format ?? 'layers-model',
         generatedBy: artifacts.generatedBy,
         convertedBy: artifacts.convertedBy ?? null,
-        weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs }],
+        weightsManifest: [{ paths: [`./${RUN_FILES.weights}`], weights: artifacts.weightSpecs }],
       };
-      await writeFileAtomic(join(dir, WEIGHTS_BIN), weights);
-      await writeFileAtomic(join(dir, MODEL_JSON), JSON.stringify(modelJson));
+      await writeRunModel(dir, { modelJson, weights });
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
     }),
   );
 }
 
-interface ModelJsonFile {
-  modelTopology: object;
-  format?: string;
-  generatedBy?: string;
-  convertedBy?: string | null;
-  weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
-}
-
 /** Loads DIR/model.json + the weight files it lists (custom Residuum layers included). */
 export async function loadModelFromDir(dir: string): Promise<tf.LayersModel> {
-  const jsonPath = join(dir, MODEL_JSON);
-  let parsed: ModelJsonFile;
-  try {
-    parsed = JSON.parse(await readFile(jsonPath, 'utf8')) as ModelJsonFile;
-  } catch (error) {
-    throw new Error(`cannot read model ${jsonPath}: ${(error as Error).message}`);
-  }
-  if (parsed.modelTopology == null || !Array.isArray(parsed.weightsManifest)) {
-    throw new Error(`${jsonPath} is not a tf.io model.json (no modelTopology or weightsManifest)`);
-  }
-  const weightSpecs: tf.io.WeightsManifestEntry[] = [];
-  const buffers: ArrayBuffer[] = [];
-  for (const group of parsed.weightsManifest) {
-    weightSpecs.push(...group.weights);
-    for (const path of group.paths) {
-      const bytes = await readFile(join(dir, path)).catch((error: Error) => {
-        throw new Error(`cannot read weights ${join(dir, path)} listed in ${jsonPath}: ${error.message}`);
-      });
-      buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
-    }
-  }
-  return tf.loadLayersModel(
-    tf.io.fromMemory({ modelTopology: parsed.modelTopology, weightSpecs, weightData: tf.io.concatenateArrayBuffers(buffers) }),
-  );
+  const { modelJson, weights } = await readRunModel(dir);
+  const weightSpecs = modelJson.weightsManifest.flatMap((group) => group.weights) as tf.io.WeightsManifestEntry[];
+  const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs, weightData }));
 }

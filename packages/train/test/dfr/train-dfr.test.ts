@@ -81,8 +81,11 @@ describe('trainDfr (0.25 backbone, 64 px, cpu)', () => {
       expect(extras.taps).toEqual(backbone.taps);
       expect(extras.latentWidth).toBe(result.latentWidth);
       expect(String(extras.whyErrorMapOutput)).toMatch(/one small/);
-      const history = JSON.parse(await readFile(join(runDir, 'history.json'), 'utf8')) as { history: unknown[] };
-      expect(history.history).toHaveLength(6);
+      const history = JSON.parse(await readFile(join(runDir, 'history.json'), 'utf8')) as { family: string; epochs: Array<{ stage: string; images: number }> };
+      expect(history.family).toBe('dfr');
+      expect(history.epochs).toHaveLength(6);
+      expect(history.epochs.every((e) => e.stage === 'train' && e.images === source.trainCount)).toBe(true);
+      expect(result.timings.imagesPerSecond).toBeGreaterThan(0);
 
       const model = await loadModelFromDir(runDir);
       // Per-position standardization, fitted on the raw error maps of every training image (fewer than 500 here).

@@ -160,11 +160,14 @@ describe('trainFanogan (16x16 grey, cpu)', () => {
     expect(new Set(result.gan.map((r) => r.generatorLoss)).size).toBe(3);
     const png = await readFile(join(dir, result.gan[0].samplesPng));
     expect(png.subarray(1, 4).toString('ascii')).toBe('PNG');
-    const history = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8')) as { family: string; gan: unknown[]; encoder: unknown[]; stability: { collapseLimit: number } };
+    // One history.json shape for every family: epochs of each stage, family details apart.
+    const history = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8')) as { family: string; status: string; epochs: Array<{ stage: string; images: number }>; details: { stability: { collapseLimit: number } } };
     expect(history.family).toBe('fanogan');
-    expect(history.gan).toHaveLength(3);
-    expect(history.encoder).toHaveLength(6);
-    expect(history.stability.collapseLimit).toBeGreaterThan(0);
+    expect(history.status).toBe('completed');
+    expect(history.epochs.filter((e) => e.stage === 'gan')).toHaveLength(3);
+    expect(history.epochs.filter((e) => e.stage === 'encoder')).toHaveLength(6);
+    expect(history.epochs.every((e) => e.images > 0)).toBe(true);
+    expect(history.details.stability.collapseLimit).toBeGreaterThan(0);
   });
 
   it('trains the encoder: the izi_f loss falls', () => {
@@ -194,7 +197,7 @@ describe('trainFanogan (16x16 grey, cpu)', () => {
     const again = await trainFanogan({ ...common, out: join(tmp, 'encoder-only'), zDim: ARCH.zDim, ganFrom: dir });
     expect(again.gan).toEqual(result.gan);
     expect(again.encoder).toHaveLength(2);
-    expect((again.card.extras?.fanogan as { ganFrom?: string }).ganFrom).toBe(dir);
+    expect((again.card?.extras?.fanogan as { ganFrom?: string }).ganFrom).toBe(dir);
     await expect(trainFanogan({ ...common, out: join(tmp, 'mismatch'), zDim: ARCH.zDim + 1, ganFrom: dir })).rejects.toThrow(/its generator maps z 8 to \[16,16,1\], the options ask for z 9/);
     await expect(trainFanogan({ ...common, out: join(tmp, 'missing'), zDim: ARCH.zDim, ganFrom: join(tmp, 'nowhere') })).rejects.toThrow(/ganFrom: cannot use .*history\.json/);
   }, 60_000);

@@ -1,5 +1,5 @@
 // DFR (deep feature reconstruction) family: public surface of this folder.
-export { trainDfr, dfrPreprocessing, dfrScoreSpec, scoreDfrBatches, DFR_DEFAULTS, DFR_OUTPUT_NAME, type DfrTrainOptions, type DfrTrainResult, type DfrEpochRecord } from './train-dfr.js';
+export { trainDfr, dfrFamily, dfrPreprocessing, dfrScoreSpec, scoreDfrBatches, DFR_DEFAULTS, DFR_OUTPUT_NAME, type DfrTrainOptions, type DfrTrainResult, type DfrEpochRecord } from './train-dfr.js';
 export { DEFAULT_BACKBONE, DEFAULT_BACKBONE_DIR, MOBILENET_V1_TAPS, loadBackbone, type BackboneSpec } from './backbone.js';
 export { buildDfrGraph, buildDfrHeadOnTaps, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, standardizeFeatures, type FeatureStandardization, type DfrGraphShape, type FeatureExtractor } from './graph.js';
 export { pcaLatentWidth, symmetricEigenvalues, componentsForVariance, covarianceMatrix } from './pca.js';

@@ -7,36 +7,30 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import {
-  anomalyMap,
   fitPositionStandardization,
-  imageScore,
-  MODEL_CARD_SCHEMA_VERSION,
-  resizeMap,
-  validateModelCard,
+  scoreImageOutputs,
   type ImageScoreSpec,
   type ModelCard,
-  type PositionStandardization,
+  type OutputSpec,
   type PreprocessingSpec,
-  RUN_BACKBONE_FILE,
-  type RunBackboneFile,
   type ScoreSpec,
 } from '@residuum/scoring';
-import { initBackend, type BackendRequest } from '../../backend/index.js';
 import { createRandom, shuffled } from '../../random.js';
-import { calibrate, DEFAULT_THRESHOLD, GoodPixels, type ThresholdOption } from '../../training/calibration.js';
-import { createDatasetSource, type NhwcBatch } from '../../training/data.js';
-import { saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
+import { runRecipe, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
+import { writeRunBackbone } from '../../run-folder/index.js';
+import type { NhwcBatch } from '../../training/data.js';
+import { saveModelToDir } from '../../training/model-io.js';
 import { checkBackboneSpec, DEFAULT_BACKBONE, loadBackbone, type BackboneSpec } from './backbone.js';
 import { buildDfrGraph, buildDfrHeadOnTaps, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, type DfrGraphShape, type FeatureStandardization } from './graph.js';
 import { buildTapAggregator, OnnxTapExtractor, onnxBackbonePreprocessing, type OnnxBackboneSpec } from './onnx-backbone.js';
 import { pcaLatentWidth } from './pca.js';
-import { fractionIn, positiveInteger, trainerVersion, type RunDataOptions } from '../../training/options.js';
+import { fractionIn, positiveInteger } from '../../training/options.js';
 
 /** Run folder and data (see RunDataOptions; `dataSource` is built with `dfrPreprocessing`). */
-export interface DfrTrainOptions extends RunDataOptions {
+export interface DfrTrainOptions extends RecipeOptions {
   /** Square input side, a multiple of 32 for MobileNet (default 224, the backbone's own size). */
   size?: number;
   /** 1 = grey (replicated to RGB in-graph) or 3 = RGB (default). */
@@ -71,11 +65,6 @@ export interface DfrTrainOptions extends RunDataOptions {
   pcaVectors?: number;
   /** Images per backbone forward pass (default 8). */
   featureBatch?: number;
-  seed?: number;
-  /** Held-out fraction of the normal images for validation and calibration (default 0.1). */
-  validationSplit?: number;
-  /** Image threshold (default quantile 0.99 of the validation scores). */
-  threshold?: ThresholdOption;
   /** calibration.pixelThreshold: false-positive rate on good validation pixels (default 0.05). */
   pixelFpr?: number;
   /**
@@ -87,11 +76,6 @@ export interface DfrTrainOptions extends RunDataOptions {
   imageScore?: ImageScoreSpec;
   /** Gaussian sigma (feature-grid cells) applied to the map before upsampling (default 0). */
   smoothingSigma?: number;
-  /** Default 'auto' (tfjs-node when installed, else wasm). */
-  backend?: BackendRequest;
-  command?: string;
-  quiet?: boolean;
-  log?: (line: string) => void;
 }
 
 export interface DfrEpochRecord {
@@ -103,8 +87,11 @@ export interface DfrEpochRecord {
 
 export interface DfrTrainResult {
   runDir: string;
-  cardPath: string;
-  card: ModelCard;
+  /** False when stopped (Ctrl-C / signal); the card is then written only when an epoch had finished (training.interrupted). */
+  completed: boolean;
+  interrupted: boolean;
+  cardPath?: string;
+  card?: ModelCard;
   latentWidth: number;
   /** PCA: the variance fraction the chosen width keeps (when chosen by PCA). */
   pca?: { fraction: number; featureVectors: number; eigenvaluesTop: number[] };
@@ -112,7 +99,7 @@ export interface DfrTrainResult {
   history: DfrEpochRecord[];
   bestEpoch: number;
   backend: string;
-  timings: { totalMs: number; featureMs: number; pcaMs: number; trainMs: number; calibrationMs: number };
+  timings: { totalMs: number; featureMs: number; pcaMs: number; trainMs: number; calibrationMs: number; imagesPerSecond: number };
 }
 
 export const DFR_DEFAULTS = {
@@ -301,64 +288,113 @@ export async function scoreDfrBatches(
   score: ScoreSpec,
   onMap?: (map: Float32Array, index: number) => void,
 ): Promise<number[]> {
-  const { inputSize, featureGrid } = shape;
+  const { inputSize, channels, featureGrid } = shape;
+  const card = { outputs: dfrOutputs(featureGrid), score };
+  // The model's own map: scoreImageOutputs reads no input pixels, only the input's size.
+  const input = { data: new Float32Array(0), channels, height: inputSize, width: inputSize };
   const scores: number[] = [];
   for await (const grid of gridMapsOf(model, batches, shape)) {
-    // Same path as @residuum/inspection: reduce/standardize/smooth at the model's grid, then bilinear to the input size.
-    const reduced = anomalyMap(new Float32Array(0), grid, 1, featureGrid, featureGrid, score.map);
-    const map = resizeMap(reduced, inputSize, inputSize, featureGrid, featureGrid);
+    const { map, score: imageScore } = scoreImageOutputs(card, input, [{ [DFR_OUTPUT_NAME]: { data: grid, dims: [1, featureGrid, featureGrid] } }]);
     onMap?.(map, scores.length);
-    scores.push(imageScore(map, score.image));
+    scores.push(imageScore);
   }
   return scores;
 }
 
-export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult> {
-  const startedAt = Date.now();
-  if (options == null || typeof options !== 'object') throw new Error('trainDfr: options object required');
-  if (typeof options.out !== 'string' || options.out.trim() === '') throw new Error('trainDfr: out (the run folder) is required');
-  if (options.data === undefined && options.dataSource === undefined) throw new Error('trainDfr: data (the dataset folder) or dataSource is required');
-  const backboneSpec = options.backbone ?? DEFAULT_BACKBONE;
-  if (!isOnnxBackbone(backboneSpec)) checkBackboneSpec(backboneSpec);
-  const size = positiveInteger(options.size, 'size', DFR_DEFAULTS.size, 'trainDfr: ');
+/** The card's outputs: the graph's one output, the feature error map on the feature grid. */
+function dfrOutputs(featureGrid: number, featureChannels?: number): OutputSpec[] {
+  const over = featureChannels === undefined ? 'the feature channels' : `the ${featureChannels} feature channels`;
+  return [
+    {
+      name: DFR_OUTPUT_NAME,
+      meaning: 'feature-error-map',
+      shape: ['N', 1, featureGrid, featureGrid],
+      description: `mean over ${over} of (feature - reconstruction)^2 on the ${featureGrid}x${featureGrid} feature grid; upsample bilinearly to the input`,
+    },
+  ];
+}
+
+interface DfrSettings {
+  backbone: BackboneSpec | OnnxBackboneSpec;
+  size: number;
+  channels: 1 | 3;
+  cell: number;
+  epochs: number;
+  batch: number;
+  maxTrainVectors: number;
+  pcaVectors: number;
+  featureBatch: number;
+  varianceFraction: number;
+  pixelFpr: number;
+  learningRate: number;
+  smoothingSigma: number;
+  positionImages: number;
+}
+
+const OWNER = 'trainDfr: ';
+
+function dfrSettings(options: DfrTrainOptions): DfrSettings {
+  const backbone = options.backbone ?? DEFAULT_BACKBONE;
+  if (!isOnnxBackbone(backbone)) checkBackboneSpec(backbone);
   const channels = options.channels ?? DFR_DEFAULTS.channels;
-  if (channels !== 1 && channels !== 3) throw new Error(`trainDfr: channels must be 1 or 3, got ${String(channels)}`);
-  const cell = positiveInteger(options.cell, 'cell', DFR_DEFAULTS.cell, 'trainDfr: ');
-  const epochs = positiveInteger(options.epochs, 'epochs', DFR_DEFAULTS.epochs, 'trainDfr: ');
-  const batch = positiveInteger(options.batch, 'batch', DFR_DEFAULTS.batch, 'trainDfr: ');
-  const maxTrainVectors = positiveInteger(options.maxTrainVectors, 'maxTrainVectors', DFR_DEFAULTS.maxTrainVectors, 'trainDfr: ');
-  const pcaVectors = positiveInteger(options.pcaVectors, 'pcaVectors', DFR_DEFAULTS.pcaVectors, 'trainDfr: ');
-  const featureBatch = positiveInteger(options.featureBatch, 'featureBatch', DFR_DEFAULTS.featureBatch, 'trainDfr: ');
-  const seed = options.seed ?? DFR_DEFAULTS.seed;
-  if (!Number.isInteger(seed)) throw new Error(`trainDfr: seed must be an integer, got ${String(seed)}`);
+  if (channels !== 1 && channels !== 3) throw new Error(`${OWNER}channels must be 1 or 3, got ${String(channels)}`);
+  if (isOnnxBackbone(backbone) && channels !== 3) {
+    throw new Error(`${OWNER}the ONNX backbone ${backbone.name} takes RGB input: use channels 3 (grey images are replicated to RGB when decoded)`);
+  }
   const varianceFraction = options.varianceFraction ?? DFR_DEFAULTS.varianceFraction;
-  if (!(varianceFraction > 0 && varianceFraction <= 1)) throw new Error(`trainDfr: varianceFraction must be in (0, 1], got ${varianceFraction}`);
-  const validationSplit = fractionIn(options.validationSplit, 'validationSplit', DFR_DEFAULTS.validationSplit, 0, 1, 'trainDfr: ');
-  const pixelFpr = fractionIn(options.pixelFpr, 'pixelFpr', DFR_DEFAULTS.pixelFpr, 0, 1, 'trainDfr: ');
+  if (!(varianceFraction > 0 && varianceFraction <= 1)) throw new Error(`${OWNER}varianceFraction must be in (0, 1], got ${varianceFraction}`);
   const learningRate = options.learningRate ?? DFR_DEFAULTS.learningRate;
-  if (!(learningRate > 0 && Number.isFinite(learningRate))) throw new Error(`trainDfr: learningRate must be a positive number, got ${learningRate}`);
-  if (options.latent !== undefined) positiveInteger(options.latent, 'latent', 1, 'trainDfr: ');
+  if (!(learningRate > 0 && Number.isFinite(learningRate))) throw new Error(`${OWNER}learningRate must be a positive number, got ${learningRate}`);
+  if (options.latent !== undefined) positiveInteger(options.latent, 'latent', 1, OWNER);
   const smoothingSigma = options.smoothingSigma ?? DFR_DEFAULTS.smoothingSigma;
-  if (!(smoothingSigma >= 0)) throw new Error(`trainDfr: smoothingSigma must be >= 0, got ${smoothingSigma}`);
+  if (!(smoothingSigma >= 0)) throw new Error(`${OWNER}smoothingSigma must be >= 0, got ${smoothingSigma}`);
   const positionImages = options.positionStandardizationImages ?? DFR_DEFAULTS.positionStandardizationImages;
   if (!Number.isInteger(positionImages) || positionImages < 0 || positionImages === 1) {
-    throw new Error(`trainDfr: positionStandardizationImages must be 0 (off) or an integer >= 2, got ${String(positionImages)}`);
+    throw new Error(`${OWNER}positionStandardizationImages must be 0 (off) or an integer >= 2, got ${String(positionImages)}`);
   }
-  const score = dfrScoreSpec(options.imageScore ?? (positionImages > 0 ? DFR_DEFAULTS.imageScore : DFR_DEFAULTS.imageScoreUnstandardized), smoothingSigma);
-  const log = options.quiet ? () => undefined : (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
+  return {
+    backbone,
+    size: positiveInteger(options.size, 'size', DFR_DEFAULTS.size, OWNER),
+    channels,
+    cell: positiveInteger(options.cell, 'cell', DFR_DEFAULTS.cell, OWNER),
+    epochs: positiveInteger(options.epochs, 'epochs', DFR_DEFAULTS.epochs, OWNER),
+    batch: positiveInteger(options.batch, 'batch', DFR_DEFAULTS.batch, OWNER),
+    maxTrainVectors: positiveInteger(options.maxTrainVectors, 'maxTrainVectors', DFR_DEFAULTS.maxTrainVectors, OWNER),
+    pcaVectors: positiveInteger(options.pcaVectors, 'pcaVectors', DFR_DEFAULTS.pcaVectors, OWNER),
+    featureBatch: positiveInteger(options.featureBatch, 'featureBatch', DFR_DEFAULTS.featureBatch, OWNER),
+    varianceFraction,
+    pixelFpr: fractionIn(options.pixelFpr, 'pixelFpr', DFR_DEFAULTS.pixelFpr, 0, 1, OWNER),
+    learningRate,
+    smoothingSigma,
+    positionImages,
+  };
+}
 
-  const selection = await initBackend(options.backend ?? 'auto');
-  log(`backend: ${selection.backend} (${selection.reason})`);
-  if (isOnnxBackbone(backboneSpec) && channels !== 3) {
-    throw new Error(`trainDfr: the ONNX backbone ${backboneSpec.name} takes RGB input: use channels 3 (grey images are replicated to RGB when decoded)`);
-  }
-  const preprocessing = isOnnxBackbone(backboneSpec) ? onnxBackbonePreprocessing(backboneSpec, size) : dfrPreprocessing(size, channels, backboneSpec);
-  const source =
-    options.dataSource ??
-    (await createDatasetSource({ root: options.data as string, layout: options.layout, normalDirs: options.normalDir, preprocessing, validationFraction: validationSplit, seed, log }));
-  const runDir = resolve(options.out);
-  await mkdir(runDir, { recursive: true });
+interface DfrExtra {
+  latentWidth: number;
+  pca?: DfrTrainResult['pca'];
+  shape: DfrGraphShape;
+  history: DfrEpochRecord[];
+  featureMs: number;
+  pcaMs: number;
+}
 
+/** DFR as a recipe family: features and PCA in `plan`, one stage of autoencoder epochs over the feature vectors. */
+export const dfrFamily: TrainingFamily<DfrTrainOptions, DfrExtra> = {
+  family: 'dfr',
+  check: (options) => void dfrSettings(options),
+  preprocessing(options) {
+    const { backbone, size, channels } = dfrSettings(options);
+    return isOnnxBackbone(backbone) ? onnxBackbonePreprocessing(backbone, size) : dfrPreprocessing(size, channels, backbone);
+  },
+  plan: planDfr,
+};
+
+async function planDfr(options: DfrTrainOptions, env: TrainingEnvironment): Promise<FamilyTraining<DfrExtra>> {
+  const settings = dfrSettings(options);
+  const { backbone: backboneSpec, size, channels, cell, batch, featureBatch, maxTrainVectors, varianceFraction, positionImages } = settings;
+  const { source, seed, log } = env;
+  const score = dfrScoreSpec(options.imageScore ?? (positionImages > 0 ? DFR_DEFAULTS.imageScore : DFR_DEFAULTS.imageScoreUnstandardized), settings.smoothingSigma);
   const stage = await openFeatureStage(backboneSpec, size, channels, cell);
   const shape = stage.shape;
   const dim = shape.featureChannels;
@@ -367,17 +403,17 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
 
   const featureStart = Date.now();
   const perImage = Math.max(1, Math.min(positions, Math.ceil(maxTrainVectors / Math.max(1, source.trainCount))));
-  const train = await collectVectors(stage.features, source.trainBatches(featureBatch, 0), shape, perImage, Math.min(maxTrainVectors, source.trainCount * perImage), seed);
-  const validation = await collectVectors(
-    stage.features,
-    source.validationBatches(featureBatch),
-    shape,
-    positions,
-    Math.max(1, source.validationCount) * positions,
-    seed + 1,
-  );
-  if (train.count < 2) throw new Error(`trainDfr: ${source.description}: too few training feature vectors (${train.count})`);
-  if (validation.count === 0) throw new Error(`trainDfr: ${source.description}: no validation images could be read`);
+  let train: Awaited<ReturnType<typeof collectVectors>>;
+  let validation: Awaited<ReturnType<typeof collectVectors>>;
+  try {
+    train = await collectVectors(stage.features, source.trainBatches(featureBatch, 0), shape, perImage, Math.min(maxTrainVectors, source.trainCount * perImage), seed);
+    validation = await collectVectors(stage.features, source.validationBatches(featureBatch), shape, positions, Math.max(1, source.validationCount) * positions, seed + 1);
+    if (train.count < 2) throw new Error(`${OWNER}${source.description}: too few training feature vectors (${train.count})`);
+    if (validation.count === 0) throw new Error(`${OWNER}${source.description}: no validation images could be read`);
+  } catch (error) {
+    await stage.dispose();
+    throw error;
+  }
   let standardization: FeatureStandardization | undefined;
   if (options.standardize ?? true) {
     standardization = channelStatistics(train.vectors, train.count, dim);
@@ -393,7 +429,7 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   if (options.latent !== undefined) {
     latentWidth = options.latent;
   } else {
-    const step = Math.max(1, Math.floor(train.count / pcaVectors));
+    const step = Math.max(1, Math.floor(train.count / settings.pcaVectors));
     const sampleCount = Math.floor((train.count - 1) / step) + 1;
     const sample = new Float32Array(sampleCount * dim);
     for (let i = 0; i < sampleCount; i++) sample.set(train.vectors.subarray(i * step * dim, (i * step + 1) * dim), i * dim);
@@ -404,15 +440,16 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   const pcaMs = Date.now() - pcaStart;
   log(`latent width ${latentWidth}${pca ? ` (PCA: ${varianceFraction} of the variance, ${pca.featureVectors} vectors)` : ' (given)'}; autoencoder ${dim} -> ${autoencoderWidths(dim, latentWidth).join(' -> ')}`);
 
-  const trainStart = Date.now();
   const autoencoder = buildVectorAutoencoder(dim, latentWidth, seed);
-  const optimizer = tf.train.adam(learningRate);
+  const optimizer = tf.train.adam(settings.learningRate);
   const random = createRandom(seed + 2);
   const history: DfrEpochRecord[] = [];
   let best = { valLoss: Infinity, epoch: 0, weights: [] as tf.Tensor[] };
   const order = Array.from({ length: train.count }, (_, i) => i);
   const batchData = new Float32Array(batch * dim);
-  for (let epoch = 1; epoch <= epochs; epoch++) {
+  let full: ReturnType<FeatureStage['head']> | undefined;
+
+  async function runEpoch(epoch: number, report: StepReport): Promise<EpochOutcome | 'stopped'> {
     const epochStart = Date.now();
     const shuffledOrder = shuffled(order, random);
     let lossSum = 0;
@@ -430,118 +467,112 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
       lossSum += (await (loss as tf.Scalar).data())[0] * n;
       seen += n;
       tf.dispose([x, loss as tf.Scalar]);
+      if (report(Math.ceil((start + n) / batch), lossSum / seen)) return 'stopped';
     }
     const loss = lossSum / Math.max(1, seen);
     const valLoss = await meanSquaredError(autoencoder, validation.vectors, validation.count, dim, 4096);
-    if (!Number.isFinite(loss) || !Number.isFinite(valLoss)) throw new Error(`trainDfr: training diverged at epoch ${epoch} (loss ${loss}, validation ${valLoss}); lower the learning rate (--lr)`);
-    history.push({ epoch, loss, valLoss, seconds: (Date.now() - epochStart) / 1000 });
-    log(`epoch ${epoch}/${epochs}: loss ${loss.toPrecision(4)}, val ${valLoss.toPrecision(4)}, ${((Date.now() - epochStart) / 1000).toFixed(1)} s`);
+    if (!Number.isFinite(loss) || !Number.isFinite(valLoss)) throw new Error(`${OWNER}training diverged at epoch ${epoch} (loss ${loss}, validation ${valLoss}); lower the learning rate (--lr)`);
+    const seconds = (Date.now() - epochStart) / 1000;
+    history.push({ epoch, loss, valLoss, seconds });
     if (valLoss < best.valLoss) {
       tf.dispose(best.weights);
       best = { valLoss, epoch, weights: autoencoder.getWeights().map((w) => w.clone()) };
     }
+    // The epoch covers the feature vectors of every training image once.
+    return { loss, valLoss, images: train.images, seconds, metrics: { featureVectors: seen } };
   }
-  autoencoder.setWeights(best.weights);
-  tf.dispose(best.weights);
-  optimizer.dispose();
-  const trainMs = Date.now() - trainStart;
 
-  const calibrationStart = Date.now();
-  const full = stage.head(autoencoder, standardization);
-  await saveModelToDir(full.model, runDir);
-  if (isOnnxBackbone(backboneSpec)) {
-    const file: RunBackboneFile = { kind: 'onnx', name: backboneSpec.name, onnxPath: resolve(backboneSpec.onnxPath), sha256: await sha256Of(backboneSpec.onnxPath), taps: [...backboneSpec.taps] };
-    await writeFileAtomic(join(runDir, RUN_BACKBONE_FILE), JSON.stringify(file, null, 2));
+  async function finish(): Promise<FinishedModel | undefined> {
+    if (best.epoch === 0) return undefined;
+    autoencoder.setWeights(best.weights);
+    const head = stage.head(autoencoder, standardization);
+    full = head;
+    return {
+      async save(runDir) {
+        await saveModelToDir(head.model, runDir);
+        if (isOnnxBackbone(backboneSpec)) {
+          await writeRunBackbone(runDir, { kind: 'onnx', name: backboneSpec.name, onnxPath: resolve(backboneSpec.onnxPath), sha256: await sha256Of(backboneSpec.onnxPath), taps: [...backboneSpec.taps] });
+        }
+      },
+      async validationScores(onMap) {
+        if (positionImages > 0) {
+          const maps = await dfrGridMaps(head.maps, source.trainBatches(featureBatch, 0), shape, positionImages);
+          // The card below holds this same `score` object, so it carries the fitted statistics.
+          score.map.positionStandardization = fitPositionStandardization(maps, shape.featureGrid, shape.featureGrid, `${maps.length} normal training images`);
+          log(`position standardization fitted on ${maps.length} training images (${shape.featureGrid}x${shape.featureGrid} map)`);
+        }
+        return scoreDfrBatches(head.maps, source.validationBatches(featureBatch), shape, score, onMap);
+      },
+      pixelFpr: settings.pixelFpr,
+      bestEpoch: best.epoch,
+      bestValLoss: best.valLoss,
+      card: {
+        name: `dfr-${backboneSpec.name ?? 'backbone'}-${size}px-${channels === 1 ? 'grey' : 'rgb'}`,
+        description: `DFR (deep feature reconstruction) on ${stage.description} features, trained on ${source.description}`,
+        input: { name: 'input', layout: 'NCHW', shape: ['N', channels, size, size] },
+        outputs: dfrOutputs(shape.featureGrid, dim),
+        score,
+        loss: 'mse on backbone features (autoencoder only; backbone frozen)',
+        extras: {
+          dfr: {
+            backbone: isOnnxBackbone(backboneSpec)
+              ? { name: backboneSpec.name, onnx: resolve(backboneSpec.onnxPath), runtime: 'onnxruntime-node (spliced into the exported file)' }
+              : { name: backboneSpec.name ?? null, dir: backboneSpec.dir, inputMean: backboneSpec.inputMean, inputStd: backboneSpec.inputStd },
+            taps: backboneSpec.taps,
+            tapChannels: shape.tapChannels,
+            tapGrid: shape.tapGrid,
+            cell,
+            featureGrid: shape.featureGrid,
+            featureChannels: dim,
+            standardized: standardization !== undefined,
+            latentWidth,
+            latentChoice: pca ? `PCA keeping ${varianceFraction} of the feature variance (${pca.featureVectors} vectors)` : 'given',
+            autoencoderWidths: autoencoderWidths(dim, latentWidth),
+            trainVectors: train.count,
+            vectorsPerImage: perImage,
+            bestEpoch: best.epoch,
+            bestValLoss: best.valLoss,
+            pixelThreshold: { fpr: settings.pixelFpr, on: `${validation.images * size * size} good validation pixels (map upsampled to the input)` },
+            whyErrorMapOutput:
+              'The graph outputs the per-position feature error itself, not the two feature maps: one small [N,1,h,w] output instead of two [N,C,h,w] ones (C = ' +
+              `${dim}), so far less data leaves the runtime, and the scorer stays the same as for every family (kind 'model-output': reduce, upsample, image score).`,
+          },
+        },
+      },
+    };
   }
-  let positionStats: PositionStandardization | undefined;
-  if (positionImages > 0) {
-    const maps = await dfrGridMaps(full.maps, source.trainBatches(featureBatch, 0), shape, positionImages);
-    positionStats = fitPositionStandardization(maps, shape.featureGrid, shape.featureGrid, `${maps.length} normal training images`);
-    score.map.positionStandardization = positionStats;
-    log(`position standardization fitted on ${maps.length} training images (${shape.featureGrid}x${shape.featureGrid} map)`);
-  }
-  const goodPixels = new GoodPixels();
-  const scores = await scoreDfrBatches(full.maps, source.validationBatches(featureBatch), shape, score, goodPixels.add);
-  const { calibration, threshold } = calibrate(scores, options.threshold ?? DEFAULT_THRESHOLD, `validation split of the normal training images (${scores.length})`, goodPixels, pixelFpr);
-  const calibrationMs = Date.now() - calibrationStart;
 
-  const card: ModelCard = {
-    schemaVersion: MODEL_CARD_SCHEMA_VERSION,
-    family: 'dfr',
-    name: `dfr-${backboneSpec.name ?? 'backbone'}-${size}px-${channels === 1 ? 'grey' : 'rgb'}`,
-    description: `DFR (deep feature reconstruction) on ${stage.description} features, trained on ${source.description}`,
-    preprocessing,
-    input: { name: 'input', layout: 'NCHW', shape: ['N', channels, size, size] },
-    outputs: [
-      {
-        name: DFR_OUTPUT_NAME,
-        meaning: 'feature-error-map',
-        shape: ['N', 1, shape.featureGrid, shape.featureGrid],
-        description: `mean over the ${dim} feature channels of (feature - reconstruction)^2 on the ${shape.featureGrid}x${shape.featureGrid} feature grid; upsample bilinearly to the input`,
-      },
-    ],
-    score,
-    threshold,
-    calibration,
-    training: {
-      dataFingerprint: await source.fingerprint(),
-      dataDescription: source.description,
-      imageCount: source.trainCount + source.validationCount,
-      epochs: history.length,
-      seed,
-      backend: selection.backend,
-      loss: 'mse on backbone features (autoencoder only; backbone frozen)',
-      ...(options.command ? { command: options.command } : {}),
-    },
-    createdAt: new Date().toISOString(),
-    producer: { trainer: await trainerVersion() },
-    extras: {
-      dfr: {
-        backbone: isOnnxBackbone(backboneSpec)
-          ? { name: backboneSpec.name, onnx: resolve(backboneSpec.onnxPath), runtime: 'onnxruntime-node (spliced into the exported file)' }
-          : { name: backboneSpec.name ?? null, dir: backboneSpec.dir, inputMean: backboneSpec.inputMean, inputStd: backboneSpec.inputStd },
-        taps: backboneSpec.taps,
-        tapChannels: shape.tapChannels,
-        tapGrid: shape.tapGrid,
-        cell,
-        featureGrid: shape.featureGrid,
-        featureChannels: dim,
-        standardized: standardization !== undefined,
-        latentWidth,
-        latentChoice: pca ? `PCA keeping ${varianceFraction} of the feature variance (${pca.featureVectors} vectors)` : 'given',
-        autoencoderWidths: autoencoderWidths(dim, latentWidth),
-        trainVectors: train.count,
-        vectorsPerImage: perImage,
-        bestEpoch: best.epoch,
-        bestValLoss: best.valLoss,
-        pixelThreshold: { fpr: pixelFpr, on: `${scores.length * size * size} good validation pixels (map upsampled to the input)` },
-        whyErrorMapOutput:
-          'The graph outputs the per-position feature error itself, not the two feature maps: one small [N,1,h,w] output instead of two [N,C,h,w] ones (C = ' +
-          `${dim}), so far less data leaves the runtime, and the scorer stays the same as for every family (kind 'model-output': reduce, upsample, image score).`,
-      },
-      skippedFiles: source.skipped(),
+  return {
+    stages: [{ name: 'train', epochs: settings.epochs, stepsPerEpoch: Math.ceil(train.count / batch), runEpoch }],
+    finish,
+    result: () => ({ latentWidth, ...(pca ? { pca } : {}), shape, history, featureMs, pcaMs }),
+    async dispose() {
+      tf.dispose(best.weights);
+      optimizer.dispose();
+      full?.model.dispose();
+      autoencoder.dispose();
+      await stage.dispose();
     },
   };
-  const cardPath = join(runDir, 'model-card.json');
-  const validCard = validateModelCard(card);
-  await writeFileAtomic(cardPath, JSON.stringify(validCard, null, 2));
-  await writeFile(join(runDir, 'history.json'), JSON.stringify({ family: 'dfr', status: 'completed', bestEpoch: best.epoch, bestValLoss: best.valLoss, history }, null, 2));
-  log(`model and card written to ${runDir} (threshold ${threshold.value.toPrecision(4)}, pixel threshold ${calibration.pixelThreshold?.toPrecision(4) ?? "none"})`);
+}
 
-  full.model.dispose();
-  autoencoder.dispose();
-  await stage.dispose();
+/** Trains DFR into `options.out` through the shared recipe. */
+export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult> {
+  if (options == null || typeof options !== 'object') throw new Error(`${OWNER}options object required`);
+  const result = await runRecipe(dfrFamily, options, OWNER);
+  const { extra } = result;
   return {
-    runDir,
-    cardPath,
-    card: validCard,
-    latentWidth,
-    ...(pca ? { pca } : {}),
-    shape,
-    history,
-    bestEpoch: best.epoch,
-    backend: selection.backend,
-    timings: { totalMs: Date.now() - startedAt, featureMs, pcaMs, trainMs, calibrationMs },
+    runDir: result.runDir,
+    completed: result.completed,
+    interrupted: result.interrupted,
+    ...(result.card && result.cardPath ? { card: result.card, cardPath: result.cardPath } : {}),
+    latentWidth: extra.latentWidth,
+    ...(extra.pca ? { pca: extra.pca } : {}),
+    shape: extra.shape,
+    history: extra.history,
+    bestEpoch: result.bestEpoch,
+    backend: result.backend,
+    timings: { totalMs: result.timings.totalMs, featureMs: extra.featureMs, pcaMs: extra.pcaMs, trainMs: result.timings.trainMs, calibrationMs: result.timings.calibrationMs, imagesPerSecond: result.timings.imagesPerSecond },
   };
 }
 

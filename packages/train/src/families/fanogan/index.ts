@@ -1,6 +1,7 @@
 // f-AnoGAN (WGAN-GP DCGAN + izi_f encoder) family: public surface of this folder.
 export {
   trainFanogan,
+  fanoganFamily,
   fanoganPreprocessing,
   fanoganScoreSpec,
   scoreFanoganBatches,

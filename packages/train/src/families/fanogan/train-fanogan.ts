@@ -16,24 +16,16 @@
  * generated samples is compared with that of real images (ratio near 0 = mode collapse).
  */
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writePng } from '@residuum/imaging';
-import {
-  anomalyMap,
-  imageScore,
-  MODEL_CARD_SCHEMA_VERSION,
-  validateModelCard,
-  type ModelCard,
-  type PreprocessingSpec,
-  type RawImage,
-  type ScoreSpec,
-} from '@residuum/scoring';
-import { initBackend, type BackendRequest } from '../../backend/index.js';
+import type { ModelCard, OutputSpec, PreprocessingSpec, RawImage, ScoreSpec } from '@residuum/scoring';
 import { createRandom, shuffled, type SeededRandom } from '../../random.js';
-import { calibrate, DEFAULT_THRESHOLD, GoodPixels, type ThresholdOption } from '../../training/calibration.js';
-import { createDatasetSource, type NhwcBatch } from '../../training/data.js';
-import { loadModelFromDir, saveModelToDir, writeFileAtomic } from '../../training/model-io.js';
+import { runRecipe, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
+import { readRunHistory, runPath, type HistoryEpoch } from '../../run-folder/index.js';
+import { scoreImages } from '../../training/calibration.js';
+import type { NhwcBatch } from '../../training/data.js';
+import { loadModelFromDir, saveModelToDir } from '../../training/model-io.js';
 import {
   buildCritic,
   buildEncoder,
@@ -45,10 +37,10 @@ import {
   type FanoganArchitecture,
 } from './networks.js';
 import { registerComparisonGradients } from './second-order.js';
-import { positiveInteger, positiveNumber, trainerVersion, type RunDataOptions } from '../../training/options.js';
+import { positiveInteger, positiveNumber } from '../../training/options.js';
 
 /** Run folder and data (see RunDataOptions; `dataSource` is built with `fanoganPreprocessing`). */
-export interface FanoganTrainOptions extends RunDataOptions {
+export interface FanoganTrainOptions extends RecipeOptions {
   /** Square side, a power of two >= 8 (default 64). */
   size?: number;
   /** Default 1 (grey). */
@@ -80,14 +72,6 @@ export interface FanoganTrainOptions extends RunDataOptions {
   kappa?: number;
   /** Use at most this many training images (evenly spaced); default all. */
   maxTrainImages?: number;
-  seed?: number;
-  /** Held-out fraction of the normal images for validation and calibration (default 0.1). */
-  validationSplit?: number;
-  threshold?: ThresholdOption;
-  backend?: BackendRequest;
-  command?: string;
-  quiet?: boolean;
-  log?: (line: string) => void;
 }
 
 export interface GanEpochRecord {
@@ -117,15 +101,18 @@ export interface EncoderEpochRecord {
 
 export interface FanoganTrainResult {
   runDir: string;
-  cardPath: string;
-  card: ModelCard;
+  /** False when stopped (Ctrl-C / signal); a card (training.interrupted) is written only once an encoder epoch had finished. */
+  completed: boolean;
+  interrupted: boolean;
+  cardPath?: string;
+  card?: ModelCard;
   architecture: FanoganArchitecture;
   gan: GanEpochRecord[];
   encoder: EncoderEpochRecord[];
   /** Lowest diversity ratio after the first epoch and whether it crossed the collapse limit. */
-  stability: { minDiversityRatio: number; finalDiversityRatio: number; collapseSuspected: boolean; collapseLimit: number };
+  stability?: { minDiversityRatio: number; finalDiversityRatio: number; collapseSuspected: boolean; collapseLimit: number };
   backend: string;
-  timings: { totalMs: number; ganMs: number; encoderMs: number; calibrationMs: number };
+  timings: { totalMs: number; trainMs: number; calibrationMs: number; imagesPerSecond: number };
 }
 
 export const FANOGAN_DEFAULTS = {
@@ -255,16 +242,10 @@ export function imageGrid(data: Float32Array, count: number, size: number, chann
   return { data: out, width, height, channels };
 }
 
-function chwOf(nhwc: Float32Array, offset: number, channels: number, height: number, width: number): Float32Array {
-  const plane = height * width;
-  const out = new Float32Array(channels * plane);
-  for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) out[c * plane + p] = nhwc[offset + p * channels + c];
-  return out;
-}
-
 /**
- * Scores of images through the exported inference graph, exactly as the runtimes do it: the squared
- * pixel map from input and `reconstruction`, its mean, plus kappa * `disc_feature_residual`.
+ * Scores of images through the exported inference graph, exactly as the runtimes do it (the
+ * squared pixel map from input and `reconstruction`, its mean, plus kappa * `disc_feature_residual`,
+ * all by the card's score spec in @residuum/scoring).
  */
 export async function scoreFanoganBatches(
   model: tf.LayersModel,
@@ -274,21 +255,20 @@ export async function scoreFanoganBatches(
   onImage?: (map: Float32Array, index: number) => void,
 ): Promise<number[]> {
   const { size, channels } = arch;
-  const imageSize = size * size * channels;
-  const scores: number[] = [];
-  for await (const batch of batches) {
-    const x = tf.tensor4d(batch.data.subarray(0, batch.count * imageSize), [batch.count, size, size, channels]);
-    const [reconstruction, residual] = model.predict(x) as tf.Tensor[];
-    const recon = (await reconstruction.data()) as Float32Array;
-    const residuals = (await residual.data()) as Float32Array;
-    tf.dispose([x, reconstruction, residual]);
-    for (let i = 0; i < batch.count; i++) {
-      const map = anomalyMap(chwOf(batch.data, i * imageSize, channels, size, size), chwOf(recon, i * imageSize, channels, size, size), channels, size, size, score.map);
-      onImage?.(map, scores.length);
-      scores.push(imageScore(map, score.image, { discriminatorResidual: residuals[i] }));
-    }
-  }
-  return scores;
+  return scoreImages(model, batches, { height: size, width: size, channels }, { outputs: fanoganOutputs(arch), score }, onImage);
+}
+
+/** The card's outputs, in the inference graph's output order. */
+function fanoganOutputs(arch: Pick<FanoganArchitecture, 'size' | 'channels'>): OutputSpec[] {
+  return [
+    { name: RECONSTRUCTION_OUTPUT, meaning: 'reconstruction', shape: ['N', arch.channels, arch.size, arch.size], description: 'G(E(x)) in the normalized input space ([-1, 1])' },
+    {
+      name: FEATURE_RESIDUAL_OUTPUT,
+      meaning: 'discriminator-feature-residual',
+      shape: ['N', 1],
+      description: "mean over the critic's last hidden layer of (f(x) - f(G(E(x))))^2",
+    },
+  ];
 }
 
 function* arrayBatches(images: { data: Float32Array; count: number }, imageSize: number, batch: number): Generator<NhwcBatch> {
@@ -302,17 +282,48 @@ async function* asAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
   yield* items;
 }
 
-/** The generator, critic and GAN history of a previous run folder, checked against `arch`. */
+/** A GAN epoch as history.json stores it (stage 'gan'), and back. */
+function ganHistoryEpoch(record: GanEpochRecord): HistoryEpoch {
+  const { epoch, criticLoss, seconds, ...metrics } = record;
+  return { stage: 'gan', epoch, loss: criticLoss, seconds, metrics: Object.fromEntries(Object.entries(metrics).filter(([, v]) => typeof v === 'string' || Number.isFinite(v))) };
+}
+
+function ganRecordOf(entry: HistoryEpoch): GanEpochRecord {
+  const m = entry.metrics ?? {};
+  const number = (key: string): number => (typeof m[key] === 'number' ? (m[key] as number) : Number.NaN);
+  return {
+    epoch: entry.epoch,
+    generatorSteps: number('generatorSteps'),
+    wassersteinEstimate: number('wassersteinEstimate'),
+    criticLoss: entry.loss,
+    gradientPenalty: number('gradientPenalty'),
+    generatorLoss: number('generatorLoss'),
+    diversityRatio: number('diversityRatio'),
+    sampleDiversity: number('sampleDiversity'),
+    realDiversity: number('realDiversity'),
+    samplesPng: String(m.samplesPng ?? ''),
+    seconds: entry.seconds,
+  };
+}
+
+function encoderHistoryEpoch(record: EncoderEpochRecord): HistoryEpoch {
+  const { epoch, loss, valLoss, seconds, imageResidual, featureResidual } = record;
+  return { stage: 'encoder', epoch, loss, valLoss, seconds, metrics: { imageResidual, featureResidual } };
+}
+
+/** The generator, critic and GAN history of a previous run folder (any run folder format), checked against `arch`. */
 async function loadGan(runDir: string, arch: FanoganArchitecture): Promise<{ dir: string; generator: tf.LayersModel; critic: tf.LayersModel; history: GanEpochRecord[] }> {
   const dir = resolve(runDir);
-  const historyPath = join(dir, 'history.json');
+  const historyPath = runPath(dir, 'history');
   let history: GanEpochRecord[];
   try {
-    const parsed = JSON.parse(await readFile(historyPath, 'utf8')) as { family?: unknown; gan?: unknown };
-    if (parsed.family !== 'fanogan' || !Array.isArray(parsed.gan) || parsed.gan.length === 0) throw new Error('not an f-AnoGAN history with GAN epochs');
-    history = parsed.gan as GanEpochRecord[];
+    const parsed = await readRunHistory(dir);
+    if (parsed === undefined) throw new Error('no such file');
+    const gan = parsed.epochs.filter((e) => e.stage === 'gan');
+    if (parsed.family !== 'fanogan' || gan.length === 0) throw new Error('not an f-AnoGAN history with GAN epochs');
+    history = gan.map(ganRecordOf);
   } catch (error) {
-    throw new Error(`trainFanogan: ganFrom: cannot use ${historyPath}: ${(error as Error).message}`);
+    throw new Error(`${OWNER}ganFrom: cannot use ${historyPath}: ${(error as Error).message}`);
   }
   const generator = await loadModelFromDir(join(dir, 'gan', 'generator'));
   const critic = await loadModelFromDir(join(dir, 'gan', 'critic'));
@@ -320,61 +331,86 @@ async function loadGan(runDir: string, arch: FanoganArchitecture): Promise<{ dir
   const generated = JSON.stringify(generator.outputs[0].shape.slice(1));
   const zDim = generator.inputs[0].shape[1];
   if (generated !== expected || zDim !== arch.zDim) {
-    throw new Error(`trainFanogan: ganFrom ${dir}: its generator maps z ${zDim} to ${generated}, the options ask for z ${arch.zDim} to ${expected}`);
+    throw new Error(`${OWNER}ganFrom ${dir}: its generator maps z ${zDim} to ${generated}, the options ask for z ${arch.zDim} to ${expected}`);
   }
   return { dir, generator, critic, history };
 }
 
-export async function trainFanogan(options: FanoganTrainOptions): Promise<FanoganTrainResult> {
-  const startedAt = Date.now();
-  if (options == null || typeof options !== 'object') throw new Error('trainFanogan: options object required');
-  if (typeof options.out !== 'string' || options.out.trim() === '') throw new Error('trainFanogan: out (the run folder) is required');
-  if (options.data === undefined && options.dataSource === undefined) throw new Error('trainFanogan: data (the dataset folder) or dataSource is required');
-  const channels = options.channels ?? FANOGAN_DEFAULTS.channels;
+const OWNER = 'trainFanogan: ';
+
+interface FanoganSettings {
+  arch: FanoganArchitecture;
+  ganEpochs: number;
+  encoderEpochs: number;
+  maxGeneratorSteps: number;
+  batch: number;
+  nCritic: number;
+  lambda: number;
+  ganLearningRate: number;
+  encoderLearningRate: number;
+  kappa: number;
+  maxTrainImages: number;
+}
+
+function fanoganSettings(options: FanoganTrainOptions): FanoganSettings {
   const arch: FanoganArchitecture = {
-    size: positiveInteger(options.size, 'size', FANOGAN_DEFAULTS.size, 'trainFanogan: '),
-    channels,
-    zDim: positiveInteger(options.zDim, 'zDim', FANOGAN_DEFAULTS.zDim, 'trainFanogan: '),
-    baseFilters: positiveInteger(options.baseFilters, 'baseFilters', FANOGAN_DEFAULTS.baseFilters, 'trainFanogan: '),
+    size: positiveInteger(options.size, 'size', FANOGAN_DEFAULTS.size, OWNER),
+    channels: options.channels ?? FANOGAN_DEFAULTS.channels,
+    zDim: positiveInteger(options.zDim, 'zDim', FANOGAN_DEFAULTS.zDim, OWNER),
+    baseFilters: positiveInteger(options.baseFilters, 'baseFilters', FANOGAN_DEFAULTS.baseFilters, OWNER),
   };
   try {
     checkArchitecture(arch);
   } catch (error) {
-    throw new Error(`trainFanogan: ${(error as Error).message}`);
+    throw new Error(`${OWNER}${(error as Error).message}`);
   }
-  const ganEpochs = positiveInteger(options.ganEpochs, 'ganEpochs', FANOGAN_DEFAULTS.ganEpochs, 'trainFanogan: ');
-  const encoderEpochs = positiveInteger(options.encoderEpochs, 'encoderEpochs', FANOGAN_DEFAULTS.encoderEpochs, 'trainFanogan: ');
-  const maxGeneratorSteps = options.maxGeneratorSteps === undefined ? Infinity : positiveInteger(options.maxGeneratorSteps, 'maxGeneratorSteps', 1, 'trainFanogan: ');
-  const batch = positiveInteger(options.batch, 'batch', FANOGAN_DEFAULTS.batch, 'trainFanogan: ');
-  if (batch < 2) throw new Error(`trainFanogan: batch must be at least 2, got ${batch}`);
-  const nCritic = positiveInteger(options.nCritic, 'nCritic', FANOGAN_DEFAULTS.nCritic, 'trainFanogan: ');
-  const lambda = positiveNumber(options.gradientPenalty, 'gradientPenalty', FANOGAN_DEFAULTS.gradientPenalty, 'trainFanogan: ', true);
-  const ganLearningRate = positiveNumber(options.ganLearningRate, 'ganLearningRate', FANOGAN_DEFAULTS.ganLearningRate, 'trainFanogan: ');
-  const encoderLearningRate = positiveNumber(options.encoderLearningRate, 'encoderLearningRate', FANOGAN_DEFAULTS.encoderLearningRate, 'trainFanogan: ');
-  const kappa = positiveNumber(options.kappa, 'kappa', FANOGAN_DEFAULTS.kappa, 'trainFanogan: ', true);
-  const maxTrainImages = options.maxTrainImages === undefined ? Infinity : positiveInteger(options.maxTrainImages, 'maxTrainImages', 1, 'trainFanogan: ');
-  const seed = options.seed ?? FANOGAN_DEFAULTS.seed;
-  if (!Number.isInteger(seed)) throw new Error(`trainFanogan: seed must be an integer, got ${String(seed)}`);
-  const validationSplit = options.validationSplit ?? FANOGAN_DEFAULTS.validationSplit;
-  if (!(validationSplit > 0 && validationSplit < 1)) throw new Error(`trainFanogan: validationSplit must be in (0, 1), got ${String(validationSplit)}`);
+  const batch = positiveInteger(options.batch, 'batch', FANOGAN_DEFAULTS.batch, OWNER);
+  if (batch < 2) throw new Error(`${OWNER}batch must be at least 2, got ${batch}`);
+  return {
+    arch,
+    ganEpochs: positiveInteger(options.ganEpochs, 'ganEpochs', FANOGAN_DEFAULTS.ganEpochs, OWNER),
+    encoderEpochs: positiveInteger(options.encoderEpochs, 'encoderEpochs', FANOGAN_DEFAULTS.encoderEpochs, OWNER),
+    maxGeneratorSteps: options.maxGeneratorSteps === undefined ? Infinity : positiveInteger(options.maxGeneratorSteps, 'maxGeneratorSteps', 1, OWNER),
+    batch,
+    nCritic: positiveInteger(options.nCritic, 'nCritic', FANOGAN_DEFAULTS.nCritic, OWNER),
+    lambda: positiveNumber(options.gradientPenalty, 'gradientPenalty', FANOGAN_DEFAULTS.gradientPenalty, OWNER, true),
+    ganLearningRate: positiveNumber(options.ganLearningRate, 'ganLearningRate', FANOGAN_DEFAULTS.ganLearningRate, OWNER),
+    encoderLearningRate: positiveNumber(options.encoderLearningRate, 'encoderLearningRate', FANOGAN_DEFAULTS.encoderLearningRate, OWNER),
+    kappa: positiveNumber(options.kappa, 'kappa', FANOGAN_DEFAULTS.kappa, OWNER, true),
+    maxTrainImages: options.maxTrainImages === undefined ? Infinity : positiveInteger(options.maxTrainImages, 'maxTrainImages', 1, OWNER),
+  };
+}
+
+interface FanoganExtra {
+  architecture: FanoganArchitecture;
+  gan: GanEpochRecord[];
+  encoder: EncoderEpochRecord[];
+  stability?: FanoganTrainResult['stability'];
+}
+
+/** f-AnoGAN as a recipe family: stage 'gan' (WGAN-GP), then stage 'encoder' (izi_f), one inference graph. */
+export const fanoganFamily: TrainingFamily<FanoganTrainOptions, FanoganExtra> = {
+  family: 'fanogan',
+  check: (options) => void fanoganSettings(options),
+  beforeBackend: registerComparisonGradients,
+  preprocessing(options) {
+    const { arch } = fanoganSettings(options);
+    return fanoganPreprocessing(arch.size, arch.channels);
+  },
+  plan: planFanogan,
+};
+
+async function planFanogan(options: FanoganTrainOptions, env: TrainingEnvironment): Promise<FamilyTraining<FanoganExtra>> {
+  const settings = fanoganSettings(options);
+  const { arch, batch, nCritic, lambda, kappa, maxGeneratorSteps } = settings;
+  const { runDir, source, seed, log } = env;
   const score = fanoganScoreSpec(kappa);
-  const log = options.quiet ? () => undefined : (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
-
-  registerComparisonGradients();
-  const selection = await initBackend(options.backend ?? 'auto');
-  log(`backend: ${selection.backend} (${selection.reason})`);
-  const preprocessing = fanoganPreprocessing(arch.size, arch.channels);
-  const source =
-    options.dataSource ??
-    (await createDatasetSource({ root: options.data as string, layout: options.layout, normalDirs: options.normalDir, preprocessing, validationFraction: validationSplit, seed, log }));
-  const runDir = resolve(options.out);
   await mkdir(join(runDir, 'samples'), { recursive: true });
-
   const imageSize = arch.size * arch.size * arch.channels;
-  const train = await collect(source.trainBatches(64, 0), imageSize, maxTrainImages);
+  const train = await collect(source.trainBatches(64, 0), imageSize, settings.maxTrainImages);
   const validation = await collect(source.validationBatches(64), imageSize, Infinity);
-  if (train.count < batch) throw new Error(`trainFanogan: ${source.description}: ${train.count} training images, fewer than one batch (${batch})`);
-  if (validation.count < 1) throw new Error(`trainFanogan: ${source.description}: no validation images could be read`);
+  if (train.count < batch) throw new Error(`${OWNER}${source.description}: ${train.count} training images, fewer than one batch (${batch})`);
+  if (validation.count < 1) throw new Error(`${OWNER}${source.description}: no validation images could be read`);
   log(`f-AnoGAN ${arch.size}x${arch.size}x${arch.channels}, z ${arch.zDim}, base ${arch.baseFilters}: ${train.count} training, ${validation.count} validation images`);
 
   const random = createRandom(seed);
@@ -388,9 +424,8 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
   const encoderVariables = variablesOf(encoder);
 
   // ---------- stage 1: WGAN-GP ----------
-  const ganStart = Date.now();
-  const criticOptimizer = tf.train.adam(ganLearningRate, 0, 0.9);
-  const generatorOptimizer = tf.train.adam(ganLearningRate, 0, 0.9);
+  const criticOptimizer = tf.train.adam(settings.ganLearningRate, 0, 0.9);
+  const generatorOptimizer = tf.train.adam(settings.ganLearningRate, 0, 0.9);
   const fixedZ = uniformLatent(SAMPLE_COUNT, arch.zDim, createRandom(seed + 7));
   const realSample = Array.from({ length: Math.min(SAMPLE_COUNT, train.count) }, (_, i) => Math.floor((i * train.count) / Math.min(SAMPLE_COUNT, train.count)));
   const realTensor = batchTensor(train, realSample, arch);
@@ -399,7 +434,8 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
   const gan: GanEpochRecord[] = loaded ? loaded.history : [];
   let generatorSteps = loaded ? loaded.history[loaded.history.length - 1].generatorSteps : 0;
   const allIndices = Array.from({ length: train.count }, (_, i) => i);
-  for (let epoch = 1; !loaded && epoch <= ganEpochs && generatorSteps < maxGeneratorSteps; epoch++) {
+
+  async function ganEpoch(epoch: number, report: StepReport): Promise<EpochOutcome | 'stopped'> {
     const epochStart = Date.now();
     const order = shuffled(allIndices, random);
     let criticSteps = 0;
@@ -428,7 +464,7 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
       criticOptimizer.applyGradients(named(grads));
       const [criticLoss, wasserstein, penalty] = await Promise.all([value, ...parts].map(async (t) => (await t.data())[0]));
       tf.dispose([real, z, fake, mix, value, ...parts, ...Object.values(grads)]);
-      if (!Number.isFinite(criticLoss)) throw new Error(`trainFanogan: the critic diverged at epoch ${epoch} (loss ${criticLoss}); lower ganLearningRate`);
+      if (!Number.isFinite(criticLoss)) throw new Error(`${OWNER}the critic diverged at epoch ${epoch} (loss ${criticLoss}); lower ganLearningRate`);
       sums.wasserstein += wasserstein;
       sums.criticLoss += criticLoss;
       sums.penalty += penalty;
@@ -444,6 +480,7 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
         generatorSteps++;
         stepsThisEpoch++;
       }
+      if (report(criticSteps, sums.criticLoss / criticSteps)) return 'stopped';
     }
     const samples = tf.tidy(() => generator.predict(fixedZ) as tf.Tensor);
     const sampleData = (await samples.data()) as Float32Array;
@@ -465,27 +502,27 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
       seconds: (Date.now() - epochStart) / 1000,
     };
     gan.push(record);
-    log(
-      `GAN epoch ${epoch}/${ganEpochs}: W ${record.wassersteinEstimate.toPrecision(4)}, GP ${record.gradientPenalty.toPrecision(3)}, G ${record.generatorLoss.toPrecision(4)}, ` +
-        `diversity ${record.diversityRatio.toFixed(3)} of real, ${generatorSteps} generator steps, ${record.seconds.toFixed(1)} s`,
-    );
+    return {
+      loss: record.criticLoss,
+      images: criticSteps * batch,
+      seconds: record.seconds,
+      metrics: ganHistoryEpoch(record).metrics,
+      summary:
+        `W ${record.wassersteinEstimate.toPrecision(4)}, GP ${record.gradientPenalty.toPrecision(3)}, G ${record.generatorLoss.toPrecision(4)}, ` +
+        `diversity ${record.diversityRatio.toFixed(3)} of real, ${generatorSteps} generator steps`,
+      ...(generatorSteps >= maxGeneratorSteps ? { endStage: `GAN: ${generatorSteps} generator steps reached (maxGeneratorSteps)` } : {}),
+    };
   }
-  criticOptimizer.dispose();
-  generatorOptimizer.dispose();
-  fixedZ.dispose();
-  const ganMs = Date.now() - ganStart;
-  const ratios = gan.slice(gan.length > 1 ? 1 : 0).map((r) => r.diversityRatio);
-  const stability = {
-    minDiversityRatio: Math.min(...ratios),
-    finalDiversityRatio: gan[gan.length - 1].diversityRatio,
-    collapseSuspected: gan[gan.length - 1].diversityRatio < COLLAPSE_LIMIT,
-    collapseLimit: COLLAPSE_LIMIT,
+
+  const stability = (): FanoganTrainResult['stability'] | undefined => {
+    if (gan.length === 0) return undefined;
+    const ratios = gan.slice(gan.length > 1 ? 1 : 0).map((r) => r.diversityRatio);
+    const last = gan[gan.length - 1].diversityRatio;
+    return { minDiversityRatio: Math.min(...ratios), finalDiversityRatio: last, collapseSuspected: last < COLLAPSE_LIMIT, collapseLimit: COLLAPSE_LIMIT };
   };
-  if (stability.collapseSuspected) log(`warning: generated samples are ${stability.finalDiversityRatio.toFixed(3)} as diverse as real images (< ${COLLAPSE_LIMIT}): mode collapse suspected`);
 
   // ---------- stage 2: izi_f encoder (generator and critic frozen, in inference mode) ----------
-  const encoderStart = Date.now();
-  const encoderOptimizer = tf.train.adam(encoderLearningRate, 0.5, 0.999);
+  const encoderOptimizer = tf.train.adam(settings.encoderLearningRate, 0.5, 0.999);
   const iziF = (x: tf.Tensor, training: boolean): { total: tf.Scalar; image: tf.Scalar; feature: tf.Scalar } => {
     const reconstruction = generator.apply(encoder.apply(x, { training }) as tf.Tensor, { training: false }) as tf.Tensor;
     const image = tf.mean(tf.squaredDifference(x, reconstruction)) as tf.Scalar;
@@ -504,22 +541,30 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
     }
     return sum / validation.count;
   };
+  const warmStart = { steps: Math.max(1, Math.floor(train.count / batch)), loss: Number.NaN, done: false };
   // Warm start with ziz (Schlegl et al.'s other encoder loss): ||z - E(G(z))||^2 on generated images puts
   // E's outputs where the prior lives. From a fresh encoder (outputs near z = 0) izi_f alone can stall:
   // near z = 0 the generator's first ReLUs may all be off, so izi_f has no gradient to follow.
-  const warmupSteps = Math.max(1, Math.floor(train.count / batch));
-  let warmupLoss = Number.NaN;
-  for (let step = 0; step < warmupSteps; step++) {
-    const z = uniformLatent(batch, arch.zDim, random);
-    const generated = generator.apply(z, { training: false }) as tf.Tensor;
-    const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(encoder.apply(generated, { training: true }) as tf.Tensor, z)) as tf.Scalar, encoderVariables);
-    encoderOptimizer.applyGradients(named(grads));
-    warmupLoss = (await value.data())[0];
-    tf.dispose([z, generated, value, ...Object.values(grads)]);
-  }
-  log(`encoder warm start (ziz, ${warmupSteps} steps): ${warmupLoss.toPrecision(4)}`);
+  const warmUpEncoder = async (): Promise<void> => {
+    const ratio = stability();
+    if (ratio?.collapseSuspected) log(`warning: generated samples are ${ratio.finalDiversityRatio.toFixed(3)} as diverse as real images (< ${COLLAPSE_LIMIT}): mode collapse suspected`);
+    for (let step = 0; step < warmStart.steps; step++) {
+      const z = uniformLatent(batch, arch.zDim, random);
+      const generated = generator.apply(z, { training: false }) as tf.Tensor;
+      const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(encoder.apply(generated, { training: true }) as tf.Tensor, z)) as tf.Scalar, encoderVariables);
+      encoderOptimizer.applyGradients(named(grads));
+      warmStart.loss = (await value.data())[0];
+      tf.dispose([z, generated, value, ...Object.values(grads)]);
+    }
+    warmStart.done = true;
+    log(`encoder warm start (ziz, ${warmStart.steps} steps): ${warmStart.loss.toPrecision(4)}`);
+  };
   const encoderHistory: EncoderEpochRecord[] = [];
-  for (let epoch = 1; epoch <= encoderEpochs; epoch++) {
+  /** The encoder after its last completed epoch (a Ctrl-C mid-epoch keeps this one). */
+  let encoderWeights: tf.Tensor[] = [];
+
+  async function encoderEpoch(epoch: number, report: StepReport): Promise<EpochOutcome | 'stopped'> {
+    if (!warmStart.done) await warmUpEncoder();
     const epochStart = Date.now();
     const order = shuffled(allIndices, random);
     const sums = { loss: 0, image: 0, feature: 0, steps: 0 };
@@ -534,11 +579,12 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
       encoderOptimizer.applyGradients(named(grads));
       const [loss, image, feature] = await Promise.all([value, ...parts].map(async (t) => (await t.data())[0]));
       tf.dispose([x, value, ...parts, ...Object.values(grads)]);
-      if (!Number.isFinite(loss)) throw new Error(`trainFanogan: the encoder diverged at epoch ${epoch} (loss ${loss}); lower encoderLearningRate`);
+      if (!Number.isFinite(loss)) throw new Error(`${OWNER}the encoder diverged at epoch ${epoch} (loss ${loss}); lower encoderLearningRate`);
       sums.loss += loss;
       sums.image += image;
       sums.feature += feature;
       sums.steps++;
+      if (report(sums.steps, sums.loss / sums.steps)) return 'stopped';
     }
     const record: EncoderEpochRecord = {
       epoch,
@@ -549,106 +595,105 @@ export async function trainFanogan(options: FanoganTrainOptions): Promise<Fanoga
       seconds: (Date.now() - epochStart) / 1000,
     };
     encoderHistory.push(record);
-    log(`encoder epoch ${epoch}/${encoderEpochs}: izi_f ${record.loss.toPrecision(4)} (image ${record.imageResidual.toPrecision(4)}, feature ${record.featureResidual.toPrecision(4)}), val ${record.valLoss.toPrecision(4)}, ${record.seconds.toFixed(1)} s`);
+    tf.dispose(encoderWeights);
+    encoderWeights = encoder.getWeights().map((w) => w.clone());
+    return {
+      loss: record.loss,
+      valLoss: record.valLoss,
+      images: sums.steps * batch,
+      seconds: record.seconds,
+      metrics: encoderHistoryEpoch(record).metrics,
+      summary: `izi_f ${record.loss.toPrecision(4)} (image ${record.imageResidual.toPrecision(4)}, feature ${record.featureResidual.toPrecision(4)}), val ${record.valLoss.toPrecision(4)}`,
+    };
   }
-  encoderOptimizer.dispose();
-  const encoderMs = Date.now() - encoderStart;
 
-  // ---------- export and calibration ----------
-  const calibrationStart = Date.now();
-  const inference = buildInferenceGraph(arch, encoder, generator, critic);
-  await saveModelToDir(inference, runDir);
-  await saveModelToDir(generator, join(runDir, 'gan', 'generator'));
-  await saveModelToDir(critic, join(runDir, 'gan', 'critic'));
-  await saveModelToDir(encoder, join(runDir, 'gan', 'encoder'));
-  const goodPixels = new GoodPixels();
-  const scores = await scoreFanoganBatches(inference, asAsync(arrayBatches(validation, imageSize, batch)), arch, score, goodPixels.add);
-  const { calibration, threshold } = calibrate(scores, options.threshold ?? DEFAULT_THRESHOLD, `validation split of the normal training images (${scores.length})`, goodPixels);
-  const calibrationMs = Date.now() - calibrationStart;
-
-  const card: ModelCard = {
-    schemaVersion: MODEL_CARD_SCHEMA_VERSION,
-    family: 'fanogan',
-    name: `fanogan-${arch.size}px-${arch.channels === 1 ? 'grey' : 'rgb'}`,
-    description: `f-AnoGAN (WGAN-GP DCGAN + izi_f encoder) trained on ${source.description}`,
-    preprocessing,
-    input: { name: 'input', layout: 'NCHW', shape: ['N', arch.channels, arch.size, arch.size] },
-    outputs: [
-      { name: RECONSTRUCTION_OUTPUT, meaning: 'reconstruction', shape: ['N', arch.channels, arch.size, arch.size], description: 'G(E(x)) in the normalized input space ([-1, 1])' },
-      {
-        name: FEATURE_RESIDUAL_OUTPUT,
-        meaning: 'discriminator-feature-residual',
-        shape: ['N', 1],
-        description: "mean over the critic's last hidden layer of (f(x) - f(G(E(x))))^2",
+  let inference: tf.LayersModel | undefined;
+  async function finish(): Promise<FinishedModel | undefined> {
+    const ratio = stability();
+    if (encoderHistory.length === 0 || ratio === undefined) return undefined;
+    encoder.setWeights(encoderWeights);
+    const graph = buildInferenceGraph(arch, encoder, generator, critic);
+    inference = graph;
+    const last = encoderHistory[encoderHistory.length - 1];
+    return {
+      async save(dir) {
+        await saveModelToDir(graph, dir);
+        await saveModelToDir(generator, join(dir, 'gan', 'generator'));
+        await saveModelToDir(critic, join(dir, 'gan', 'critic'));
+        await saveModelToDir(encoder, join(dir, 'gan', 'encoder'));
       },
+      validationScores: (onMap) => scoreFanoganBatches(graph, asAsync(arrayBatches(validation, imageSize, batch)), arch, score, onMap),
+      bestEpoch: last.epoch,
+      bestValLoss: last.valLoss,
+      card: {
+        name: `fanogan-${arch.size}px-${arch.channels === 1 ? 'grey' : 'rgb'}`,
+        description: `f-AnoGAN (WGAN-GP DCGAN + izi_f encoder) trained on ${source.description}`,
+        input: { name: 'input', layout: 'NCHW', shape: ['N', arch.channels, arch.size, arch.size] },
+        outputs: fanoganOutputs(arch),
+        score,
+        loss: `WGAN-GP (lambda ${lambda}, nCritic ${nCritic}), then encoder izi_f (kappa ${kappa})`,
+        extras: {
+          fanogan: {
+            architecture: arch,
+            ganEpochs: gan.length,
+            generatorSteps,
+            encoderEpochs: encoderHistory.length,
+            batch,
+            nCritic,
+            gradientPenalty: lambda,
+            ganLearningRate: settings.ganLearningRate,
+            encoderLearningRate: settings.encoderLearningRate,
+            latentPrior: 'uniform(-1, 1); encoder output tanh',
+            ...(loaded ? { ganFrom: loaded.dir } : {}),
+            stability: ratio,
+          },
+        },
+      },
+    };
+  }
+
+  return {
+    earlierEpochs: loaded ? loaded.history.map(ganHistoryEpoch) : [],
+    stages: [
+      { name: 'gan', epochs: loaded ? loaded.history.length : settings.ganEpochs, epochsDone: loaded ? loaded.history.length : 0, stepsPerEpoch: Math.floor(train.count / batch), runEpoch: ganEpoch },
+      { name: 'encoder', epochs: settings.encoderEpochs, stepsPerEpoch: Math.floor(train.count / batch), runEpoch: encoderEpoch },
     ],
-    score,
-    threshold,
-    calibration,
-    training: {
-      dataFingerprint: await source.fingerprint(),
-      dataDescription: source.description,
-      imageCount: train.count + validation.count,
-      epochs: gan.length + encoderHistory.length,
-      seed,
-      backend: selection.backend,
-      loss: `WGAN-GP (lambda ${lambda}, nCritic ${nCritic}), then encoder izi_f (kappa ${kappa})`,
-      ...(options.command ? { command: options.command } : {}),
-    },
-    createdAt: new Date().toISOString(),
-    producer: { trainer: await trainerVersion() },
-    extras: {
-      fanogan: {
-        architecture: arch,
-        ganEpochs: gan.length,
-        generatorSteps,
-        encoderEpochs: encoderHistory.length,
-        batch,
-        nCritic,
-        gradientPenalty: lambda,
-        ganLearningRate,
-        encoderLearningRate,
-        latentPrior: 'uniform(-1, 1); encoder output tanh',
-        ...(loaded ? { ganFrom: loaded.dir } : {}),
-        stability,
-      },
-      skippedFiles: source.skipped(),
+    finish,
+    details: () => ({
+      stabilityCheck: `per GAN epoch: mean pairwise RMS distance of ${SAMPLE_COUNT} samples from a fixed z over that of ${realSample.length} real training images (diversityRatio); below ${COLLAPSE_LIMIT} = collapse suspected; grids in samples/`,
+      ...(stability() ? { stability: stability() } : {}),
+      ...(loaded ? { ganFrom: loaded.dir } : {}),
+      ...(warmStart.done ? { encoderWarmStart: { loss: 'ziz: mean (z - E(G(z)))^2', steps: warmStart.steps, finalLoss: warmStart.loss } } : {}),
+    }),
+    result: () => ({ architecture: arch, gan, encoder: encoderHistory, ...(stability() ? { stability: stability() } : {}) }),
+    async dispose() {
+      tf.dispose([fixedZ, ...encoderWeights]);
+      criticOptimizer.dispose();
+      generatorOptimizer.dispose();
+      encoderOptimizer.dispose();
+      inference?.dispose();
+      generator.dispose();
+      critic.dispose();
+      encoder.dispose();
     },
   };
-  const validCard = validateModelCard(card);
-  const cardPath = join(runDir, 'model-card.json');
-  await writeFileAtomic(cardPath, JSON.stringify(validCard, null, 2));
-  await writeFile(
-    join(runDir, 'history.json'),
-    JSON.stringify(
-      {
-        family: 'fanogan',
-        status: 'completed',
-        stabilityCheck: `per GAN epoch: mean pairwise RMS distance of ${SAMPLE_COUNT} samples from a fixed z over that of ${realSample.length} real training images (diversityRatio); below ${COLLAPSE_LIMIT} = collapse suspected; grids in samples/`,
-        stability,
-        ...(loaded ? { ganFrom: loaded.dir } : {}),
-        encoderWarmStart: { loss: 'ziz: mean (z - E(G(z)))^2', steps: warmupSteps, finalLoss: warmupLoss },
-        gan,
-        encoder: encoderHistory,
-      },
-      null,
-      2,
-    ),
-  );
-  log(`model and card written to ${runDir} (threshold ${threshold.value.toPrecision(4)})`);
-  inference.dispose();
-  generator.dispose();
-  critic.dispose();
-  encoder.dispose();
+}
+
+/** Trains f-AnoGAN into `options.out` through the shared recipe. */
+export async function trainFanogan(options: FanoganTrainOptions): Promise<FanoganTrainResult> {
+  if (options == null || typeof options !== 'object') throw new Error(`${OWNER}options object required`);
+  const result = await runRecipe(fanoganFamily, options, OWNER);
+  const { extra } = result;
   return {
-    runDir,
-    cardPath,
-    card: validCard,
-    architecture: arch,
-    gan,
-    encoder: encoderHistory,
-    stability,
-    backend: selection.backend,
-    timings: { totalMs: Date.now() - startedAt, ganMs, encoderMs, calibrationMs },
+    runDir: result.runDir,
+    completed: result.completed,
+    interrupted: result.interrupted,
+    ...(result.card && result.cardPath ? { card: result.card, cardPath: result.cardPath } : {}),
+    architecture: extra.architecture,
+    gan: extra.gan,
+    encoder: extra.encoder,
+    ...(extra.stability ? { stability: extra.stability } : {}),
+    backend: result.backend,
+    timings: { totalMs: result.timings.totalMs, trainMs: result.timings.trainMs, calibrationMs: result.timings.calibrationMs, imagesPerSecond: result.timings.imagesPerSecond },
   };
 }

@@ -1,16 +1,34 @@
 /**
- * From one image's model outputs to its verdict, exactly as the card says. Shared by both
- * runtimes so that a line PC and a browser score the same file identically.
+ * From one image's model outputs (all its passes) to map, uncertainty, score and verdict, exactly
+ * as the card says: the one definition of that path. Both runtimes call it, so that a line PC and
+ * a browser score the same file identically, and the trainer's calibration calls it on the TF.js
+ * model's outputs, so that the threshold is fitted on the score it judges.
  */
-import type { ModelCard, OutputSpec } from '@residuum/scoring';
-import type { ModelInputImage, ScalarMap } from './inspector.js';
-import { anomalyMap, imageScore, isAnomalous, mcDropoutStatistics, normalizeScore, resizeMap } from '@residuum/scoring';
+import type { ModelCard, OutputSpec } from '../card/model-card.js';
+import { anomalyMap, mcDropoutStatistics } from '../maps/anomaly-map.js';
+import { isAnomalous } from '../metrics/verdict.js';
+import { resizeMap } from '../preprocess/resample.js';
+import { imageScore } from '../scores/image-score.js';
+import { normalizeScore } from '../scores/normalize.js';
+import type { TensorData } from './dropout-masks.js';
+
+/** A single-channel map, row-major, height x width. */
+export interface ScalarMap {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
+
+/** One image in the model's input space: CHW float32, already preprocessed per the card. */
+export interface ModelInputImage {
+  data: Float32Array;
+  channels: number;
+  height: number;
+  width: number;
+}
 
 /** One output of one image (its batch row): values and the dims without the batch axis. */
-export interface OutputSlice {
-  data: Float32Array;
-  dims: readonly number[];
-}
+export type OutputSlice = TensorData;
 
 /** One stochastic (or the one deterministic) pass of the model for one image. */
 export type PassOutputs = Record<string, OutputSlice>;
@@ -31,6 +49,20 @@ export interface ScoredImage {
   uncertainty?: ScalarMap;
 }
 
+/** What the card's score spec makes of one image's outputs, before any threshold. */
+export interface ImageOutputsScore {
+  score: number;
+  /** The pixel anomaly map at the input size. */
+  map: Float32Array;
+  /** The (mean, with several passes) reconstruction, CHW, when the model outputs one. */
+  reconstruction?: Float32Array;
+  /** Per-pixel variance of the passes' reconstructions (MC-Dropout). */
+  uncertainty?: Float32Array;
+}
+
+/** The parts of a card that turn outputs into a score (a trainer has these before any threshold). */
+export type ScoringCard = Pick<ModelCard, 'outputs' | 'score'>;
+
 /** The threshold in force: the override when given (checked), else the card's. */
 export function resolveThreshold(card: ModelCard, override?: number): number {
   if (override === undefined) return card.threshold.value;
@@ -41,8 +73,8 @@ export function resolveThreshold(card: ModelCard, override?: number): number {
 }
 
 /**
- * Scores one image. With several passes (MC-Dropout) the map is computed from the mean
- * reconstruction and `uncertainty` is the per-pixel variance of the reconstructions.
+ * Scores and judges one image: scoreImageOutputs, then the threshold in force (card or override),
+ * the normalized score and the one verdict rule.
  */
 export function scoreImage(
   card: ModelCard,
@@ -50,8 +82,31 @@ export function scoreImage(
   passes: readonly PassOutputs[],
   options: ScoreOptions = {},
 ): ScoredImage {
-  if (passes.length === 0) throw new RangeError('scoreImage: at least one pass of model outputs is needed');
   const threshold = resolveThreshold(card, options.threshold);
+  const { score, map, reconstruction, uncertainty } = scoreImageOutputs(card, input, passes);
+  const { channels, height, width } = input;
+  const scored: ScoredImage = {
+    score,
+    normalizedScore: normalizeScore(score, threshold, card.calibration),
+    isAnomalous: isAnomalous(score, threshold),
+    threshold,
+  };
+  if (options.returnMaps) {
+    scored.map = { data: map, width, height };
+    if (reconstruction) scored.reconstruction = { data: reconstruction, channels, height, width };
+    if (uncertainty) scored.uncertainty = { data: uncertainty, width, height };
+  }
+  return scored;
+}
+
+/**
+ * The map and score of one image from its outputs, all passes. With several passes (MC-Dropout)
+ * the map is computed from the mean reconstruction and `uncertainty` is the per-pixel variance of
+ * the reconstructions; a model's own map (DFR) and the discriminator residual (f-AnoGAN) are
+ * averaged over the passes. score.map.positionStandardization and score.image.kappa apply here.
+ */
+export function scoreImageOutputs(card: ScoringCard, input: ModelInputImage, passes: readonly PassOutputs[]): ImageOutputsScore {
+  if (passes.length === 0) throw new RangeError('scoreImage: at least one pass of model outputs is needed');
   const { channels, height, width } = input;
   const reconstructionSpec = findOutput(card, 'reconstruction');
   let reconstruction: Float32Array | undefined;
@@ -109,22 +164,10 @@ export function scoreImage(
     ? passes.reduce((sum, pass) => sum + requireSlice(pass, residualSpec).data[0], 0) / passes.length
     : undefined;
   const score = imageScore(map, card.score.image, { discriminatorResidual });
-
-  const scored: ScoredImage = {
-    score,
-    normalizedScore: normalizeScore(score, threshold, card.calibration),
-    isAnomalous: isAnomalous(score, threshold),
-    threshold,
-  };
-  if (options.returnMaps) {
-    scored.map = { data: map, width, height };
-    if (reconstruction) scored.reconstruction = { data: reconstruction, channels, height, width };
-    if (uncertainty) scored.uncertainty = { data: uncertainty, width, height };
-  }
-  return scored;
+  return { score, map, ...(reconstruction ? { reconstruction } : {}), ...(uncertainty ? { uncertainty } : {}) };
 }
 
-function findOutput(card: ModelCard, meaning: OutputSpec['meaning']): OutputSpec | undefined {
+function findOutput(card: ScoringCard, meaning: OutputSpec['meaning']): OutputSpec | undefined {
   return card.outputs.find((output) => output.meaning === meaning);
 }
 
