@@ -74,22 +74,29 @@ function stridesAndDilations(ctx: LayerContext): { strides: [number, number]; di
   return { strides, dilations };
 }
 
-const conv2d: LayerConverter = (ctx) => {
-  requireChannelsLast(ctx);
-  const input = imageInput(ctx);
-  const [h, w, cin] = input.shape;
-  const filters = positiveInt(ctx, 'filters');
+/** Kernel, strides, dilations and TF's output size and pads of a sliding-window layer over `input`. */
+function slidingWindow(ctx: LayerContext, input: Value) {
+  const [h, w] = input.shape;
   const kernelSize = intPair(ctx, 'kernel_size');
   const { strides, dilations } = stridesAndDilations(ctx);
   const padding = paddingMode(ctx);
-  const kernel = ctx.weight('kernel', [kernelSize[0], kernelSize[1], cin, filters]);
   const rows = forwardWindow(ctx, h, kernelSize[0], strides[0], dilations[0], padding);
   const cols = forwardWindow(ctx, w, kernelSize[1], strides[1], dilations[1], padding);
+  return { kernelSize, strides, dilations, rows, cols, pads: [rows.padBegin, cols.padBegin, rows.padEnd, cols.padEnd] };
+}
+
+const conv2d: LayerConverter = (ctx) => {
+  requireChannelsLast(ctx);
+  const input = imageInput(ctx);
+  const cin = input.shape[2];
+  const filters = positiveInt(ctx, 'filters');
+  const { kernelSize, strides, dilations, rows, cols, pads } = slidingWindow(ctx, input);
+  const kernel = ctx.weight('kernel', [kernelSize[0], kernelSize[1], cin, filters]);
   return emitConv(ctx, {
     input,
     kernel: ctx.builder.floatConst(`${ctx.call.name}/kernel`, permute(kernel.values, kernel.shape, [3, 2, 0, 1]), [filters, cin, ...kernelSize]),
     bias: biasInitializer(ctx, filters),
-    attributes: convAttributes(kernelSize, strides, dilations, [rows.padBegin, cols.padBegin, rows.padEnd, cols.padEnd]),
+    attributes: convAttributes(kernelSize, strides, dilations, pads),
     outShape: [rows.out, cols.out, filters],
     opType: 'Conv',
     outChannelAxis: 0,
@@ -147,19 +154,15 @@ function depthwiseKernel(ctx: LayerContext, kernelSize: [number, number], cin: n
 const depthwiseConv2d: LayerConverter = (ctx) => {
   requireChannelsLast(ctx);
   const input = imageInput(ctx);
-  const [h, w, cin] = input.shape;
+  const cin = input.shape[2];
   const multiplier = positiveInt(ctx, 'depth_multiplier', 1);
-  const kernelSize = intPair(ctx, 'kernel_size');
-  const { strides, dilations } = stridesAndDilations(ctx);
-  const padding = paddingMode(ctx);
-  const rows = forwardWindow(ctx, h, kernelSize[0], strides[0], dilations[0], padding);
-  const cols = forwardWindow(ctx, w, kernelSize[1], strides[1], dilations[1], padding);
+  const { kernelSize, strides, dilations, rows, cols, pads } = slidingWindow(ctx, input);
   const outChannels = cin * multiplier;
   return emitConv(ctx, {
     input,
     kernel: ctx.builder.floatConst(`${ctx.call.name}/kernel`, depthwiseKernel(ctx, kernelSize, cin, multiplier), [outChannels, 1, ...kernelSize]),
     bias: biasInitializer(ctx, outChannels),
-    attributes: convAttributes(kernelSize, strides, dilations, [rows.padBegin, cols.padBegin, rows.padEnd, cols.padEnd], cin),
+    attributes: convAttributes(kernelSize, strides, dilations, pads, cin),
     outShape: [rows.out, cols.out, outChannels],
     opType: 'Conv',
     outChannelAxis: 0,
@@ -169,21 +172,17 @@ const depthwiseConv2d: LayerConverter = (ctx) => {
 const separableConv2d: LayerConverter = (ctx) => {
   requireChannelsLast(ctx);
   const input = imageInput(ctx);
-  const [h, w, cin] = input.shape;
+  const cin = input.shape[2];
   // tfjs-layers 4.22 leaves depth_multiplier out of SeparableConv2D's config; the weights carry it.
   const multiplier = configValue(ctx, 'depth_multiplier') === undefined
     ? (ctx.weight('depthwise_kernel').shape[3] ?? 1)
     : positiveInt(ctx, 'depth_multiplier');
   const filters = positiveInt(ctx, 'filters');
-  const kernelSize = intPair(ctx, 'kernel_size');
-  const { strides, dilations } = stridesAndDilations(ctx);
-  const padding = paddingMode(ctx);
-  const rows = forwardWindow(ctx, h, kernelSize[0], strides[0], dilations[0], padding);
-  const cols = forwardWindow(ctx, w, kernelSize[1], strides[1], dilations[1], padding);
+  const { kernelSize, strides, dilations, rows, cols, pads } = slidingWindow(ctx, input);
   const mid = cin * multiplier;
   const b = ctx.builder;
   const depthwise = b.floatConst(`${ctx.call.name}/depthwise_kernel`, depthwiseKernel(ctx, kernelSize, cin, multiplier), [mid, 1, ...kernelSize]);
-  const depthOut = b.node('Conv', [input.name, depthwise.name], convAttributes(kernelSize, strides, dilations, [rows.padBegin, cols.padBegin, rows.padEnd, cols.padEnd], cin), `${ctx.call.name}/depthwise`);
+  const depthOut = b.node('Conv', [input.name, depthwise.name], convAttributes(kernelSize, strides, dilations, pads, cin), `${ctx.call.name}/depthwise`);
   const pointwise = ctx.weight('pointwise_kernel', [1, 1, mid, filters]);
   return emitConv(ctx, {
     input: { name: depthOut, shape: [rows.out, cols.out, mid] },
