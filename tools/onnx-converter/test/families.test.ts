@@ -1,5 +1,5 @@
 /**
- * Whole model families as @residuum/train builds and saves them: run folder -> convertRunDir
+ * Whole model families as @residuum/train builds and saves them: run folder -> exportRunFolder
  * -> checker, onnxruntime-node and -web vs predict, the card round trip through metadata_props,
  * and the in-memory entry point convertTrainedModel that `residuum export` calls.
  */
@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { modelCardFromMetadata, type ModelCard } from '@residuum/scoring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertRunDir, convertTrainedModel, readRunDir } from '../src/index.js';
+import { convertTrainedModel } from '../src/index.js';
+import { readRunFolder } from '@residuum/train/run-folder';
+import { exportRunFolder } from './helpers/run-folder.js';
 import { decodeModelObject } from '../src/onnx-model.js';
 import { sampleCard } from './helpers/card.js';
 import { checkOnnxModels } from './helpers/onnx-checker.js';
@@ -51,7 +53,7 @@ describe('model families', () => {
     it(`${name}: run folder converts, passes the checker and matches predict in both runtimes`, async () => {
       const { dir, model, card } = await writeRunDir(name, partial);
       const outFile = join(dir, 'model.onnx');
-      const converted = await convertRunDir(dir, { outFile });
+      const converted = await exportRunFolder(dir, { outFile });
       const bytes = new Uint8Array(readFileSync(outFile));
       expect(bytes).toEqual(converted.onnx);
       const result = await compareWithPredict(model, converted, { batch: 3, seed: 5 });
@@ -72,7 +74,7 @@ describe('model families', () => {
 
   it('aesc: N stochastic passes through the mask inputs agree between onnxruntime-node and -web and differ from the deterministic pass', async () => {
     const { dir, model } = await writeRunDir('aesc-mc', FAMILIES[2][1]);
-    const converted = await convertRunDir(dir, { outFile: join(dir, 'model.onnx') });
+    const converted = await exportRunFolder(dir, { outFile: join(dir, 'model.onnx') });
     expect(converted.report.mcMaskInputs.length).toBeGreaterThan(0);
     const { feeds } = parityFeeds(model, converted, 2, 9);
     const deterministic = await runOrtNode(converted.onnx, feeds);
@@ -88,7 +90,7 @@ describe('model families', () => {
 
   it('a truncated or corrupted conversion output fails the ONNX checker (harness sanity)', async () => {
     const { dir } = await writeRunDir('cae-damaged', FAMILIES[0][1]);
-    const { onnx } = await convertRunDir(dir, { outFile: join(dir, 'model.onnx') });
+    const { onnx } = await exportRunFolder(dir, { outFile: join(dir, 'model.onnx') });
     const truncated = onnx.slice(0, Math.floor(onnx.byteLength * 0.6));
     const garbage = Uint8Array.from(onnx, (b, i) => (i < 64 ? 0xff : b));
     const [good, cut, bad] = checkOnnxModels([onnx, truncated, garbage]);
@@ -98,11 +100,11 @@ describe('model families', () => {
   });
 });
 
-describe('convertTrainedModel (in memory) and the convertRunDir wrapper', () => {
+describe('convertTrainedModel (in memory) on what the run folder module reads', () => {
   it('converts the in-memory model exactly as its run folder, fp16 included, and reads no file itself', async () => {
     const { dir } = await writeRunDir('cae-memory', FAMILIES[0][1]);
-    const model = await readRunDir(dir);
-    const fromFolder = await convertRunDir(dir, { outFile: join(dir, 'out', 'model.onnx') });
+    const model = await readRunFolder(dir);
+    const fromFolder = await exportRunFolder(dir, { outFile: join(dir, 'out', 'model.onnx') });
     expect(new Uint8Array(readFileSync(join(dir, 'out', 'model.onnx')))).toEqual(fromFolder.onnx);
     rmSync(dir, { recursive: true, force: true });
     const fromMemory = convertTrainedModel(model);
@@ -115,7 +117,7 @@ describe('convertTrainedModel (in memory) and the convertRunDir wrapper', () => 
 
   it('reads weights split over several shard files, in manifest order', async () => {
     const { dir } = await writeRunDir('cae-shards', FAMILIES[0][1]);
-    const whole = await convertRunDir(dir, { outFile: join(dir, 'whole.onnx') });
+    const whole = await exportRunFolder(dir, { outFile: join(dir, 'whole.onnx') });
     const weights = readFileSync(join(dir, 'weights.bin'));
     const cut = 4099; // not a multiple of 4: tf.io shards split at byte boundaries
     writeFileSync(join(dir, 'group1-shard1of2.bin'), weights.subarray(0, cut));
@@ -124,20 +126,20 @@ describe('convertTrainedModel (in memory) and the convertRunDir wrapper', () => 
     const modelJson = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { weightsManifest: Array<{ paths: string[] }> };
     modelJson.weightsManifest[0].paths = ['group1-shard1of2.bin', 'group1-shard2of2.bin'];
     writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
-    const sharded = await convertRunDir(dir, { outFile: join(dir, 'sharded.onnx') });
+    const sharded = await exportRunFolder(dir, { outFile: join(dir, 'sharded.onnx') });
     expect(sharded.onnx).toEqual(whole.onnx);
     modelJson.weightsManifest[0].paths = ['group1-shard1of2.bin'];
     writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
-    await expect(convertRunDir(dir, { outFile: join(dir, 'short.onnx') })).rejects.toThrow(/weight data too short/);
+    await expect(exportRunFolder(dir, { outFile: join(dir, 'short.onnx') })).rejects.toThrow(/weight files hold \d+ bytes, model\.json needs \d+/);
   });
 
   it('names the missing file of a run folder', async () => {
-    await expect(convertRunDir(join(workDir, 'no-such-run'), { outFile: join(workDir, 'x.onnx') })).rejects.toThrow(/cannot read .*no-such-run\/model\.json/);
+    await expect(exportRunFolder(join(workDir, 'no-such-run'), { outFile: join(workDir, 'x.onnx') })).rejects.toThrow(/run folder not found: .*no-such-run/);
   });
 
   it('rejects a run folder whose card is invalid, listing the problems', async () => {
     const { dir, card } = await writeRunDir('cae-badcard', FAMILIES[0][1]);
     writeFileSync(join(dir, 'model-card.json'), JSON.stringify({ ...card, family: 'nope', threshold: undefined }));
-    await expect(convertRunDir(dir, { outFile: join(dir, 'model.onnx') })).rejects.toThrow(/family[\s\S]*threshold|threshold[\s\S]*family/);
+    await expect(exportRunFolder(dir, { outFile: join(dir, 'model.onnx') })).rejects.toThrow(/family[\s\S]*threshold|threshold[\s\S]*family/);
   });
 });

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { ConversionError, convertTrainedModel, readBackboneOnnx, type TrainedModel } from '@residuum/onnx-converter';
+import { ConversionError, convertTrainedModel, readBackboneOnnx } from '@residuum/onnx-converter';
 import { readRunFolder, RunFolderError, type RunFolder } from '@residuum/train/run-folder';
 import type { ExportCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
@@ -29,9 +29,10 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
   const lock = await acquireOutputLock(`${out.path}.lock`, `--out ${options.out}`, 'residuum export');
   let result;
   try {
-    const model = await trainedModelOf(run);
+    // The one file outside the run folder: the backbone a DFR head was trained behind (the backbone cache).
+    const backboneOnnx = run.backbone ? await readBackboneOnnx(run.backbone) : undefined;
     try {
-      result = convertTrainedModel(model, { fp16: Boolean(options.fp16), scoringHead: options.scoringHead !== false });
+      result = convertTrainedModel(run, { fp16: Boolean(options.fp16), scoringHead: options.scoringHead !== false, backboneOnnx });
     } catch (error) {
       if (error instanceof ConversionError) throw new ConversionError(`${dir}: ${error.message}`);
       throw error;
@@ -53,10 +54,4 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
   for (const warning of r.warnings) io.stderr(`warning: ${warning}\n`);
   if (run.interrupted) io.stderr(`warning: interrupted training: ${run.interrupted} (the ONNX card says so in training.interrupted)\n`);
   return ExitCode.ok;
-}
-
-/** The run folder's model, card and (DFR on an ONNX backbone) the backbone's bytes, for the converter. */
-async function trainedModelOf(run: RunFolder): Promise<TrainedModel> {
-  const backbone = run.backbone ? { file: run.backbone, onnx: await readBackboneOnnx(run.backbone) } : undefined;
-  return { modelJson: run.model.modelJson, weights: run.model.weights, card: run.card, ...(backbone ? { backbone } : {}) };
 }
