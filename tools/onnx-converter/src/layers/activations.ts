@@ -76,23 +76,14 @@ const reluLayer: LayerConverter = (ctx) => {
   return { name: ctx.builder.node('Clip', inputs, [], ctx.call.name), shape: input.shape };
 };
 
-const leakyReluLayer: LayerConverter = (ctx) => {
-  const input = singleInput(ctx);
-  const alpha = numberConfig(ctx, 'alpha', 0.3);
-  return { name: ctx.builder.node('LeakyRelu', [input.name], [attr.float('alpha', alpha)], ctx.call.name), shape: input.shape };
-};
-
-const eluLayer: LayerConverter = (ctx) => {
-  const input = singleInput(ctx);
-  const alpha = numberConfig(ctx, 'alpha', 1);
-  return { name: ctx.builder.node('Elu', [input.name], [attr.float('alpha', alpha)], ctx.call.name), shape: input.shape };
-};
-
-const thresholdedReluLayer: LayerConverter = (ctx) => {
-  const input = singleInput(ctx);
-  const theta = numberConfig(ctx, 'theta', 1);
-  return { name: ctx.builder.node('ThresholdedRelu', [input.name], [attr.float('alpha', theta)], ctx.call.name), shape: input.shape };
-};
+/** A one-parameter activation layer: config `key` (default `fallback`) becomes the op's `alpha`. */
+function alphaLayer(opType: 'LeakyRelu' | 'Elu' | 'ThresholdedRelu', key: string, fallback: number): LayerConverter {
+  return (ctx) => {
+    const input = singleInput(ctx);
+    const alpha = numberConfig(ctx, key, fallback);
+    return { name: ctx.builder.node(opType, [input.name], [attr.float('alpha', alpha)], ctx.call.name), shape: input.shape };
+  };
+}
 
 const softmaxLayer: LayerConverter = (ctx) => {
   const input = singleInput(ctx);
@@ -106,8 +97,8 @@ const softmaxLayer: LayerConverter = (ctx) => {
 export const ACTIVATION_LAYERS: LayerRegistry = {
   Activation: activationLayer,
   ReLU: reluLayer,
-  LeakyReLU: leakyReluLayer,
-  ELU: eluLayer,
-  ThresholdedReLU: thresholdedReluLayer,
+  LeakyReLU: alphaLayer('LeakyRelu', 'alpha', 0.3),
+  ELU: alphaLayer('Elu', 'alpha', 1),
+  ThresholdedReLU: alphaLayer('ThresholdedRelu', 'theta', 1),
   Softmax: softmaxLayer,
 };
