@@ -57,6 +57,7 @@ import {
   type RawImage,
 } from '@residuum/scoring';
 import { initBackend, loadModelFromDir, train } from '@residuum/train';
+import { runPath } from '@residuum/train/run-folder';
 
 const appDir = fileURLToPath(new URL('..', import.meta.url));
 const repoRoot = join(appDir, '../..');
@@ -124,7 +125,7 @@ async function prepareModel(size: number, workDir: string): Promise<{ runDir: st
     handleSigint: false,
   });
   console.error(`[edge-vs-tfjs] ${size}px: trained the CAE (${TRAINING_EPOCHS} epochs on the 12 good samples) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  const card = parseModelCard(readFileSync(join(runDir, 'model-card.json'), 'utf8'), `${runDir}/model-card.json`);
+  const card = parseModelCard(readFileSync(runPath(runDir, 'card'), 'utf8'), runPath(runDir, 'card'));
   const onnxPath = join(workDir, `cae-${size}.onnx`);
   const run = await readRunFolder(runDir);
   writeFileSync(onnxPath, convertTrainedModel(run).onnx);

@@ -1,6 +1,6 @@
 /** The model card as the quality engineer needs it: what the model is, what it expects, how it judges, where it runs. */
 import type { WebInspector } from '@residuum/runtime-web';
-import type { ModelCard } from '@residuum/scoring';
+import { mcDropoutSeed, type ModelCard } from '@residuum/scoring';
 
 export interface ModelIndex {
   default: string;
@@ -34,7 +34,7 @@ export function describeCard(inspector: WebInspector, label: string, index: Mode
     ['attempts', inspector.attempts.map((a) => `${a.provider}: ${a.ok ? 'ok' : `failed (${a.reason ?? 'no reason'})`}`).join(' → '), 'attempts'],
     ['trained', `${card.training.imageCount} images, ${card.training.epochs} epochs, ${card.training.backend} (${card.createdAt.slice(0, 10)})`, 'training'],
   ];
-  if (card.mcDropout) rows.push(['MC-Dropout', `${card.mcDropout.samples} passes, ${card.mcDropout.maskInputs.length} dropout layer(s)`, 'mc']);
+  if (card.mcDropout) rows.push(['MC-Dropout', `${card.mcDropout.samples} passes, ${card.mcDropout.maskInputs.length} dropout layer(s), mask seed ${mcDropoutSeed(card)}`, 'mc']);
   const list = document.createElement('dl');
   for (const [term, value, role] of rows) {
     const dt = document.createElement('dt');

@@ -53,7 +53,7 @@ export interface NodeInspectorOptions {
   decodeConcurrency?: number;
   /** Run one full batch at load so the first images are not slowed by allocation; default true. */
   warmup?: boolean;
-  /** Seed of the MC-Dropout masks (default fixed, so the same image gets the same score). */
+  /** Overrides the card's MC-Dropout mask seed (card.mcDropout.seed, the one calibration used); for tests. */
   seed?: number;
   /**
    * onnxruntime's own console logging (ort.env.logLevel). Process-wide and fixed by the first

@@ -34,7 +34,7 @@ export interface WebInspectorOptions {
   wasmPaths?: string;
   /** WASM threads; default: one per logical core (at most 4) when the page is cross-origin isolated, else 1. */
   numThreads?: number;
-  /** Seed of the MC-Dropout masks (default: the inspection core's): the same seed gives the same passes as Node. */
+  /** Overrides the card's MC-Dropout mask seed (card.mcDropout.seed, the one calibration used); for tests. */
   seed?: number;
   /** Rows (images x MC-Dropout passes) per session run (default: the inspection core's, 8). */
   batchSize?: number;

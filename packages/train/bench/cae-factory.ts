@@ -1,6 +1,6 @@
 /**
  * A small convolutional autoencoder for the engine tests and the throughput benchmark (the real model
- * families live in src/models/). Conv3x3-BN-ReLU-MaxPool2 encoder (widths 32-64-128 by default),
+ * families live in src/families/<name>/). Conv3x3-BN-ReLU-MaxPool2 encoder (widths 32-64-128 by default),
  * mirrored Conv2DTranspose3x3/2-BN-ReLU decoder, Conv3x3 + sigmoid output, MSE loss.
  * Loaded by the data-parallel engine's workers through { moduleUrl, exportName: 'createBenchCae', spec }.
  */

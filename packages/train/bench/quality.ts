@@ -15,13 +15,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { batches, readExclusionList, readFolderDataset } from '@residuum/imaging';
 import * as tf from '@tensorflow/tfjs';
-import { anomalyMap, auroc, averagePrecision, confusionAtThreshold, imageScore, type ModelCard, type ScoreSpec } from '@residuum/scoring';
-import { readFile } from 'node:fs/promises';
+import { anomalyMap, auroc, averagePrecision, confusionAtThreshold, imageScore, type ScoreSpec } from '@residuum/scoring';
 import { loadModelFromDir } from '../src/training/model-io.js';
-import { train, type TrainOptions, type TrainResult } from '../src/training/train.js';
+import { readRunCard, readRunHistory } from '../src/run-folder/index.js';
+import { train, type TrainOptions, type TrainResult } from '../src/families/autoencoder/train.js';
 import { initBackend } from '../src/backend/index.js';
 import type { ReconstructionLoss } from '../src/losses/losses.js';
-import type { TrainableFamily } from '../src/models/spec.js';
+import type { TrainableFamily } from '../src/families/autoencoder/spec.js';
 
 function argument(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -67,13 +67,14 @@ async function main(): Promise<void> {
   };
   let result: Pick<TrainResult, 'epochsRun' | 'backend' | 'bestValLoss' | 'history' | 'timings'>;
   if (evalOnly) {
-    const history = JSON.parse(await readFile(join(runDir, 'history.json'), 'utf8')) as { bestValLoss: number; epochs: TrainResult['history'] };
+    const history = await readRunHistory(runDir);
+    if (history === undefined) throw new Error(`${runDir} has no history: train it first`);
     const selection = await initBackend('auto');
     result = {
       epochsRun: history.epochs.length,
       backend: selection.backend,
-      bestValLoss: history.bestValLoss,
-      history: history.epochs,
+      bestValLoss: history.bestValLoss ?? Number.NaN,
+      history: history.epochs.map((e) => ({ epoch: e.epoch, loss: e.loss, valLoss: e.valLoss ?? Number.NaN, learningRate: e.learningRate ?? Number.NaN, seconds: e.seconds, images: e.images ?? 0 })),
       timings: { totalMs: 0, trainMs: 0, calibrationMs: 0, imagesPerSecond: 0 },
     };
   } else {
@@ -82,7 +83,8 @@ async function main(): Promise<void> {
     result = trained;
   }
 
-  const card = JSON.parse(await readFile(join(runDir, 'model-card.json'), 'utf8')) as ModelCard;
+  const card = await readRunCard(runDir);
+  if (card === undefined) throw new Error(`${runDir} has no model card`);
   const exclude = await readExclusionList(join(castingRoot, 'EXCLUDE_test.txt'));
   const dataset = await readFolderDataset(castingRoot, {
     trainNormalDirs: ['train/ok_front'],

@@ -15,7 +15,7 @@ export {
 // Run folders: also `@residuum/train/run-folder`, which does not load TensorFlow.js.
 export { RUN_FILES, RUN_FOLDER_VERSION, readRunFolder, readRunHistory, type RunFolder, type RunHistory, type HistoryEpoch } from './run-folder/index.js';
 // CAE, NCAE, VAE, AESc (one family module: they differ by model spec).
-export { train, autoencoderFamily, trainingPreprocessing, type TrainOptions, type TrainResult, type ModelOptions } from './training/train.js';
+export { train, autoencoderFamily, trainingPreprocessing, type TrainOptions, type TrainResult, type ModelOptions } from './families/autoencoder/train.js';
 export { parseThresholdOption, DEFAULT_THRESHOLD, scoreImages, type ThresholdOption } from './training/calibration.js';
 export type { EpochRecord } from './training/checkpoint.js';
 export { createDatasetSource, createMemorySource, type TrainingDataSource, type NhwcBatch, type DatasetLayout } from './training/data.js';
@@ -23,10 +23,10 @@ export { saveModelToDir, loadModelFromDir } from './training/model-io.js';
 export { InThreadEngine, type StepEngine, type NamedWeight, type AdamSettings, type OptimizerState } from './training/step-engine.js';
 
 // Model families: spec types with documented defaults, builders, the score each should use.
-export { buildCae, CAE_DEFAULTS, caeScoreSpec, type CaeSpec } from './models/cae.js';
-export { buildNcae, NCAE_DEFAULTS, ncaeScoreSpec, type NcaeSpec } from './models/ncae.js';
-export { buildAesc, AESC_DEFAULTS, AESC_DEFAULT_DROPOUT_RATES, aescScoreSpec, aescMcDropoutSpec, type AescSpec } from './models/aesc.js';
-export { buildVae, VAE_DEFAULTS, vaeScoreSpec, type VaeSpec } from './models/vae.js';
+export { buildCae, CAE_DEFAULTS, caeScoreSpec, type CaeSpec } from './families/cae/model.js';
+export { buildNcae, NCAE_DEFAULTS, ncaeScoreSpec, type NcaeSpec } from './families/ncae/model.js';
+export { buildAesc, AESC_DEFAULTS, AESC_DEFAULT_DROPOUT_RATES, aescScoreSpec, aescMcDropoutSpec, type AescSpec } from './families/aesc/model.js';
+export { buildVae, VAE_DEFAULTS, vaeScoreSpec, type VaeSpec } from './families/vae/model.js';
 export {
   resolveModelSpec,
   buildModel,
@@ -37,8 +37,8 @@ export {
   type ModelSpec,
   type PartialModelSpec,
   type TrainableFamily,
-} from './models/spec.js';
-export { createTrainable, type Trainable } from './models/trainable.js';
+} from './families/autoencoder/spec.js';
+export { createTrainable, type Trainable } from './families/autoencoder/trainable.js';
 export { RECONSTRUCTION_LOSSES, type ReconstructionLoss } from './losses/losses.js';
 
 // Custom layers (registered with tf.serialization on import).

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { McDropout, NeighborConv2D, VaeSampling } from '../src/layers/index.js';
-import { createTrainable } from '../src/models/trainable.js';
-import { defaultScoreSpec, modelMcDropout, modelOutputs, resolveModelSpec, type ModelSpec, type PartialModelSpec } from '../src/models/spec.js';
+import { createTrainable } from '../src/families/autoencoder/trainable.js';
+import { defaultScoreSpec, modelMcDropout, modelOutputs, resolveModelSpec, type ModelSpec, type PartialModelSpec } from '../src/families/autoencoder/spec.js';
 import { loadModelFromDir, saveModelToDir } from '../src/training/model-io.js';
 import { seededValues, useCpuBackend, withTempDir } from './helpers.js';
 

@@ -4,13 +4,13 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { resolveModelSpec } from '../src/models/spec.js';
-import { createTrainable } from '../src/models/trainable.js';
+import { resolveModelSpec } from '../src/families/autoencoder/spec.js';
+import { createTrainable } from '../src/families/autoencoder/trainable.js';
 import { scoreImages } from '../src/training/calibration.js';
 import { readCheckpoint } from '../src/training/checkpoint.js';
 import { createMemorySource } from '../src/training/data.js';
 import { loadModelFromDir } from '../src/training/model-io.js';
-import { train, trainingPreprocessing, type TrainOptions } from '../src/training/train.js';
+import { train, trainingPreprocessing, type TrainOptions } from '../src/families/autoencoder/train.js';
 import { useCpuBackend, withTempDir } from './helpers.js';
 
 beforeAll(useCpuBackend);

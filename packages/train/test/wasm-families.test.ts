@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { RECONSTRUCTION_LOSSES } from '../src/losses/losses.js';
-import { createTrainable } from '../src/models/trainable.js';
-import { resolveModelSpec, type PartialModelSpec } from '../src/models/spec.js';
+import { createTrainable } from '../src/families/autoencoder/trainable.js';
+import { resolveModelSpec, type PartialModelSpec } from '../src/families/autoencoder/spec.js';
 import { seededValues } from './helpers.js';
 
 // The trainer's default backend is wasm, whose kernel set differs from cpu's (missing gradients

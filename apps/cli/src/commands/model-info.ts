@@ -1,5 +1,5 @@
 import { RUN_FILES } from '@residuum/train/run-folder';
-import type { ModelCard } from '@residuum/scoring';
+import { mcDropoutSeed, type ModelCard } from '@residuum/scoring';
 import type { CommandContext } from './context.js';
 import { loadCardFrom, type LoadedCard } from './model-source.js';
 import { displayPath, formatNumber } from '../util/format.js';
@@ -70,7 +70,7 @@ export function formatModelCard(card: ModelCard, loaded?: Pick<LoadedCard, 'sour
   if (card.mcDropout) {
     rows.push([
       'MC-Dropout',
-      `${card.mcDropout.samples} passes; mask inputs ${card.mcDropout.maskInputs.map((m) => `${m.name} ${shape(m.shape)} rate ${m.rate}`).join(', ') || 'none'}`,
+      `${card.mcDropout.samples} passes, mask seed ${mcDropoutSeed(card)}${card.mcDropout.seed === undefined ? ' (the default: the card has none)' : ''}; mask inputs ${card.mcDropout.maskInputs.map((m) => `${m.name} ${shape(m.shape)} rate ${m.rate}`).join(', ') || 'none'}`,
     ]);
   }
   const tr = card.training;

@@ -95,8 +95,10 @@ async function trainInto(
           },
   );
   const run = displayPath(result.runDir, io.cwd);
+  const stages = [...new Set(result.epochs.map((e) => e.stage))];
+  const perStage = stages.length > 1 ? ` (${stages.map((stage) => `${stage} ${result.epochs.filter((e) => e.stage === stage).length}`).join(', ')})` : '';
   const trained =
-    `trained ${options.model} on backend ${result.backend}: ${result.epochs.length} epoch(s)${result.stoppedEarly ? ' (stopped early)' : ''}` +
+    `trained ${options.model} on backend ${result.backend}: ${result.epochs.length} epoch(s)${perStage}${result.stoppedEarly ? ' (stopped early)' : ''}` +
     (Number.isFinite(result.bestValLoss) ? `, best validation loss ${formatNumber(result.bestValLoss)} at epoch ${result.bestEpoch}` : '') +
     `, ${formatNumber(result.timings.imagesPerSecond)} images/s, ${formatDuration(result.timings.totalMs)}\n`;
   const resume = FAMILY_FEATURES[options.model].resume ? `; continue with: residuum train ... --resume --out ${run}` : '';

@@ -35,7 +35,7 @@ export function processInterruption(notify: (line: string) => void): Interruptio
     if (!graceful) exitNow('interrupted\n');
     if (controller.signal.aborted) exitNow('interrupted again: stopping now\n');
     notify('interrupted: finishing the current step and writing what is complete (Ctrl-C again to stop at once)\n');
-    controller.abort();
+    controller.abort('interrupted (Ctrl-C)');
   };
   process.on('SIGINT', onSigint);
   return {

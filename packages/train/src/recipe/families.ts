@@ -5,7 +5,7 @@
 import type { ModelFamily } from '@residuum/scoring';
 import { dfrFamily, type DfrTrainOptions } from '../families/dfr/train-dfr.js';
 import { fanoganFamily, type FanoganTrainOptions } from '../families/fanogan/train-fanogan.js';
-import { autoencoderFamily, type TrainOptions } from '../training/train.js';
+import { autoencoderFamily, type TrainOptions } from '../families/autoencoder/train.js';
 import { runRecipe, type RecipeResult } from './recipe.js';
 
 /** Options of any family, told apart by `model`. */

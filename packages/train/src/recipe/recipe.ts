@@ -52,6 +52,8 @@ export interface TrainingEnvironment {
   seed: number;
   log: (line: string) => void;
   stopRequested(): boolean;
+  /** Passes batches on until a stop is requested (long reads before the first epoch: DFR's features). */
+  untilStopped<T>(batches: AsyncIterable<T>): AsyncIterable<T>;
 }
 
 /** After each step: updates the progress bar; true = a stop was requested (end the epoch now). */
@@ -150,6 +152,11 @@ export interface RecipeResult<Extra> {
   extra: Extra;
 }
 
+/** Square fill-resize, bilinear, one mean and std for every channel: what every family trains with (each its own values). */
+export function squarePreprocessing(size: number, channels: 1 | 3, mean: number, std: number): PreprocessingSpec {
+  return { width: size, height: size, channels, resize: 'fill', interpolation: 'bilinear', mean: new Array<number>(channels).fill(mean), std: new Array<number>(channels).fill(std) };
+}
+
 const DEFAULT_SEED = 42;
 const DEFAULT_VALIDATION_SPLIT = 0.1;
 
@@ -176,7 +183,8 @@ function stopController(options: RecipeOptions, log: (line: string) => void): { 
     }
     request('interrupted (Ctrl-C)');
   };
-  const onAbort = (): void => request('stop requested');
+  // A string reason (the CLI's 'interrupted (Ctrl-C)') names the stop in the log, history.json and the card.
+  const onAbort = (): void => request(typeof options.signal?.reason === 'string' ? options.signal.reason : 'stop requested');
   if (options.handleSigint ?? true) process.on('SIGINT', onSigint);
   options.signal?.addEventListener('abort', onAbort);
   if (options.signal?.aborted) onAbort();
@@ -232,7 +240,13 @@ export async function runRecipe<Options extends RecipeOptions, Extra>(family: Tr
 
   const stop = stopController(options, log);
   const progress = createEpochProgress(quiet);
-  const training = await family.plan(options, { runDir, source, backend, seed, log, stopRequested: stop.requested }).catch((error: unknown) => {
+  async function* untilStopped<T>(batches: AsyncIterable<T>): AsyncIterable<T> {
+    for await (const batch of batches) {
+      if (stop.requested()) return;
+      yield batch;
+    }
+  }
+  const training = await family.plan(options, { runDir, source, backend, seed, log, stopRequested: stop.requested, untilStopped }).catch((error: unknown) => {
     stop.dispose();
     throw error;
   });

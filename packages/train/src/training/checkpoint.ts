@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { ModelSpec } from '../models/spec.js';
+import type { ModelSpec } from '../families/autoencoder/spec.js';
 import { saveModelToDir } from './model-io.js';
 import { RUN_FILES, runPath } from '../run-folder/index.js';
 import type { NamedWeight, OptimizerState } from './step-engine.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { exportAdamState, importAdamState, optimizedWeights, type OptimizedWeight, type OptimizerState } from '../engine/adam-state.js';
-import type { Trainable } from '../models/trainable.js';
+import type { Trainable } from '../families/autoencoder/trainable.js';
 
 export type { OptimizerState } from '../engine/adam-state.js';
 

@@ -19,7 +19,7 @@ import {
   type ScoreSpec,
 } from '@residuum/scoring';
 import { createRandom, shuffled } from '../../random.js';
-import { runRecipe, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
+import { runRecipe, squarePreprocessing, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
 import { writeRunBackbone } from '../../run-folder/index.js';
 import type { NhwcBatch } from '../../training/data.js';
 import { saveModelToDir } from '../../training/model-io.js';
@@ -130,15 +130,7 @@ export const DFR_OUTPUT_NAME = 'feature_error';
 
 /** The preprocessing DFR trains and runs with: fill-resize, bilinear, the backbone's normalization. */
 export function dfrPreprocessing(size: number, channels: 1 | 3, backbone: BackboneSpec = DEFAULT_BACKBONE): PreprocessingSpec {
-  return {
-    width: size,
-    height: size,
-    channels,
-    resize: 'fill',
-    interpolation: 'bilinear',
-    mean: new Array<number>(channels).fill(backbone.inputMean),
-    std: new Array<number>(channels).fill(backbone.inputStd),
-  };
+  return squarePreprocessing(size, channels, backbone.inputMean, backbone.inputStd);
 }
 
 
@@ -406,13 +398,18 @@ async function planDfr(options: DfrTrainOptions, env: TrainingEnvironment): Prom
   let train: Awaited<ReturnType<typeof collectVectors>>;
   let validation: Awaited<ReturnType<typeof collectVectors>>;
   try {
-    train = await collectVectors(stage.features, source.trainBatches(featureBatch, 0), shape, perImage, Math.min(maxTrainVectors, source.trainCount * perImage), seed);
-    validation = await collectVectors(stage.features, source.validationBatches(featureBatch), shape, positions, Math.max(1, source.validationCount) * positions, seed + 1);
-    if (train.count < 2) throw new Error(`${OWNER}${source.description}: too few training feature vectors (${train.count})`);
-    if (validation.count === 0) throw new Error(`${OWNER}${source.description}: no validation images could be read`);
+    train = await collectVectors(stage.features, env.untilStopped(source.trainBatches(featureBatch, 0)), shape, perImage, Math.min(maxTrainVectors, source.trainCount * perImage), seed);
+    validation = await collectVectors(stage.features, env.untilStopped(source.validationBatches(featureBatch)), shape, positions, Math.max(1, source.validationCount) * positions, seed + 1);
+    if (train.count < 2 && !env.stopRequested()) throw new Error(`${OWNER}${source.description}: too few training feature vectors (${train.count})`);
+    if (validation.count === 0 && !env.stopRequested()) throw new Error(`${OWNER}${source.description}: no validation images could be read`);
   } catch (error) {
     await stage.dispose();
     throw error;
+  }
+  if (env.stopRequested()) {
+    await stage.dispose();
+    const featureMs = Date.now() - featureStart;
+    return { stages: [], finish: async () => undefined, result: () => ({ latentWidth: 0, shape, history: [], featureMs, pcaMs: 0 }), dispose: async () => undefined };
   }
   let standardization: FeatureStandardization | undefined;
   if (options.standardize ?? true) {

@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { writePng } from '@residuum/imaging';
 import type { ModelCard, OutputSpec, PreprocessingSpec, RawImage, ScoreSpec } from '@residuum/scoring';
 import { createRandom, shuffled, type SeededRandom } from '../../random.js';
-import { runRecipe, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
+import { runRecipe, squarePreprocessing, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
 import { readRunHistory, runPath, type HistoryEpoch } from '../../run-folder/index.js';
 import { scoreImages } from '../../training/calibration.js';
 import type { NhwcBatch } from '../../training/data.js';
@@ -139,7 +139,7 @@ const SAMPLE_COUNT = 32;
 
 /** Fill-resize, bilinear, values in [-1, 1] (the generator's tanh range). */
 export function fanoganPreprocessing(size: number, channels: 1 | 3): PreprocessingSpec {
-  return { width: size, height: size, channels, resize: 'fill', interpolation: 'bilinear', mean: new Array<number>(channels).fill(0.5), std: new Array<number>(channels).fill(0.5) };
+  return squarePreprocessing(size, channels, 0.5, 0.5);
 }
 
 export function fanoganScoreSpec(kappa: number = FANOGAN_DEFAULTS.kappa): ScoreSpec {
@@ -407,8 +407,9 @@ async function planFanogan(options: FanoganTrainOptions, env: TrainingEnvironmen
   const score = fanoganScoreSpec(kappa);
   await mkdir(join(runDir, 'samples'), { recursive: true });
   const imageSize = arch.size * arch.size * arch.channels;
-  const train = await collect(source.trainBatches(64, 0), imageSize, settings.maxTrainImages);
+  const train = await collect(env.untilStopped(source.trainBatches(64, 0)), imageSize, settings.maxTrainImages);
   const validation = await collect(source.validationBatches(64), imageSize, Infinity);
+  if (env.stopRequested()) return { stages: [], finish: async () => undefined, result: () => ({ architecture: arch, gan: [], encoder: [] }), dispose: async () => undefined };
   if (train.count < batch) throw new Error(`${OWNER}${source.description}: ${train.count} training images, fewer than one batch (${batch})`);
   if (validation.count < 1) throw new Error(`${OWNER}${source.description}: no validation images could be read`);
   log(`f-AnoGAN ${arch.size}x${arch.size}x${arch.channels}, z ${arch.zDim}, base ${arch.baseFilters}: ${train.count} training, ${validation.count} validation images`);

@@ -4,7 +4,7 @@
  * effects besides registering the custom layers (through the layer imports).
  */
 import * as tf from '@tensorflow/tfjs';
-import { gaussianKl, reconstructionLoss } from '../losses/losses.js';
+import { gaussianKl, reconstructionLoss } from '../../losses/losses.js';
 import { buildModel, type ModelSpec } from './spec.js';
 
 export interface Trainable {

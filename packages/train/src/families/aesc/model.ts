@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_MC_DROPOUT_SEED, type McDropoutSpec, type OutputSpec, type ScoreSpec } from '@residuum/scoring';
-import { McDropout } from '../layers/mc-dropout.js';
-import { createRandom } from '../random.js';
-import { batchNorm, checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from './common.js';
+import { McDropout } from '../../layers/mc-dropout.js';
+import { createRandom } from '../../random.js';
+import { batchNorm, checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from '../autoencoder/common.js';
 
 /**
  * AESc (Collin & De Vleeschouwer, "Improved anomaly detection by training an autoencoder with

@@ -7,8 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { PreprocessingSpec, ThresholdSpec } from '@residuum/scoring';
-import { RECONSTRUCTION_LOSSES, type ReconstructionLoss } from '../losses/losses.js';
-import { createTrainable, lossOfOutputs, type Trainable } from '../models/trainable.js';
+import { RECONSTRUCTION_LOSSES, type ReconstructionLoss } from '../../losses/losses.js';
+import { createTrainable, lossOfOutputs, type Trainable } from './trainable.js';
 import {
   defaultScoreSpec,
   modelMcDropout,
@@ -19,18 +19,18 @@ import {
   type ModelSpec,
   type PartialModelSpec,
   type TrainableFamily,
-} from '../models/spec.js';
-import { applyStainNoise } from '../noise/stain.js';
-import { createRandom } from '../random.js';
-import { runRecipe, type EpochOutcome, type FamilyTraining, type RecipeOptions, type TrainingEnvironment, type TrainingFamily } from '../recipe/recipe.js';
-import type { HistoryEpoch } from '../run-folder/index.js';
-import type { BackendRequest } from '../backend/index.js';
-import { scoreImages, type ThresholdOption } from './calibration.js';
-import { findCheckpoint, readCheckpoint, writeCheckpoint, type EpochRecord, type TrainingState } from './checkpoint.js';
-import type { DatasetLayout, TrainingDataSource } from './data.js';
-import { saveModelToDir } from './model-io.js';
-import { positiveInteger } from './options.js';
-import { InThreadEngine, readModelWeights, writeModelWeights, type NamedWeight, type StepEngine } from './step-engine.js';
+} from './spec.js';
+import { applyStainNoise } from '../../noise/stain.js';
+import { createRandom } from '../../random.js';
+import { runRecipe, squarePreprocessing, type EpochOutcome, type FamilyTraining, type RecipeOptions, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
+import type { HistoryEpoch } from '../../run-folder/index.js';
+import type { BackendRequest } from '../../backend/index.js';
+import { scoreImages } from '../../training/calibration.js';
+import { findCheckpoint, readCheckpoint, writeCheckpoint, type EpochRecord, type TrainingState } from '../../training/checkpoint.js';
+import type { TrainingDataSource } from '../../training/data.js';
+import { saveModelToDir } from '../../training/model-io.js';
+import { positiveInteger } from '../../training/options.js';
+import { InThreadEngine, readModelWeights, writeModelWeights, type NamedWeight, type StepEngine } from '../../training/step-engine.js';
 
 /** `residuum train` flags for the autoencoder families; data, run folder, seed, threshold, Ctrl-C: see RecipeOptions. */
 export interface TrainOptions extends RecipeOptions {
@@ -125,15 +125,7 @@ function checkOptions(options: TrainOptions): void {
 
 /** The preprocessing every family trains with: fill-resize, bilinear, values in [0, 1] (sigmoid outputs). */
 export function trainingPreprocessing(size: number, channels: 1 | 3): PreprocessingSpec {
-  return {
-    width: size,
-    height: size,
-    channels,
-    resize: 'fill',
-    interpolation: 'bilinear',
-    mean: new Array<number>(channels).fill(0),
-    std: new Array<number>(channels).fill(1),
-  };
+  return squarePreprocessing(size, channels, 0, 1);
 }
 
 interface DataParallelModule {
@@ -149,14 +141,14 @@ async function createEngine(options: TrainOptions, spec: ModelSpec, main: Traina
   const workers = options.workers ?? 0;
   if (workers <= 1) return { engine: new InThreadEngine(main, { learningRate }), workers: 0 };
   // Variable specifier: the worker engine is optional in this package's build.
-  const engineSpecifier = '../engine/index.js';
+  const engineSpecifier = '../../engine/index.js';
   const engineModule = (await import(engineSpecifier)) as DataParallelModule;
   if (typeof engineModule.createDataParallelEngine !== 'function') {
     throw new Error('--workers > 1 needs the data-parallel engine (src/engine), which is not available in this build');
   }
   const here = import.meta.url;
   // Workers import the factory: the .ts source under vitest/tsx, the built .js otherwise.
-  const factoryUrl = new URL(here.endsWith('.ts') ? '../models/trainable.ts' : '../models/trainable.js', here).href;
+  const factoryUrl = new URL(here.endsWith('.ts') ? './trainable.ts' : './trainable.js', here).href;
   const engine = await engineModule.createDataParallelEngine({
     workers,
     factory: { moduleUrl: factoryUrl, exportName: 'createTrainable', spec },

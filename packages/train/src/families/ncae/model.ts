@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { OutputSpec, ScoreSpec } from '@residuum/scoring';
-import { buildConvAutoencoder } from './cae.js';
-import { checkCommonSpec, checkWidths, reconstructionOutput, residualScore, type CommonModelSpec } from './common.js';
+import { buildConvAutoencoder } from '../cae/model.js';
+import { checkCommonSpec, checkWidths, reconstructionOutput, residualScore, type CommonModelSpec } from '../autoencoder/common.js';
 
 /**
  * Neighbour CAE: the CAE whose first layer is a NeighborConv2D (each pixel's first features

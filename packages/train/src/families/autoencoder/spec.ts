@@ -1,9 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { McDropoutSpec, OutputSpec, ScoreSpec } from '@residuum/scoring';
-import { AESC_DEFAULTS, aescMcDropoutSpec, aescOutputs, aescScoreSpec, buildAesc, defaultAescDropoutRates, type AescSpec } from './aesc.js';
-import { buildCae, CAE_DEFAULTS, caeOutputs, caeScoreSpec, type CaeSpec } from './cae.js';
-import { buildNcae, NCAE_DEFAULTS, ncaeOutputs, ncaeScoreSpec, type NcaeSpec } from './ncae.js';
-import { buildVae, VAE_DEFAULTS, vaeOutputs, vaeScoreSpec, type VaeSpec } from './vae.js';
+import { AESC_DEFAULTS, aescMcDropoutSpec, aescOutputs, aescScoreSpec, buildAesc, defaultAescDropoutRates, type AescSpec } from '../aesc/model.js';
+import { buildCae, CAE_DEFAULTS, caeOutputs, caeScoreSpec, type CaeSpec } from '../cae/model.js';
+import { buildNcae, NCAE_DEFAULTS, ncaeOutputs, ncaeScoreSpec, type NcaeSpec } from '../ncae/model.js';
+import { buildVae, VAE_DEFAULTS, vaeOutputs, vaeScoreSpec, type VaeSpec } from '../vae/model.js';
 
 /** A complete, JSON-serializable model description: what `createTrainable` builds from. */
 export type ModelSpec = CaeSpec | NcaeSpec | AescSpec | VaeSpec;

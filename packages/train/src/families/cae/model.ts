@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { OutputSpec, ScoreSpec } from '@residuum/scoring';
-import { NeighborConv2D } from '../layers/neighbor-conv2d.js';
-import { createRandom } from '../random.js';
-import { batchNorm, checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from './common.js';
+import { NeighborConv2D } from '../../layers/neighbor-conv2d.js';
+import { createRandom } from '../../random.js';
+import { batchNorm, checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from '../autoencoder/common.js';
 
 /**
  * Convolutional autoencoder (the seed's CAE): per width a Conv3x3-BN-ReLU-MaxPool2 encoder

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type OutputSpec, type ScoreSpec, SSIM_DEFAULTS } from '@residuum/scoring';
-import { RECONSTRUCTION_LOSSES, type ReconstructionLoss } from '../losses/losses.js';
-import type { SeededRandom } from '../random.js';
+import { RECONSTRUCTION_LOSSES, type ReconstructionLoss } from '../../losses/losses.js';
+import type { SeededRandom } from '../../random.js';
 
 /** Fields every model family shares. */
 export interface CommonModelSpec {

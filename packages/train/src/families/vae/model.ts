@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { OutputSpec, ScoreSpec } from '@residuum/scoring';
-import { VaeSampling } from '../layers/vae-sampling.js';
-import { createRandom } from '../random.js';
-import { batchNorm, checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from './common.js';
+import { VaeSampling } from '../../layers/vae-sampling.js';
+import { createRandom } from '../../random.js';
+import { batchNorm, checkCommonSpec, checkWidths, reconstructionOutput, residualScore, seededGlorot, type CommonModelSpec } from '../autoencoder/common.js';
 
 /**
  * Convolutional VAE: per width a Conv3x3/2-BN-LeakyReLU encoder block, Flatten, two Dense
