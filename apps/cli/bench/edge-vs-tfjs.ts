@@ -44,7 +44,6 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { decodeImage } from '@residuum/imaging';
 import { convertTrainedModel } from '@residuum/onnx-converter';
-import { readRunFolder } from '@residuum/train/run-folder';
 import { createNodeInspector, type InspectionResult, type NodeInspector } from '@residuum/runtime-node';
 import {
   anomalyMap,
@@ -57,7 +56,7 @@ import {
   type RawImage,
 } from '@residuum/scoring';
 import { initBackend, loadModelFromDir, train } from '@residuum/train';
-import { runPath } from '@residuum/train/run-folder';
+import { readRunFolder, runPath } from '@residuum/train/run-folder';
 
 const appDir = fileURLToPath(new URL('..', import.meta.url));
 const repoRoot = join(appDir, '../..');
