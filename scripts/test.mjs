@@ -28,7 +28,7 @@ if (plan.action === 'install') {
   console.error(plan.message);
   process.exit(1);
 }
-const projectDirs = ['packages', 'tools', 'apps'].flatMap((top) =>
+const projectDirs = ['packages', 'tools', 'apps', 'tests'].flatMap((top) =>
   readdirSync(join(root, top)).map((d) => join(root, top, d)),
 );
 for (const dir of projectDirs) rmSync(join(dir, 'test-results'), { recursive: true, force: true });

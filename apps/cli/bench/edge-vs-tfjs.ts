@@ -26,7 +26,7 @@
  *
  * The model is trained by @residuum/train (`train`, seeded, a few epochs on the 12 good sample
  * images: a real run folder and card; speed does not depend on how good the weights are) and
- * converted with convertRunDir, with and without the scoring head. Before any timing the ONNX and
+ * exported (readRunFolder + convertTrainedModel, as residuum export), with and without the scoring head. Before any timing the ONNX and
  * TF.js reconstructions of one image, and the graph's and JavaScript's maps, are compared
  * (max |diff| <= 1e-4).
  *
@@ -43,7 +43,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { decodeImage } from '@residuum/imaging';
-import { convertRunDir } from '@residuum/onnx-converter';
+import { convertTrainedModel } from '@residuum/onnx-converter';
 import { createNodeInspector, type InspectionResult, type NodeInspector } from '@residuum/runtime-node';
 import {
   anomalyMap,
@@ -56,7 +56,7 @@ import {
   type RawImage,
 } from '@residuum/scoring';
 import { initBackend, loadModelFromDir, train } from '@residuum/train';
-import { runPath } from '@residuum/train/run-folder';
+import { readRunFolder, runPath } from '@residuum/train/run-folder';
 
 const appDir = fileURLToPath(new URL('..', import.meta.url));
 const repoRoot = join(appDir, '../..');
@@ -126,9 +126,10 @@ async function prepareModel(size: number, workDir: string): Promise<{ runDir: st
   console.error(`[edge-vs-tfjs] ${size}px: trained the CAE (${TRAINING_EPOCHS} epochs on the 12 good samples) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const card = parseModelCard(readFileSync(runPath(runDir, 'card'), 'utf8'), runPath(runDir, 'card'));
   const onnxPath = join(workDir, `cae-${size}.onnx`);
-  await convertRunDir(runDir, { outFile: onnxPath });
+  const run = await readRunFolder(runDir);
+  writeFileSync(onnxPath, convertTrainedModel(run).onnx);
   const onnxWithoutHeadPath = join(workDir, `cae-${size}-no-head.onnx`);
-  await convertRunDir(runDir, { outFile: onnxWithoutHeadPath, scoringHead: false });
+  writeFileSync(onnxWithoutHeadPath, convertTrainedModel(run, { scoringHead: false }).onnx);
   return { runDir, onnxPath, onnxWithoutHeadPath, card };
 }
 
@@ -567,7 +568,7 @@ const report: Record<string, unknown> = {
     onnxruntimeThreads: 'per case: t1 / t2 = intra-op threads of the inspector; ort-session and ort-inspector-main: onnxruntime default',
     tfjsWasm: 'XNNPACK, SIMD, one thread (as @residuum/train initialises it)',
   },
-  model: `CAE widths 32-64-128, 1 channel, trained by @residuum/train (seed 7, ${TRAINING_EPOCHS} epochs on the 12 good sample images, wasm backend: a real run folder and card; speed does not depend on how good the weights are) and converted with convertRunDir, with and without the scoring head`,
+  model: `CAE widths 32-64-128, 1 channel, trained by @residuum/train (seed 7, ${TRAINING_EPOCHS} epochs on the 12 good sample images, wasm backend: a real run folder and card; speed does not depend on how good the weights are) and exported (readRunFolder + convertTrainedModel, as residuum export), with and without the scoring head`,
   images: `${images.length} casting sample JPEGs (300x300) from models/samples/casting, cycled`,
   settings: { maxRounds, maxImagesPerCase: maxRounds * 16, repeats, caseSeconds, cpuBackendCaseSeconds: caseSeconds * 2, sizes },
   notes: [

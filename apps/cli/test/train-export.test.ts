@@ -52,6 +52,10 @@ describe('residuum train and export', () => {
     const card = loadModelCard(new Uint8Array(await readFile(join(tmp.dir, 'models', 'cae.onnx'))));
     expect(card.family).toBe('cae');
     expect(card.training.seed).toBe(3);
+    const half = await residuum(['export', 'run', '--out', 'models/cae-fp16.onnx', '--fp16'], tmp.dir);
+    expect(half.code).toBe(0);
+    expect(half.out).toMatch(/^wrote models\/cae-fp16\.onnx \([\d.]+ KiB, float16\)/);
+    expect(loadModelCard(new Uint8Array(await readFile(join(tmp.dir, 'models', 'cae-fp16.onnx')))).producer.converter).toMatch(/\(fp16\)$/);
 
     const info = await residuum(['model-info', 'models/cae.onnx', '--json'], tmp.dir);
     expect(JSON.parse(info.out)).toEqual(card);

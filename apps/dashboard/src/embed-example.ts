@@ -1,5 +1,6 @@
 // The README's copy-paste example, built as embed.html and exercised by the browser tests.
-import { createWebInspector, mountInspectionPanel } from '@residuum/runtime-web';
+import { mountInspectionPanel } from '@residuum/inspection-panel';
+import { createWebInspector } from '@residuum/runtime-web';
 
 // Your model's URL; here, the default model this app serves.
 const modelUrl = `models/${((await (await fetch('models/index.json')).json()) as { default: string }).default}`;

@@ -1,18 +1,12 @@
 /**
  * The inspection dashboard: load a Residuum model (the default from the app's models/ folder,
  * or a dropped .onnx), show its card and the provider that runs it, inspect dropped images or
- * folders with the embeddable panel of @residuum/runtime-web, and follow the session: score
+ * folders with the embeddable panel of @residuum/inspection-panel, and follow the session: score
  * histogram, threshold slider that re-judges every image live, ROC / AUROC when folder names
  * say which images are good.
  */
-import {
-  createWebInspector,
-  mountInspectionPanel,
-  type InspectionPanel,
-  type PanelEntry,
-  type WebInspector,
-  type WebProviderRequest,
-} from '@residuum/runtime-web';
+import { mountInspectionPanel, type InspectionPanel, type PanelEntry } from '@residuum/inspection-panel';
+import { createWebInspector, type WebInspector, type WebProviderRequest } from '@residuum/runtime-web';
 import { describeVerdictCounts, isAnomalous, type ProportionInterval } from '@residuum/scoring';
 import { modelWithSessionThreshold, savedModelName, type LabelledScore } from './save-model.js';
 import { renderHistogram, renderRoc } from './charts.js';

@@ -2,7 +2,7 @@
  * ROC of the session from the ground truth the folder names give. The metric itself comes
  * from @residuum/scoring (the one implementation every package uses).
  */
-import type { PanelEntry } from '@residuum/runtime-web';
+import type { PanelEntry } from '@residuum/inspection-panel';
 import { auroc, rocCurve, verdictCounts, type VerdictCounts } from '@residuum/scoring';
 
 export interface SessionRoc {

@@ -21,3 +21,7 @@ export type {
 } from './inspector-impl.js';
 export { summarize } from './summary.js';
 export type { InspectionSummary } from './summary.js';
+
+// The one Inspector implementation: runtimes supply a session and image decoding.
+export { createRuntimeInspector, describeNamedOnnxModel } from './runtime-inspector.js';
+export type { ImageDecoder, InspectorSession, RuntimeInspector, RuntimeInspectorOptions, TensorImage } from './runtime-inspector.js';

@@ -8,24 +8,15 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
-import pLimit, { type LimitFunction } from 'p-limit';
 import { decodeImage } from '@residuum/imaging';
 import {
   OnnxFileError,
-  createInspectorCore,
-  describeOnnxModel,
-  type InspectOptions,
-  type InspectionResult,
-  type Inspector,
-  type InferredBatch,
-  type InspectorCore,
-  type ModelInputImage,
+  createRuntimeInspector,
+  describeNamedOnnxModel,
+  type ImageDecoder,
   type OnnxModelInfo,
-  type PreparedImage,
-  type ProviderAttempt,
-  type UnreadableImage,
+  type RuntimeInspector,
 } from '@residuum/inspection';
-import { ModelCardError, preprocessImage, resolveThreshold, type ModelCard } from '@residuum/scoring';
 import { assertProviderRequest, createSession, type InferenceThread, type NodeExecutionProvider, type NodeProviderRequest } from './session.js';
 
 export type NodeImageSource = string | Uint8Array;
@@ -80,27 +71,14 @@ export interface NodeInspectorOptions {
   logLevel?: 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
 }
 
-/** A preprocessed image (CHW, model space), e.g. from the trainer or a test. */
-export interface TensorImage {
-  source: string;
-  input: ModelInputImage;
-}
+export type { TensorImage } from '@residuum/inspection';
 
-export interface NodeInspector extends Inspector<NodeImageSource> {
+export interface NodeInspector extends RuntimeInspector<NodeImageSource> {
   readonly provider: NodeExecutionProvider;
   /** What the ONNX file declares (versions, producer, inputs, outputs). */
   readonly onnx: OnnxModelInfo;
   /** Duration of the warm-up run in ms, or null when warm-up was off. */
   readonly warmupMs: number | null;
-  readonly batchSize: number;
-  /**
-   * inspect(), one batch of results at a time, in order, as soon as each is scored: the pipeline
-   * stays full over the whole list while the caller reports or saves earlier results. The
-   * arguments are checked when it is called; stopping early leaves no work behind.
-   */
-  inspectBatches(images: readonly NodeImageSource[], options?: InspectOptions): AsyncGenerator<InspectionResult[], void, undefined>;
-  /** Scores images that are already preprocessed (skips decoding). */
-  inspectTensors(images: readonly TensorImage[], options?: InspectOptions): Promise<InspectionResult[]>;
 }
 
 /**
@@ -126,115 +104,38 @@ export async function createNodeInspector(
   }
   const modelName = typeof model === 'string' ? model : 'model bytes';
   const bytes = await readModelBytes(model);
-  const { card, onnx } = describeWithSource(bytes, modelName);
+  const { card, onnx } = describeNamedOnnxModel(bytes, modelName);
 
   const thread = options.inferenceThread ?? 'worker';
   if (thread !== 'worker' && thread !== 'main') throw new RangeError(`inferenceThread must be 'worker' or 'main', got ${JSON.stringify(thread)}`);
   const { session, provider, attempts } = await createSession(bytes, request, { threads: options.threads, thread, logLevel: options.logLevel, spinWait: options.spinWait === true, variableBatches: options.variableBatches === true });
-  const core = createInspectorCore({ card, provider, batchSize, seed: options.seed, run: (feeds) => session.run(feeds) });
   const cores = availableParallelism();
-  const decodeConcurrency = options.decodeConcurrency ?? Math.max(1, provider === 'cpu' ? cores - (options.threads ?? cores) : cores);
-  const decodeLimit = pLimit(decodeConcurrency);
-  let warmupMs: number | null = null;
-  if (options.warmup ?? true) warmupMs = await core.warmup();
-
-  let disposed = false;
-  const assertOpen = () => {
-    if (disposed) throw new Error(`the inspector for ${modelName} was disposed`);
-  };
-
-  const inspectBatches = (images: readonly NodeImageSource[], inspectOptions: InspectOptions = {}) => {
-    assertOpen();
-    if (!Array.isArray(images)) throw new TypeError('inspect: images must be an array of paths or Buffers');
-    resolveThreshold(card, inspectOptions.threshold);
-    return inspectPipelined(core, card, images, inspectOptions, batchSize, queueDepth, decodeLimit);
-  };
-
-  return {
+  const inspector = createRuntimeInspector({
     card,
-    onnx,
-    provider,
-    attempts: Object.freeze([...attempts]) as readonly ProviderAttempt[],
-    warmupMs,
+    session: { provider, attempts, run: (feeds) => session.run(feeds), release: () => session.release() },
+    decoder: sharpDecoder,
+    modelName,
     batchSize,
-    async inspect(images, inspectOptions = {}) {
-      const results: InspectionResult[] = [];
-      for await (const batch of inspectBatches(images, inspectOptions)) results.push(...batch);
-      return results;
-    },
-    inspectBatches,
-    async inspectTensors(images, inspectOptions = {}) {
-      assertOpen();
-      return core.inspectPrepared(
-        images.map((image) => ({ source: image.source, input: image.input, preprocessMs: 0 })),
-        inspectOptions,
-      );
-    },
-    async dispose() {
-      if (disposed) return;
-      disposed = true;
-      await session.release();
-    },
-  };
-}
-
-async function* inspectPipelined(
-  core: InspectorCore,
-  card: ModelCard,
-  images: readonly NodeImageSource[],
-  options: InspectOptions,
-  batchSize: number,
-  queueDepth: number,
-  decodeLimit: LimitFunction,
-): AsyncGenerator<InspectionResult[], void, undefined> {
-  const batches: Array<Array<{ image: NodeImageSource; index: number }>> = [];
-  images.forEach((image, index) => {
-    if (index % batchSize === 0) batches.push([]);
-    batches[batches.length - 1].push({ image, index });
+    queueDepth,
+    seed: options.seed,
+    decodeConcurrency: options.decodeConcurrency ?? Math.max(1, provider === 'cpu' ? cores - (options.threads ?? cores) : cores),
   });
-  // Bounded queue: at most queueDepth decoded batches wait for inference at any time.
-  const queue: Array<Promise<Array<PreparedImage | UnreadableImage>>> = [];
-  let nextBatch = 0;
-  const refill = () => {
-    while (nextBatch < batches.length && queue.length < queueDepth) {
-      // The limit starts decodes in submission order, so batch k is decoded before batch k + 1.
-      queue.push(Promise.all(batches[nextBatch++].map(({ image, index }) => decodeLimit(() => prepareImage(image, index, card)))));
-    }
-  };
-  refill();
-  // Batch k infers (on the worker) while the main thread scores batch k - 1 (and the consumer
-  // handles its results) and finishes preprocessing what the libuv threads decoded.
-  let inferred: InferredBatch | null = null;
-  while (queue.length > 0) {
-    const prepared = await queue.shift()!;
-    refill();
-    const inferring = core.inferPrepared(prepared, options);
-    inferring.catch(() => undefined); // awaited below; scoring first must not make it "unhandled"
-    if (inferred) yield core.scoreInferred(inferred);
-    inferred = await inferring;
-  }
-  if (inferred) yield core.scoreInferred(inferred);
+  // One full batch of zeros, so the first images do not pay for allocation.
+  const warmupMs = options.warmup ?? true ? await inspector.core.warmup() : null;
+  return Object.assign(inspector, { provider, onnx, warmupMs });
 }
 
-/** Decode + preprocess one image; a failure is an entry for that image, never a throw. */
-async function prepareImage(image: NodeImageSource, index: number, card: ModelCard): Promise<PreparedImage | UnreadableImage> {
-  const source = typeof image === 'string' ? image : `buffer[${index}]`;
-  const started = performance.now();
-  try {
+/** Paths and Buffers, decoded by sharp (@residuum/imaging) at native size on libuv's threads. */
+const sharpDecoder: ImageDecoder<NodeImageSource> = {
+  notAnArray: 'inspect: images must be an array of paths or Buffers',
+  label: (image, index) => (typeof image === 'string' ? image : `buffer[${index}]`),
+  async decode(image, source) {
     if (typeof image !== 'string' && !(image instanceof Uint8Array)) {
       throw new TypeError(`expected a file path or a Buffer, got ${image === null ? 'null' : typeof image}`);
     }
-    const raw = await decodeImage(image, { source });
-    const decoded = performance.now();
-    const { channels, height, width } = card.preprocessing;
-    const data = preprocessImage(raw, card.preprocessing);
-    return { source, input: { data, channels, height, width }, preprocessMs: performance.now() - started, decodeMs: decoded - started };
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    // ImageDecodeError messages already start with the source.
-    return { source, error: message.startsWith(source) ? message.slice(source.length).replace(/^:\s*/, '') : message };
-  }
-}
+    return decodeImage(image, { source });
+  },
+};
 
 async function readModelBytes(model: string | Uint8Array): Promise<Uint8Array> {
   if (model instanceof Uint8Array) return model;
@@ -247,20 +148,6 @@ async function readModelBytes(model: string | Uint8Array): Promise<Uint8Array> {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not an ONNX file' : (error as Error).message;
     throw new OnnxFileError('unreadable', `cannot read model ${model}: ${reason}`);
-  }
-}
-
-/** describeOnnxModel, with the model's path in the message. */
-function describeWithSource(bytes: Uint8Array, modelName: string): { card: ModelCard; onnx: OnnxModelInfo } {
-  try {
-    return describeOnnxModel(bytes);
-  } catch (error) {
-    if (error instanceof OnnxFileError) throw new OnnxFileError(error.problem, `${modelName}: ${error.message}`);
-    if (error instanceof ModelCardError) {
-      const context = error.message.split(':\n')[0];
-      throw new ModelCardError(error.problems, `${modelName}: ${context}`);
-    }
-    throw error;
   }
 }
 

@@ -5,21 +5,16 @@
  * @residuum/scoring's, so a browser score equals the Node score for the same file.
  */
 import {
-  createInspectorCore,
-  loadModelCard,
-  type InspectionResult,
-  type InspectOptions,
-  type Inspector,
-  type InspectorCore,
+  createRuntimeInspector,
+  describeNamedOnnxModel,
+  type ImageDecoder,
   type ModelFeeds,
   type ModelOutputs,
-  type PreparedImage,
-  type ProviderAttempt,
-  type UnreadableImage,
+  type RuntimeInspector,
 } from '@residuum/inspection';
-import { preprocessImage, type ModelCard } from '@residuum/scoring';
+import { preprocessImage } from '@residuum/scoring';
 import { decodeToRawImage, type WebImageSource } from './decode.js';
-import { errorMessage, readModelBytes, type ModelSource } from './model-source.js';
+import { readModelBytes, type ModelSource } from './model-source.js';
 import {
   createSessionOnProviders,
   type OrtModule,
@@ -45,7 +40,7 @@ export interface WebInspectorOptions {
   batchSize?: number;
 }
 
-export interface WebInspector extends Inspector<WebImageSource> {
+export interface WebInspector extends RuntimeInspector<WebImageSource> {
   readonly provider: WebProvider;
   /** The WebGPU adapter the session runs on (only when provider is 'webgpu'). */
   readonly adapter?: WebGpuAdapterSummary;
@@ -70,12 +65,7 @@ export async function createWebInspector(model: ModelSource, options: WebInspect
     throw new RangeError(`options.numThreads must be a positive integer, got ${String(options.numThreads)}`);
   }
   const { bytes, label } = await readModelBytes(model);
-  let card: ModelCard;
-  try {
-    card = loadModelCard(bytes);
-  } catch (error) {
-    throw new Error(`${label}: ${errorMessage(error)}`);
-  }
+  const { card } = describeNamedOnnxModel(bytes, label);
   const selected = await createSessionOnProviders(
     bytes,
     request,
@@ -87,15 +77,30 @@ export async function createWebInspector(model: ModelSource, options: WebInspect
     { numThreads: defaultThreads(options.numThreads), ...(options.wasmPaths !== undefined ? { wasmPaths: options.wasmPaths } : {}) },
   );
   const { ort, session } = selected;
-  const core = createInspectorCore({
+  const inspector = createRuntimeInspector({
     card,
-    provider: selected.provider,
-    run: (feeds) => runSession(ort, session, feeds),
+    session: { provider: selected.provider, attempts: selected.attempts, run: (feeds) => runSession(ort, session, feeds), release: () => session.release() },
+    decoder: browserDecoder,
+    modelName: label,
     ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
   });
-  return new OrtWebInspector(core, ort, session, selected.attempts, selected.adapter);
+  const provider = selected.provider;
+  return Object.assign(inspector, {
+    provider,
+    adapter: selected.adapter,
+    // onnxruntime-web's global, fixed by the first session of the page.
+    wasmThreads: ort.env.wasm.numThreads ?? 1,
+    warmup: () => warmup(inspector, provider),
+  });
 }
+
+/** File, Blob, ImageBitmap, ImageData or canvas, drawn to RGBA pixels by the browser. */
+const browserDecoder: ImageDecoder<WebImageSource> = {
+  notAnArray: 'images must be an array of File, Blob, ImageBitmap, ImageData or canvas',
+  label: sourceLabel,
+  decode: (image, source) => decodeToRawImage(image, source),
+};
 
 /**
  * WASM threads need a cross-origin isolated page (SharedArrayBuffer). Default: one per logical
@@ -139,77 +144,25 @@ async function runSession(ort: OrtModule, session: OrtSession, feeds: ModelFeeds
   return outputs;
 }
 
-class OrtWebInspector implements WebInspector {
-  private disposed = false;
-
-  constructor(
-    private readonly core: InspectorCore,
-    private readonly ort: OrtModule,
-    private readonly session: OrtSession,
-    readonly attempts: readonly ProviderAttempt[],
-    readonly adapter: WebGpuAdapterSummary | undefined,
-  ) {}
-
-  get card() {
-    return this.core.card;
+/**
+ * One image of twice the model size (so the resampler runs), through the same path as a real one:
+ * preprocessing, one session run per MC pass row (the shape of a one-image call, not a full batch:
+ * on a software WebGPU adapter a full batch of a 128x128 model takes half a minute, and WebGPU
+ * compiles its shaders per shape), scoring with maps. The JavaScript (resampler, anomaly maps,
+ * SSIM) is optimized by V8 on the way: cold, the first image's scoring alone took 70 ms in chromium.
+ */
+async function warmup(inspector: RuntimeInspector<WebImageSource>, provider: WebProvider): Promise<number> {
+  inspector.assertOpen();
+  const prep = inspector.card.preprocessing;
+  const raw = { data: new Uint8ClampedArray(4 * prep.width * prep.height * 4), width: 2 * prep.width, height: 2 * prep.height, channels: 4 as const };
+  for (let i = 0; i < raw.data.length; i++) raw.data[i] = (i * 37) & 255;
+  const runs = provider === 'wasm' ? WASM_WARMUP_RUNS : 1;
+  const started = performance.now();
+  for (let run = 0; run < runs; run++) {
+    const input = { data: preprocessImage(raw, prep), channels: prep.channels, height: prep.height, width: prep.width };
+    await inspector.inspectTensors([{ source: 'warm-up', input }], { returnMaps: true });
   }
-
-  get provider(): WebProvider {
-    return this.core.provider as WebProvider;
-  }
-
-  get wasmThreads(): number {
-    return this.ort.env.wasm.numThreads ?? 1;
-  }
-
-  async warmup(): Promise<number> {
-    if (this.disposed) throw new Error('this inspector was disposed');
-    // One image of twice the model size (so the resampler runs), through the same path as a
-    // real one: preprocessing, one session run per MC pass row (the shape of a one-image call,
-    // not a full batch: on a software WebGPU adapter a full batch of a 128x128 model takes half a
-    // minute, and WebGPU compiles its shaders per shape), scoring with maps. The JavaScript
-    // (resampler, anomaly maps, SSIM) is optimized by V8 on the way: cold, the first image's
-    // scoring alone took 70 ms in chromium.
-    const prep = this.card.preprocessing;
-    const raw = { data: new Uint8ClampedArray(4 * prep.width * prep.height * 4), width: 2 * prep.width, height: 2 * prep.height, channels: 4 as const };
-    for (let i = 0; i < raw.data.length; i++) raw.data[i] = (i * 37) & 255;
-    const runs = this.provider === 'wasm' ? WASM_WARMUP_RUNS : 1;
-    const started = performance.now();
-    for (let run = 0; run < runs; run++) {
-      const input = { data: preprocessImage(raw, prep), channels: prep.channels, height: prep.height, width: prep.width };
-      await this.core.inspectPrepared([{ source: 'warm-up', input, preprocessMs: 0 }], { returnMaps: true });
-    }
-    return performance.now() - started;
-  }
-
-  async inspect(images: readonly WebImageSource[], options: InspectOptions = {}): Promise<InspectionResult[]> {
-    if (this.disposed) throw new Error('this inspector was disposed');
-    if (!Array.isArray(images)) throw new TypeError('images must be an array of File, Blob, ImageBitmap, ImageData or canvas');
-    const prep = this.card.preprocessing;
-    const prepared: Array<PreparedImage | UnreadableImage> = [];
-    for (let index = 0; index < images.length; index++) {
-      const source = sourceLabel(images[index], index);
-      const started = performance.now();
-      try {
-        const raw = await decodeToRawImage(images[index], source);
-        const data = preprocessImage(raw, prep);
-        prepared.push({
-          source,
-          input: { data, channels: prep.channels, height: prep.height, width: prep.width },
-          preprocessMs: performance.now() - started,
-        });
-      } catch (error) {
-        prepared.push({ source, error: errorMessage(error) });
-      }
-    }
-    return this.core.inspectPrepared(prepared, options);
-  }
-
-  async dispose(): Promise<void> {
-    if (this.disposed) return;
-    this.disposed = true;
-    await this.session.release();
-  }
+  return performance.now() - started;
 }
 
 function sourceLabel(image: WebImageSource, index: number): string {

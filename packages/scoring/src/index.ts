@@ -19,6 +19,9 @@ export { heatScaleMax } from './color/heat-scale.js';
 export { anomalyMap, reduceChannels, ssimMap, standardizePositions, fitPositionStandardization, mcDropoutStatistics, type SsimOptions, type McDropoutStatistics } from './maps/anomaly-map.js';
 export { gaussianSmooth, gaussianKernel, reflectIndices, smoothingRadius } from './maps/gaussian.js';
 
+// Constants the trainer, the converter's graph and the runtimes must agree on.
+export { SSIM_DEFAULTS, ssimStabilizers, NEIGHBOR_OFFSETS } from './conventions.js';
+
 // Image scores, NCAE residual statistics, calibration and normalization.
 export { imageScore, residualStatistics, RESIDUAL_ENTROPY_BINS, type ImageScoreExtras, type ResidualStatistics } from './scores/image-score.js';
 export { normalizeScore, normalizationUpperAnchor, calibrationStats, DEFAULT_CALIBRATION_QUANTILES } from './scores/normalize.js';

@@ -3,7 +3,7 @@ import { type ModelCard, modelCardToMetadata, type OutputSpec, validateModelCard
 import { ConversionError, layerError } from './errors.js';
 import { toFloat16Bytes } from './fp16.js';
 import { GraphBuilder, type Initializer } from './graph-builder.js';
-import { type FoldableConv, LAYER_CONVERTERS, type LayerContext, type Value } from './layers.js';
+import { type FoldableConv, LAYER_CONVERTERS, type LayerContext, type Value } from './layers/index.js';
 import {
   attr,
   type Dim,
@@ -209,7 +209,7 @@ export function convertLayersModel(options: ConvertOptions): ConversionResult {
   let foldedBatchNorms = 0;
 
   for (const call of model.calls) {
-    const converter = LAYER_CONVERTERS[call.className];
+    const converter = LAYER_CONVERTERS.get(call.className);
     if (!converter) throw layerError(call, 'unsupported layer class');
     const inputs = call.inputs.map((ref) => {
       const value = values.get(tensorKey(ref));

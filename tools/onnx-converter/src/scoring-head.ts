@@ -6,7 +6,7 @@
  * The numbers follow @residuum/scoring's anomalyMap (Gaussian windows with scipy's 'reflect'
  * borders, population moments), in float32 instead of float64: map values differ by about 1e-6.
  */
-import { gaussianKernel, reflectIndices, smoothingRadius, type AnomalyMapSpec, type ModelCard, type OutputSpec } from '@residuum/scoring';
+import { gaussianKernel, reflectIndices, smoothingRadius, SSIM_DEFAULTS, ssimStabilizers, type AnomalyMapSpec, type ModelCard, type OutputSpec } from '@residuum/scoring';
 import type { GraphBuilder } from './graph-builder.js';
 import { attr } from './onnx-model.js';
 
@@ -40,7 +40,7 @@ export function scoringHeadOutput(card: ModelCard): OutputSpec {
 }
 
 function ssimRadius(map: AnomalyMapSpec): number {
-  return ((map.ssimWindowSize ?? 11) - 1) / 2;
+  return ((map.ssimWindowSize ?? SSIM_DEFAULTS.windowSize) - 1) / 2;
 }
 
 /**
@@ -79,8 +79,8 @@ export function appendScoringHead(b: GraphBuilder, card: ModelCard, input: strin
 function oneMinusSsim(b: GraphBuilder, card: ModelCard, inputX: string, inputY: string): string {
   const map = card.score.map;
   const channels = card.input.shape[1];
-  const range = map.ssimDynamicRange ?? 1;
-  const kernel = gaussianKernel(map.ssimSigma ?? 1.5, ssimRadius(map));
+  const { c1: c1Value, c2: c2Value } = ssimStabilizers(map.ssimDynamicRange ?? SSIM_DEFAULTS.dynamicRange);
+  const kernel = gaussianKernel(map.ssimSigma ?? SSIM_DEFAULTS.sigma, ssimRadius(map));
   const { mean, std } = card.preprocessing;
   const middle = b.floatConst('head/ssim/middle', Array.from({ length: channels }, (_, c) => (0.5 - mean[c]) / std[c]), [1, channels, 1, 1], true).name;
   const x = b.node('Sub', [inputX, middle], [], 'head/ssim/x_centred');
@@ -100,8 +100,8 @@ function oneMinusSsim(b: GraphBuilder, card: ModelCard, inputX: string, inputY: 
     'head/ssim/moments',
   );
   const scalar = (name: string, value: number) => b.floatConst(`head/ssim/${name}`, [value], [], true).name;
-  const c1 = scalar('c1', (0.01 * range) ** 2);
-  const c2 = scalar('c2', (0.03 * range) ** 2);
+  const c1 = scalar('c1', c1Value);
+  const c2 = scalar('c2', c2Value);
   const two = scalar('two', 2);
   const one = scalar('one', 1);
   const node = (op: string, inputs: string[], base: string) => b.node(op, inputs, [], `head/ssim/${base}`);

@@ -1,16 +1,16 @@
 /**
- * Whole model families as @residuum/train builds and saves them: run folder -> convertRunDir
+ * Whole model families as @residuum/train builds and saves them: run folder -> exportRunFolder
  * -> checker, onnxruntime-node and -web vs predict, the card round trip through metadata_props,
- * and the residuum-convert CLI.
+ * and the in-memory entry point convertTrainedModel that `residuum export` calls.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { modelCardFromMetadata, type ModelCard } from '@residuum/scoring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertRunDir } from '../src/index.js';
+import { convertTrainedModel } from '../src/index.js';
+import { readRunFolder } from '@residuum/train/run-folder';
+import { exportRunFolder } from './helpers/run-folder.js';
 import { decodeModelObject } from '../src/onnx-model.js';
 import { sampleCard } from './helpers/card.js';
 import { checkOnnxModels } from './helpers/onnx-checker.js';
@@ -18,7 +18,6 @@ import { runOrtNode, runOrtWeb } from './helpers/runtimes.js';
 import { compareWithPredict, maxAbsDiff, parityFeeds, randomizeWeights, seededRandom, tf, useCpuBackend } from './helpers/tfjs-harness.js';
 import { buildModel, modelMcDropout, modelOutputs, resolveModelSpec, saveModelToDir, type PartialModelSpec } from '@residuum/train';
 
-const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const workDir = mkdtempSync(join(tmpdir(), 'onnx-converter-families-'));
 
 beforeAll(useCpuBackend);
@@ -54,7 +53,7 @@ describe('model families', () => {
     it(`${name}: run folder converts, passes the checker and matches predict in both runtimes`, async () => {
       const { dir, model, card } = await writeRunDir(name, partial);
       const outFile = join(dir, 'model.onnx');
-      const converted = await convertRunDir(dir, { outFile });
+      const converted = await exportRunFolder(dir, { outFile });
       const bytes = new Uint8Array(readFileSync(outFile));
       expect(bytes).toEqual(converted.onnx);
       const result = await compareWithPredict(model, converted, { batch: 3, seed: 5 });
@@ -75,7 +74,7 @@ describe('model families', () => {
 
   it('aesc: N stochastic passes through the mask inputs agree between onnxruntime-node and -web and differ from the deterministic pass', async () => {
     const { dir, model } = await writeRunDir('aesc-mc', FAMILIES[2][1]);
-    const converted = await convertRunDir(dir, { outFile: join(dir, 'model.onnx') });
+    const converted = await exportRunFolder(dir, { outFile: join(dir, 'model.onnx') });
     expect(converted.report.mcMaskInputs.length).toBeGreaterThan(0);
     const { feeds } = parityFeeds(model, converted, 2, 9);
     const deterministic = await runOrtNode(converted.onnx, feeds);
@@ -91,7 +90,7 @@ describe('model families', () => {
 
   it('a truncated or corrupted conversion output fails the ONNX checker (harness sanity)', async () => {
     const { dir } = await writeRunDir('cae-damaged', FAMILIES[0][1]);
-    const { onnx } = await convertRunDir(dir, { outFile: join(dir, 'model.onnx') });
+    const { onnx } = await exportRunFolder(dir, { outFile: join(dir, 'model.onnx') });
     const truncated = onnx.slice(0, Math.floor(onnx.byteLength * 0.6));
     const garbage = Uint8Array.from(onnx, (b, i) => (i < 64 ? 0xff : b));
     const [good, cut, bad] = checkOnnxModels([onnx, truncated, garbage]);
@@ -101,28 +100,24 @@ describe('model families', () => {
   });
 });
 
-describe('convertRunDir and the residuum-convert CLI', () => {
-  const tsx = join(packageDir, '../../node_modules/.bin/tsx');
-  const cli = (args: string[]) => spawnSync(tsx, [join(packageDir, 'src/cli.ts'), ...args], { encoding: 'utf8', cwd: packageDir });
-
-  it('converts a run folder from the command line, fp16 included', async () => {
-    const { dir } = await writeRunDir('cae-cli', FAMILIES[0][1]);
-    const out32 = join(dir, 'out', 'model.onnx');
-    const run = cli([dir, '--out', out32]);
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    expect(run.stdout).toMatch(/wrote .*model\.onnx \(\d+ bytes, IR 8, opset 17\)/);
-    const out16 = join(dir, 'out', 'model-fp16.onnx');
-    const run16 = cli([dir, '--out', out16, '--fp16']);
-    expect(run16.status).toBe(0);
-    expect(run16.stdout).toMatch(/fp16/);
-    const [v32, v16] = checkOnnxModels([new Uint8Array(readFileSync(out32)), new Uint8Array(readFileSync(out16))]);
+describe('convertTrainedModel (in memory) on what the run folder module reads', () => {
+  it('converts the in-memory model exactly as its run folder, fp16 included, and reads no file itself', async () => {
+    const { dir } = await writeRunDir('cae-memory', FAMILIES[0][1]);
+    const model = await readRunFolder(dir);
+    const fromFolder = await exportRunFolder(dir, { outFile: join(dir, 'out', 'model.onnx') });
+    expect(new Uint8Array(readFileSync(join(dir, 'out', 'model.onnx')))).toEqual(fromFolder.onnx);
+    rmSync(dir, { recursive: true, force: true });
+    const fromMemory = convertTrainedModel(model);
+    expect(fromMemory.onnx).toEqual(fromFolder.onnx);
+    const fromMemory16 = convertTrainedModel(model, { fp16: true });
+    expect(fromMemory16.report.fp16).toBe(true);
+    const [v32, v16] = checkOnnxModels([fromMemory.onnx, fromMemory16.onnx]);
     expect([v32.ok, v16.ok]).toEqual([true, true]);
   });
 
   it('reads weights split over several shard files, in manifest order', async () => {
     const { dir } = await writeRunDir('cae-shards', FAMILIES[0][1]);
-    const whole = await convertRunDir(dir, { outFile: join(dir, 'whole.onnx') });
+    const whole = await exportRunFolder(dir, { outFile: join(dir, 'whole.onnx') });
     const weights = readFileSync(join(dir, 'weights.bin'));
     const cut = 4099; // not a multiple of 4: tf.io shards split at byte boundaries
     writeFileSync(join(dir, 'group1-shard1of2.bin'), weights.subarray(0, cut));
@@ -131,25 +126,20 @@ describe('convertRunDir and the residuum-convert CLI', () => {
     const modelJson = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { weightsManifest: Array<{ paths: string[] }> };
     modelJson.weightsManifest[0].paths = ['group1-shard1of2.bin', 'group1-shard2of2.bin'];
     writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
-    const sharded = await convertRunDir(dir, { outFile: join(dir, 'sharded.onnx') });
+    const sharded = await exportRunFolder(dir, { outFile: join(dir, 'sharded.onnx') });
     expect(sharded.onnx).toEqual(whole.onnx);
     modelJson.weightsManifest[0].paths = ['group1-shard1of2.bin'];
     writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
-    await expect(convertRunDir(dir, { outFile: join(dir, 'short.onnx') })).rejects.toThrow(/weight data too short/);
+    await expect(exportRunFolder(dir, { outFile: join(dir, 'short.onnx') })).rejects.toThrow(/weight files hold \d+ bytes, model\.json needs \d+/);
   });
 
-  it('explains bad usage and missing files', () => {
-    const usage = cli([]);
-    expect(usage.status).toBe(2);
-    expect(usage.stderr).toContain('usage: residuum-convert RUN_DIR --out model.onnx [--fp16]');
-    const missing = cli([join(workDir, 'no-such-run'), '--out', join(workDir, 'x.onnx')]);
-    expect(missing.status).toBe(1);
-    expect(missing.stderr).toMatch(/cannot read .*no-such-run\/model\.json/);
+  it('names the missing file of a run folder', async () => {
+    await expect(exportRunFolder(join(workDir, 'no-such-run'), { outFile: join(workDir, 'x.onnx') })).rejects.toThrow(/run folder not found: .*no-such-run/);
   });
 
   it('rejects a run folder whose card is invalid, listing the problems', async () => {
     const { dir, card } = await writeRunDir('cae-badcard', FAMILIES[0][1]);
     writeFileSync(join(dir, 'model-card.json'), JSON.stringify({ ...card, family: 'nope', threshold: undefined }));
-    await expect(convertRunDir(dir, { outFile: join(dir, 'model.onnx') })).rejects.toThrow(/family[\s\S]*threshold|threshold[\s\S]*family/);
+    await expect(exportRunFolder(dir, { outFile: join(dir, 'model.onnx') })).rejects.toThrow(/family[\s\S]*threshold|threshold[\s\S]*family/);
   });
 });

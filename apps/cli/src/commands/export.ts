@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { convertRunDir } from '@residuum/onnx-converter';
+import { ConversionError, convertTrainedModel, readBackboneOnnx } from '@residuum/onnx-converter';
 import { readRunFolder, RunFolderError, type RunFolder } from '@residuum/train/run-folder';
 import type { ExportCliOptions } from '../cli.js';
 import type { CommandContext } from './context.js';
@@ -17,6 +17,8 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
   // Any existing .onnx (it may be the model a line runs) and any other kind of file needs --force.
   const out = await prepareOutputFile(options.out, '--out', { cwd: io.cwd, force: Boolean(options.force), kind: 'onnx-model' });
   // After --out is checked: an existing model there is named first, whatever the run folder holds.
+  // The run folder is read once, through its owner (@residuum/train/run-folder); the conversion
+  // itself reads no file.
   let run: RunFolder;
   try {
     run = await readRunFolder(dir);
@@ -27,19 +29,22 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
   const lock = await acquireOutputLock(`${out.path}.lock`, `--out ${options.out}`, 'residuum export');
   let result;
   try {
-    result = await convertRunDir(dir, {
-      outFile: out.path,
-      fp16: Boolean(options.fp16),
-      scoringHead: options.scoringHead !== false,
-      write: (_path, bytes) => writeOutputFile(out, bytes),
-    });
+    // The one file outside the run folder: the backbone a DFR head was trained behind (the backbone cache).
+    const backboneOnnx = run.backbone ? await readBackboneOnnx(run.backbone) : undefined;
+    try {
+      result = convertTrainedModel(run, { fp16: Boolean(options.fp16), scoringHead: options.scoringHead !== false, backboneOnnx });
+    } catch (error) {
+      if (error instanceof ConversionError) throw new ConversionError(`${dir}: ${error.message}`);
+      throw error;
+    }
+    await writeOutputFile(out, result.onnx);
   } finally {
     await lock.release();
   }
-  const size = (await stat(result.outFile)).size;
+  const size = result.onnx.byteLength;
   const r = result.report;
   io.stdout(
-    `${writtenWord(out) === 'replaced' ? `replaced ${out.replaces} at` : 'wrote'} ${displayPath(result.outFile, io.cwd)} (${formatNumber(size / 1024)} KiB, ${r.fp16 ? 'float16' : 'float32'})\n` +
+    `${writtenWord(out) === 'replaced' ? `replaced ${out.replaces} at` : 'wrote'} ${displayPath(out.path, io.cwd)} (${formatNumber(size / 1024)} KiB, ${r.fp16 ? 'float16' : 'float32'})\n` +
       `ONNX IR version ${r.irVersion}, opset ${r.opsetVersion}: ${r.nodes} nodes, ${r.initializers} initializers, ${r.foldedBatchNorms} batch norms folded\n` +
       `input ${r.inputName}; outputs ${r.outputs.map((o) => `${o.name} [${o.shape.join(', ')}]`).join(', ')}\n` +
       ('output' in r.scoringHead ? `scoring head: output ${r.scoringHead.output} is the anomaly map, computed in the graph\n` : `no scoring head: ${r.scoringHead.skipped}\n`) +

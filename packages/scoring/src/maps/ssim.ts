@@ -6,6 +6,7 @@
  * default 11-tap window unrolled (no border index gather in the interior, taps in registers),
  * and scratch buffers reused between calls of the same size.
  */
+import { SSIM_DEFAULTS, ssimStabilizers } from '../conventions.js';
 import { gaussianKernel, reflectIndices } from './gaussian.js';
 
 export interface SsimOptions {
@@ -96,16 +97,15 @@ export function ssimInto(
 ): void {
   checkShape('ssimMap(a)', a, height, width);
   checkShape('ssimMap(b)', b, height, width);
-  const windowSize = options.windowSize ?? 11;
-  const sigma = options.sigma ?? 1.5;
-  const range = options.dynamicRange ?? 1;
+  const windowSize = options.windowSize ?? SSIM_DEFAULTS.windowSize;
+  const sigma = options.sigma ?? SSIM_DEFAULTS.sigma;
+  const range = options.dynamicRange ?? SSIM_DEFAULTS.dynamicRange;
   if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize % 2 === 0) throw new RangeError(`ssim window size must be an odd positive integer, got ${windowSize}`);
   if (!(range > 0)) throw new RangeError(`ssim dynamic range must be > 0, got ${range}`);
   const radius = (windowSize - 1) / 2;
   const kernel = cachedKernel(sigma, radius);
   const taps = kernel.length;
-  const c1 = (0.01 * range) ** 2;
-  const c2 = (0.03 * range) ** 2;
+  const { c1, c2 } = ssimStabilizers(range);
   const { moments, rows, xIndex, yIndex } = scratchFor(height, width, radius);
 
   const n = height * width;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { NEIGHBOR_OFFSETS } from '@residuum/scoring';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
@@ -12,15 +13,15 @@ export interface NeighborConv2DArgs extends LayerArgs {
   seed?: number;
 }
 
-/**
- * Neighbour offsets (dy, dx) in the order of the kernel's first axis: row-major over the 3x3
- * window, centre skipped. Shared with the converter through the conventions.
- */
-export const NEIGHBOR_OFFSETS: ReadonlyArray<readonly [number, number]> = [
-  [-1, -1], [-1, 0], [-1, 1],
-  [0, -1], [0, 1],
-  [1, -1], [1, 0], [1, 1],
-];
+export { NEIGHBOR_OFFSETS };
+
+/** Window tap (row-major over 3x3) of each kernel row. */
+const KERNEL_ROW_TAPS = NEIGHBOR_OFFSETS.map(([dy, dx]) => (1 + dy) * 3 + (1 + dx));
+// call() builds the filter as kernel rows 0..3, a zero centre, rows 4..7 (slices and a concat: the
+// gradient of a gather is not a wasm kernel); that is the shared order only while it is row-major.
+if (KERNEL_ROW_TAPS.some((tap, row) => tap !== (row < 4 ? row : row + 1))) {
+  throw new Error(`NeighborConv2D: NEIGHBOR_OFFSETS ${JSON.stringify(NEIGHBOR_OFFSETS)} is not row-major with the centre skipped`);
+}
 
 /**
  * NCAE's neighbour convolution: each output pixel is a 1x1 convolution (+ bias, activation)

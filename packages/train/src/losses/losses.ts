@@ -1,21 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
+import { gaussianKernel, SSIM_DEFAULTS, type SsimOptions, ssimStabilizers } from '@residuum/scoring';
 
 export type ReconstructionLoss = 'mse' | 'l1' | 'ssim';
 export const RECONSTRUCTION_LOSSES: readonly ReconstructionLoss[] = ['mse', 'l1', 'ssim'];
 
-export interface SsimOptions {
-  windowSize?: number;
-  sigma?: number;
-  /** Dynamic range L of the values (1 for inputs in [0, 1]). */
-  dynamicRange?: number;
-}
+export type { SsimOptions };
 
+/** The normalized Gaussian window of `size` taps (odd), the one @residuum/scoring's SSIM uses. */
 function gaussianTaps(size: number, sigma: number): number[] {
-  const half = (size - 1) / 2;
-  const weights: number[] = [];
-  for (let i = 0; i < size; i++) weights.push(Math.exp(-((i - half) ** 2) / (2 * sigma * sigma)));
-  const total = weights.reduce((a, b) => a + b, 0);
-  return weights.map((w) => w / total);
+  return Array.from(gaussianKernel(sigma, (size - 1) / 2));
 }
 
 /**
@@ -39,17 +32,16 @@ function gaussianBlurValid(x: tf.Tensor4D, taps: number[]): tf.Tensor4D {
  * AE-SSIM: window 11, sigma 1.5, c1 = (0.01 L)^2, c2 = (0.03 L)^2), per channel.
  */
 export function ssimMap(a: tf.Tensor4D, b: tf.Tensor4D, options: SsimOptions = {}): tf.Tensor4D {
-  const windowSize = options.windowSize ?? 11;
-  const sigma = options.sigma ?? 1.5;
-  const range = options.dynamicRange ?? 1;
+  const windowSize = options.windowSize ?? SSIM_DEFAULTS.windowSize;
+  const sigma = options.sigma ?? SSIM_DEFAULTS.sigma;
+  const range = options.dynamicRange ?? SSIM_DEFAULTS.dynamicRange;
   return tf.tidy(() => {
     const [, height, width] = a.shape;
     // Small images (unit tests) cannot hold an 11-px window: shrink it to fit, odd size.
     const size = Math.max(1, Math.min(windowSize, height - ((height + 1) % 2), width - ((width + 1) % 2)));
     const taps = gaussianTaps(size, sigma);
     const blur = (x: tf.Tensor4D): tf.Tensor4D => gaussianBlurValid(x, taps);
-    const c1 = (0.01 * range) ** 2;
-    const c2 = (0.03 * range) ** 2;
+    const { c1, c2 } = ssimStabilizers(range);
     const muA = blur(a);
     const muB = blur(b);
     const muA2 = tf.square(muA);

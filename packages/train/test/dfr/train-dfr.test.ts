@@ -48,7 +48,7 @@ describe('trainDfr (0.25 backbone, 64 px, cpu)', () => {
     await useCpuBackend();
   });
 
-  // Conversion, onnx.checker, ONNX parity and Node-runtime scoring are tested in the converter package (test/families-dfr.test.ts).
+  // Conversion, onnx.checker, ONNX parity and Node-runtime scoring are tested end to end in tests/e2e (test/dfr.test.ts).
   it('trains, writes a valid run folder and localises the defect', async () => {
     await withTempDir(async (dir) => {
       runDir = join(dir, 'run');

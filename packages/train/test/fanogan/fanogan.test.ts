@@ -202,5 +202,5 @@ describe('trainFanogan (16x16 grey, cpu)', () => {
     await expect(trainFanogan({ ...common, out: join(tmp, 'missing'), zDim: ARCH.zDim, ganFrom: join(tmp, 'nowhere') })).rejects.toThrow(/ganFrom: cannot use .*history\.json/);
   }, 60_000);
 
-  // Conversion, onnx.checker, ONNX parity and Node-runtime scoring are tested in the converter package (test/families-fanogan.test.ts).
+  // Conversion, onnx.checker, ONNX parity and Node-runtime scoring are tested end to end in tests/e2e (test/fanogan.test.ts).
 });

@@ -4,6 +4,7 @@
  * compared with model.predict.
  */
 import * as tf from '@tensorflow/tfjs';
+import { createSeededRandom } from '@residuum/scoring';
 import { convertLayersModel, type ConversionResult, type ConvertOptions } from '../../src/index.js';
 import { expectValidOnnx } from './onnx-checker.js';
 import { type Feeds, type FloatTensor, runOrtNode, runOrtWeb } from './runtimes.js';
@@ -15,17 +16,8 @@ export async function useCpuBackend(): Promise<void> {
   await tf.ready();
 }
 
-/** mulberry32: small, seeded, deterministic. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, scoring's (the MC-Dropout masks' generator): small, seeded, deterministic. */
+export const seededRandom = createSeededRandom;
 
 export function randomArray(length: number, random: () => number, low = -1, high = 1): Float32Array {
   return Float32Array.from({ length }, () => low + (high - low) * random());

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { OutputSpec, ScoreSpec } from '@residuum/scoring';
+import { type OutputSpec, type ScoreSpec, SSIM_DEFAULTS } from '@residuum/scoring';
 import { RECONSTRUCTION_LOSSES, type ReconstructionLoss } from '../../losses/losses.js';
 import type { SeededRandom } from '../../random.js';
 
@@ -64,7 +64,7 @@ export function reconstructionOutput(spec: CommonModelSpec): OutputSpec {
 export function residualScore(loss: ReconstructionLoss): ScoreSpec {
   if (loss === 'ssim') {
     return {
-      map: { kind: 'ssim', channelReduction: 'mean', smoothingSigma: 0, ssimWindowSize: 11, ssimSigma: 1.5 },
+      map: { kind: 'ssim', channelReduction: 'mean', smoothingSigma: 0, ssimWindowSize: SSIM_DEFAULTS.windowSize, ssimSigma: SSIM_DEFAULTS.sigma },
       image: { kind: 'mean' },
     };
   }

@@ -9,7 +9,7 @@
  * turns taps into DFR features exactly as `buildFeatureExtractor` does for a TF.js backbone (same
  * layers: bilinear UpSampling2D to the finest tap, Concatenate, cell AveragePooling2D). trainDfr
  * uses them for an OnnxBackboneSpec and saves the head (taps in, `buildDfrHeadOnTaps`) with
- * backbone.json; the converter's convertRunDir splices head and backbone into one ONNX file.
+ * backbone.json; the export (the converter's convertTrainedModel) splices head and backbone into one ONNX file.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';

@@ -1,4 +1,4 @@
-/** End to end for the DFR family: train (tiny) -> convertRunDir -> onnx.checker, parity with TF.js, runtime-node scores like the trainer. */
+/** End to end for the DFR family: train (tiny) -> export (run folder module + convertTrainedModel) -> onnx.checker, parity with TF.js, runtime-node scores like the trainer. */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -6,9 +6,9 @@ import { createNodeInspector } from '@residuum/runtime-node';
 import { validateModelCard, type RawImage } from '@residuum/scoring';
 import { createMemorySource, dfrPreprocessing, loadModelFromDir, scoreDfrBatches, trainDfr } from '@residuum/train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convertRunDir } from '../src/index.js';
-import { expectValidOnnx } from './helpers/onnx-checker.js';
-import { tf, useCpuBackend } from './helpers/tfjs-harness.js';
+import { exportRunFolder } from '../../../tools/onnx-converter/test/helpers/run-folder.js';
+import { expectValidOnnx } from '../../../tools/onnx-converter/test/helpers/onnx-checker.js';
+import { tf, useCpuBackend } from '../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
 import { seededUniform, testBackbone, withTempDir } from './helpers/train-families.js';
 
 const SIZE = 64;
@@ -60,7 +60,7 @@ describe('DFR run folder -> ONNX (0.25 backbone, 64 px, cpu)', () => {
 
       // One ONNX graph (backbone included), checked by onnx.checker, equal to TF.js within 1e-4.
       const onnxFile = join(dir, 'dfr.onnx');
-      const converted = await convertRunDir(runDir, { outFile: onnxFile });
+      const converted = await exportRunFolder(runDir, { outFile: onnxFile });
       expect(converted.report.outputs).toEqual([{ name: 'feature_error', shape: ['N', 1, 8, 8] }]);
       // The standardization travels in the card: runtime-node applies it below exactly as the trainer did.
       expect(card.score.map.positionStandardization).toEqual(expect.objectContaining({ width: 8, height: 8 }));
@@ -102,5 +102,5 @@ describe('DFR run folder -> ONNX (0.25 backbone, 64 px, cpu)', () => {
       tf.dispose(x);
       model.dispose();
     });
-  });
+  }, 180_000); // trains a DFR on the MobileNet backbone: 21-32 s alone, over 60 s on the shared 2 cores under load
 });

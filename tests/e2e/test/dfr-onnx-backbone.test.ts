@@ -1,7 +1,7 @@
 /**
  * DFR on an ONNX backbone (the path of `dfr --backbone resnet50`), end to end on a tiny stand-in: the
  * backbone runs in onnxruntime-node during training, the run folder holds the TF.js head (taps in) and
- * backbone.json, and convertRunDir splices both into ONE file with the card. The file passes the
+ * backbone.json, and the export splices both into ONE file with the card. The file passes the
  * checker, its map equals the trainer's (ORT taps -> TF.js head) within 1e-4, and runtime-node scores
  * it like the trainer. The stand-in is @residuum/train's committed fixture (TF.js 32 px backbone and
  * its cut ONNX, taps layer1-layer3 at strides 2/4/8), with ResNet-50's Caffe preprocessing.
@@ -13,10 +13,11 @@ import { createNodeInspector } from '@residuum/runtime-node';
 import { preprocessImage, validateModelCard, type RawImage } from '@residuum/scoring';
 import { createMemorySource, loadModelFromDir, OnnxTapExtractor, onnxBackbonePreprocessing, RESNET50_DFR_TAPS, scoreDfrBatches, trainDfr, type OnnxBackboneSpec } from '@residuum/train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConversionError, convertRunDir, RESNET50 } from '../src/index.js';
-import { expectValidOnnx } from './helpers/onnx-checker.js';
-import { runOrtNode } from './helpers/runtimes.js';
-import { tf, useCpuBackend } from './helpers/tfjs-harness.js';
+import { ConversionError, RESNET50 } from '@residuum/onnx-converter';
+import { exportRunFolder } from '../../../tools/onnx-converter/test/helpers/run-folder.js';
+import { expectValidOnnx } from '../../../tools/onnx-converter/test/helpers/onnx-checker.js';
+import { runOrtNode } from '../../../tools/onnx-converter/test/helpers/runtimes.js';
+import { tf, useCpuBackend } from '../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
 import { seededUniform, withTempDir } from './helpers/train-families.js';
 
 const SIZE = 32;
@@ -60,11 +61,11 @@ describe('DFR on an ONNX backbone: train -> run folder (head + backbone.json) ->
       const backboneFile = JSON.parse(await readFile(join(runDir, 'backbone.json'), 'utf8')) as { sha256: string; taps: string[] };
       expect(backboneFile.taps).toEqual(['layer1', 'layer2', 'layer3']);
 
-      const converted = await convertRunDir(runDir, { outFile: join(dir, 'dfr.onnx') });
+      const converted = await exportRunFolder(runDir, { outFile: join(dir, 'dfr.onnx') });
       expect(converted.report.outputs).toEqual([{ name: 'feature_error', shape: ['N', 1, 8, 8] }]);
       expect(converted.report.inputNames).toEqual(['input']);
       expect(converted.report.nodes).toBeGreaterThan(20);
-      const bytes = new Uint8Array(await readFile(converted.outFile));
+      const bytes = new Uint8Array(await readFile(join(dir, 'dfr.onnx')));
       expectValidOnnx(bytes);
 
       // The trainer's maps: taps from onnxruntime, then the saved TF.js head.
@@ -103,7 +104,7 @@ describe('DFR on an ONNX backbone: train -> run folder (head + backbone.json) ->
 
       // A backbone file that changed since training is refused by its sha256.
       await writeFile(join(runDir, 'backbone.json'), JSON.stringify({ ...backboneFile, sha256: '0'.repeat(64) }));
-      const error = await convertRunDir(runDir, { outFile: join(dir, 'again.onnx') }).catch((e: unknown) => e);
+      const error = await exportRunFolder(runDir, { outFile: join(dir, 'again.onnx') }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ConversionError);
       expect((error as Error).message).toMatch(/is not the backbone this run was trained on/);
     });

@@ -31,8 +31,8 @@ import {
   type TrainingDataSource,
 } from '@residuum/train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convertRunDir } from '../src/index.js';
-import { useCpuBackend } from './helpers/tfjs-harness.js';
+import { exportRunFolder } from '../../../tools/onnx-converter/test/helpers/run-folder.js';
+import { useCpuBackend } from '../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
 import { seededUniform, testBackbone, withTempDir } from './helpers/train-families.js';
 
 const TOLERANCE = 1e-4;
@@ -92,7 +92,7 @@ async function expectRuntimeEqualsCalibration(
   expect(card.calibration.mean).toBeCloseTo(stats.mean, 12);
 
   const onnxFile = join(runDir, 'model.onnx');
-  await convertRunDir(runDir, { outFile: onnxFile });
+  await exportRunFolder(runDir, { outFile: onnxFile });
   const inspector = await createNodeInspector(onnxFile, { provider: 'cpu', batchSize: 5 });
   try {
     expect(inspector.card.mcDropout?.seed).toBe(card.mcDropout?.seed);
@@ -219,7 +219,7 @@ describe('files written before the MC-Dropout seed was in the card (fixtures fro
     expect(card.mcDropout?.seed).toBeUndefined();
     expect(mcDropoutSeed(card)).toBe(DEFAULT_MC_DROPOUT_SEED);
     await withTempDir(async (dir) => {
-      const { onnx } = await convertRunDir(join(fixture, 'run'), { outFile: join(dir, 'model.onnx') });
+      const { onnx } = await exportRunFolder(join(fixture, 'run'), { outFile: join(dir, 'model.onnx') });
       await expectScoresAsBefore(onnx);
     });
   });

@@ -1,11 +1,11 @@
-/** Small local helpers for the end-to-end family tests (train -> convert -> run); kept here so @residuum/train exports no test utilities. */
+/** Small helpers for the end-to-end family tests (train -> export -> run); kept here so @residuum/train exports no test utilities. */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BackboneSpec } from '@residuum/train';
-import { seededRandom } from './tfjs-harness.js';
+import { seededRandom } from '../../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
 
 /**
  * Uniform [min, max) draws from the same mulberry32 stream as @residuum/train's createRandom(seed)
@@ -17,7 +17,7 @@ export function seededUniform(seed: number): (min: number, max: number) => numbe
 }
 
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'residuum-converter-families-'));
+  const dir = await mkdtemp(join(tmpdir(), 'residuum-e2e-'));
   try {
     return await fn(dir);
   } finally {

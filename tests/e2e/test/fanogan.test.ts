@@ -1,4 +1,4 @@
-/** End to end for the f-AnoGAN family: train (tiny) -> convertRunDir -> onnx.checker, parity with TF.js, runtime-node scores like the trainer. */
+/** End to end for the f-AnoGAN family: train (tiny) -> export (run folder module + convertTrainedModel) -> onnx.checker, parity with TF.js, runtime-node scores like the trainer. */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -6,9 +6,9 @@ import { createNodeInspector } from '@residuum/runtime-node';
 import { anomalyMap, imageScore, type RawImage } from '@residuum/scoring';
 import { createMemorySource, fanoganPreprocessing, loadModelFromDir, scoreFanoganBatches, trainFanogan, type FanoganArchitecture } from '@residuum/train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convertRunDir } from '../src/index.js';
-import { expectValidOnnx } from './helpers/onnx-checker.js';
-import { tf, useCpuBackend } from './helpers/tfjs-harness.js';
+import { exportRunFolder } from '../../../tools/onnx-converter/test/helpers/run-folder.js';
+import { expectValidOnnx } from '../../../tools/onnx-converter/test/helpers/onnx-checker.js';
+import { tf, useCpuBackend } from '../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
 import { seededUniform, withTempDir } from './helpers/train-families.js';
 
 const SIZE = 16;
@@ -63,7 +63,7 @@ describe('f-AnoGAN run folder -> ONNX (16x16 grey, cpu)', () => {
       });
 
       const onnxFile = join(dir, 'model.onnx');
-      const conversion = await convertRunDir(dir, { outFile: onnxFile });
+      const conversion = await exportRunFolder(dir, { outFile: onnxFile });
       expect(conversion.report.outputs.map((o) => o.name)).toEqual(['reconstruction', 'disc_feature_residual', 'anomaly_map']);
       const bytes = new Uint8Array(await readFile(onnxFile));
       expectValidOnnx(bytes);
