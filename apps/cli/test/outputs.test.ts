@@ -19,13 +19,16 @@ const CLI_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 // tsx's loader by absolute URL: the child runs in the test's temporary folder.
 const TSX_LOADER = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs')).href;
 
-/** The CLI as a real process (from sources), for what only a process has: stdout pipes, SIGINT, another uid. */
-function spawnCli(args: string[], cwd: string, options: { uid?: number } = {}): ChildProcess {
-  return spawn(process.execPath, ['--conditions=@residuum/source', '--import', TSX_LOADER, CLI_MAIN, ...args], {
-    cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...(options.uid !== undefined ? { uid: options.uid, gid: options.uid } : {}),
-  });
+/**
+ * The CLI as a real process (from sources), for what only a process has: stdout pipes, SIGINT, and
+ * permission checks. `withoutRootOverride` runs it as root without CAP_DAC_OVERRIDE (util-linux's
+ * setpriv), so a read-only folder refuses root too; running it as another user instead would fail
+ * wherever the checkout is not readable by that user (a clone under a 0700 temp folder).
+ */
+function spawnCli(args: string[], cwd: string, options: { withoutRootOverride?: boolean } = {}): ChildProcess {
+  const node = [process.execPath, '--conditions=@residuum/source', '--import', TSX_LOADER, CLI_MAIN, ...args];
+  const command = options.withoutRootOverride ? ['setpriv', '--bounding-set=-dac_override,-dac_read_search', '--', ...node] : node;
+  return spawn(command[0], command.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; err: string }> {
@@ -130,13 +133,12 @@ describe('outputs: nothing the user gave or produced is lost', () => {
   });
 
   it('output problems show before any scoring, name the real path, and leave no temporary file', async () => {
-    // A folder that does not take files: as root permissions do not apply, so the CLI runs as nobody.
+    // A folder that does not take files: root would write anyway, so as root the CLI runs without that override.
     const locked = join(tmp.dir, 'readonly');
     await mkdir(locked);
-    await chmod(tmp.dir, 0o755);
     await chmod(locked, 0o555);
     const asRoot = process.getuid?.() === 0;
-    const child = spawnCli(['inspect', TINY_AE, 'parts', '--ep', 'cpu', '--json', 'readonly/out.json'], tmp.dir, asRoot ? { uid: 65534 } : {});
+    const child = spawnCli(['inspect', TINY_AE, 'parts', '--ep', 'cpu', '--json', 'readonly/out.json'], tmp.dir, { withoutRootOverride: asRoot });
     let out = '';
     child.stdout?.on('data', (chunk: Buffer) => void (out += chunk.toString()));
     const { code, err } = await exitOf(child);
