@@ -5,6 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../src/cli.js';
 import { createCapturingIo } from '../src/util/io.js';
+import { createSeededRandom as seededRandom } from '@residuum/scoring';
+
+/** mulberry32, the generator of the MC-Dropout masks. */
+export { seededRandom };
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const FIXTURES = join(REPO_ROOT, 'packages/inspection/test/fixtures');
@@ -26,18 +30,6 @@ export async function residuum(args: string[], cwd: string = REPO_ROOT): Promise
 export async function makeTempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `residuum-cli-${prefix}-`));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
-
-/** A tiny seeded PRNG (mulberry32) so generated test images are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const CRC_TABLE = (() => {

@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ModelCard } from '@residuum/scoring';
+import { createSeededRandom as testRandom } from '@residuum/scoring';
+
+/** mulberry32, the generator of the MC-Dropout masks. */
+export { testRandom };
 
 export function fixturePath(name: string): string {
   return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -39,13 +43,3 @@ function varint(value: number): number[] {
   return out;
 }
 
-/** Seeded uniform [0,1) (mulberry32), independent of the package's own generator. */
-export function testRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -3,6 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { createSeededRandom as testRandom } from '@residuum/scoring';
+
+/** mulberry32, the generator of the MC-Dropout masks. */
+export { testRandom };
 
 export function fixturePath(name: string): string {
   return fileURLToPath(new URL(`../../inspection/test/fixtures/${name}`, import.meta.url));
@@ -14,17 +18,6 @@ export function readFixture(name: string): Uint8Array {
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'residuum-runtime-node-'));
-}
-
-/** Seeded uniform [0,1) (mulberry32). */
-export function testRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Random 8-bit pixels, smooth enough to look like a part, written as PNG. */

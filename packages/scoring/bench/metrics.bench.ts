@@ -4,18 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { aupro, pixelAuroc, type SegmentationSample } from '../src/index.js';
-
-function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { aupro, createSeededRandom as seededRandom, pixelAuroc, type SegmentationSample } from '../src/index.js';
 
 const IMAGES = 100;
 const SIZE = 256;

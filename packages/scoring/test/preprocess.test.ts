@@ -10,20 +10,10 @@ import {
   type PreprocessingSpec,
   type RawImage,
 } from '../src/index.js';
+import { createSeededRandom as seededRandom } from '../src/index.js';
 
 function spec(partial: Partial<PreprocessingSpec>): PreprocessingSpec {
   return { width: 2, height: 2, channels: 1, resize: 'fill', interpolation: 'bilinear', mean: [0], std: [1], ...partial };
-}
-
-function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('preprocessImage', () => {

@@ -1,3 +1,5 @@
+import { createSeededRandom } from '@residuum/scoring';
+
 /** Small seeded PRNG (mulberry32): deterministic across platforms, enough for noise and shuffles. */
 export interface SeededRandom {
   /** Uniform in [0, 1). */
@@ -12,14 +14,7 @@ export interface SeededRandom {
 
 export function createRandom(seed: number): SeededRandom {
   if (!Number.isFinite(seed)) throw new Error(`seed must be a finite number, got ${seed}`);
-  let state = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = createSeededRandom((Math.floor(seed) ^ 0x9e3779b9) >>> 0);
   return {
     next,
     uniform: (min, max) => min + (max - min) * next(),
