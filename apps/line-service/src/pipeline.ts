@@ -305,6 +305,7 @@ export class InspectionPipeline {
             ]);
             row.heatmapFile = heatmapFile;
             row.imageFile = imageFile;
+            row.latency.files = round(performance.now() - inferred);
             outcomes.push({ job, status: late ? 504 : 200, row });
           }),
         );
@@ -318,9 +319,10 @@ export class InspectionPipeline {
     for (const { job, row, status } of outcomes) {
       // decode and preprocess ran while the image waited (they overlap queue); inspect: the batch's
       // wall time in the Inspector (inference and scoring are this image's share of it);
-      // store: heatmap and image files, then the commit.
+      // store: heatmap and image files (files: this image's), then the batch's commit (commit).
       if (inferredAt !== null && row.latency.inference !== undefined) row.latency.inspect = round(inferredAt - started);
       row.latency.store = round(committed - (inferredAt ?? started));
+      row.latency.commit = round(committed - beforeCommit);
       row.latency.total = round(committed - job.receivedAt);
       this.observe(row);
       this.published(row);
