@@ -6,14 +6,16 @@
  *
  *   npm run bench -w apps/line-service            # JSON into apps/line-service/bench-results/
  *   BENCH_MODELS=default BENCH_SECONDS=5 ...       # fewer models / shorter runs
+ *   BENCH_MODELS=default,~/.cache/residuum/backbones/x.onnx   # names above, or paths to other models
+ *   BENCH_NODE_FLAGS='--single-threaded-gc'        # Node flags of the service process (default: none)
  *
  * Images: the 24 embedded casting samples (300x300 JPEG), copied to 240 files.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -27,7 +29,21 @@ const CLIENTS = [1, 4, 16];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 /** Service options to try against the defaults, e.g. BENCH_SERVICE_OPTIONS='{"concurrency":1}'. */
 const SERVICE_OPTIONS = JSON.parse(process.env.BENCH_SERVICE_OPTIONS ?? '{}') as Record<string, unknown>;
-const chosen = (process.env.BENCH_MODELS ?? 'cae-casting,default').split(',').filter((name) => MODELS[name]);
+/** Node flags of the service process, e.g. '--single-threaded-gc' (see the README's line-PC unit). */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+const CLIENT_LEVELS = process.env.BENCH_CLIENTS ? process.env.BENCH_CLIENTS.split(',').map(Number) : CLIENTS;
+/** Named models above, or paths to other .onnx files (the ResNet families: `residuum backbone get`, then train). */
+const chosen = (process.env.BENCH_MODELS ?? 'cae-casting,default')
+  .split(',')
+  .map((entry) => entry.trim())
+  .filter(Boolean)
+  .map((entry) => {
+    if (MODELS[entry]) return { name: entry, path: MODELS[entry] };
+    const path = resolve(entry.replace(/^~(?=\/)/, process.env.HOME ?? '~'));
+    if (!existsSync(path)) throw new Error(`BENCH_MODELS: ${entry} is neither ${Object.keys(MODELS).join(' nor ')} nor an existing file`);
+    return { name: basename(path, '.onnx'), path };
+  });
+if (CLIENT_LEVELS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_CLIENTS: positive integers, got ${process.env.BENCH_CLIENTS}`);
 
 const work = mkdtempSync(join(tmpdir(), 'residuum-line-bench-'));
 const imageDir = join(work, 'images');
@@ -83,7 +99,7 @@ function processCpuMs(pid: number | undefined): number | null {
 async function startService(model: string, dataDir: string): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
   const child = spawn(
     process.execPath,
-    ['--conditions=@residuum/source', '--import', 'tsx', join(appDir, 'test/fixtures/serve-child.ts'), JSON.stringify({ model, dataDir, watchDir: false, provider: 'auto', ...SERVICE_OPTIONS })],
+    [...NODE_FLAGS, '--conditions=@residuum/source', '--import', 'tsx', join(appDir, 'test/fixtures/serve-child.ts'), JSON.stringify({ model, dataDir, watchDir: false, provider: 'auto', ...SERVICE_OPTIONS })],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const url = await new Promise<string>((resolve, reject) => {
@@ -143,8 +159,7 @@ async function load(url: string, clients: number, seconds: number, servicePid?: 
 const loadBefore = loadavg().map((v) => round(v));
 const results = [];
 try {
-  for (const name of chosen) {
-    const model = MODELS[name];
+  for (const { name, path: model } of chosen) {
     console.error(`\n== ${name}: residuum inspect baseline`);
     const baseline = inspectBaseline(model);
     console.error(`   ${baseline.imagesPerSecond} images/s (${baseline.provider})`);
@@ -153,7 +168,7 @@ try {
     const runs = [];
     try {
       await load(service.url, 4, 1); // warm the connections and the allocator
-      for (const clients of CLIENTS) {
+      for (const clients of CLIENT_LEVELS) {
         const run = await load(service.url, clients, SECONDS, service.pid);
         console.error(
           `   ${clients} clients: ${run.imagesPerSecond} images/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms, ` +
@@ -164,15 +179,16 @@ try {
     } finally {
       await service.stop();
     }
-    const at16 = runs.find((r) => r.clients === 16)!;
+    const at16 = runs.find((r) => r.clients === 16);
+    const at1 = runs.find((r) => r.clients === 1);
     results.push({
-      model: { name, file: model.slice(root.length), sha256: sha256(model), bytes: readFileSync(model).length },
+      model: { name, file: model.startsWith(root) ? model.slice(root.length) : model, sha256: sha256(model), bytes: readFileSync(model).length },
       inspectBatch: baseline,
       service: runs,
-      throughputAt16VsBatch: round(at16.imagesPerSecond / baseline.imagesPerSecond, 3),
+      throughputAt16VsBatch: at16 ? round(at16.imagesPerSecond / baseline.imagesPerSecond, 3) : null,
       targets: {
-        'throughput at 16 clients >= 80 % of batch': at16.imagesPerSecond >= 0.8 * baseline.imagesPerSecond,
-        'p99 <= 50 ms at 1 client': runs[0].latencyP99Ms <= 50,
+        'throughput at 16 clients >= 80 % of batch': at16 ? at16.imagesPerSecond >= 0.8 * baseline.imagesPerSecond : null,
+        'p99 <= 50 ms at 1 client': at1 ? at1.latencyP99Ms <= 50 : null,
       },
     });
   }
@@ -183,12 +199,14 @@ try {
 const report = {
   benchmark: 'line-service',
   createdAt: new Date().toISOString(),
+  serviceNodeFlags: NODE_FLAGS,
+  serviceOptions: SERVICE_OPTIONS,
   machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverage1_5_15: { before: loadBefore, after: loadavg().map((v) => round(v)) } },
   images: { count: images.length, what: '24 embedded casting samples (300x300 JPEG) x 10 copies', secondsPerClientLevel: SECONDS },
   notes: [
     'service: residuum serve defaults (batch up to 8 of whatever waits, 2 batches in flight, heatmap file for every result, synchronous=FULL commit per batch), in its own process; HTTP clients on loopback in the benchmark process',
     'inspectBatch: residuum inspect MODEL DIR with its defaults on the same images, its own images/s (model load excluded)',
-    'ResNet-family models: none is shipped in models/, so none is measured here',
+    'ResNet-family models: none is shipped in models/; BENCH_MODELS=default,<path to a ResNet-backbone .onnx> measures one beside the defaults (file and sha256 named in its result)',
   ],
   results,
 };
