@@ -11,6 +11,7 @@ import { open, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodePng, modelTensorToImage, renderHeatmapOverlay } from '@residuum/imaging';
+import { colorizeMap, overlayHeatmap } from '@residuum/scoring';
 
 const ITERATIONS = Number(process.env.STAGE_ITERATIONS ?? 150);
 const spec = { width: 224, height: 224, channels: 1 as const, mean: [0.5], std: [0.5], channelOrder: 'rgb' as const, pixelDivisor: 255 as const };
@@ -39,7 +40,19 @@ const overlay = renderHeatmapOverlay(base, map, { range: { min: 0, max: 2 }, alp
 const png1 = await encodePng(overlay, { compressionLevel: 1 });
 try {
   await measure('modelTensorToImage', () => modelTensorToImage(input, spec));
-  await measure('renderHeatmapOverlay', () => renderHeatmapOverlay(base, map, { range: { min: 0, max: 2 }, alpha: 0.6 }));
+  for (let round = 0; round < 3; round += 1) {
+    await measure('renderHeatmapOverlay', () => renderHeatmapOverlay(base, map, { range: { min: 0, max: 2 }, alpha: 0.6 }));
+    // what renderHeatmapOverlay did for a same-size map before overlayMapRgb: four full-size passes
+    await measure('  before: RGBA, colorize, overlay, RGB', () => {
+      const rgba = new Uint8ClampedArray(224 * 224 * 4).map((_, i) => (i % 4 === 3 ? 255 : base.data[i >> 2]));
+      const full = new Float32Array(224 * 224).fill(Number.NaN);
+      full.set(map.data);
+      const blended = overlayHeatmap(rgba, colorizeMap(full, 224, 224, { min: 0, max: 2 }), 0.6);
+      const rgb = new Uint8Array(224 * 224 * 3);
+      for (let i = 0; i < 224 * 224; i++) for (let k = 0; k < 3; k++) rgb[i * 3 + k] = blended[i * 4 + k];
+      return rgb;
+    });
+  }
   for (const level of [0, 1]) await measure(`encodePng level ${level}`, () => encodePng(overlay, { compressionLevel: level }));
   await measure('writeFile heatmap (no fsync)', (i) => writeFile(join(dir, `h${i}.png`), png1));
   await measure('writeFile original 20 KB + fsync', (i) => writeFile(join(dir, `o${i}.jpg`), original, { flush: true }));

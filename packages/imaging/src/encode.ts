@@ -9,6 +9,7 @@ import {
   colorizeMap,
   modelValueToPixel,
   overlayHeatmap,
+  overlayMapRgb,
   resamplePlane,
   type ColorRange,
   type PreprocessingSpec,
@@ -175,6 +176,11 @@ export function renderHeatmapOverlay(base: RawImage, map: MapImage, options: Ove
   // A map already at the region's size (a model's input-sized map over its input) needs no
   // resampling: bilinear at scale 1 gives the same values and cost 2 ms on a 224 x 224 map.
   const sameSize = map.width === region.width && map.height === region.height;
+  if (sameSize && region.width === width && region.height === height) {
+    // the common case (the map covers the whole base at its size): one pass, no RGBA intermediates
+    const data = overlayMapRgb(base, map.data, mapRange(map, options.range), options.alpha ?? 0.5);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width, height, channels: 3 };
+  }
   const resized = sameSize ? map.data : resamplePlane(map.data, map.width, map.height, region.width, region.height, 'bilinear');
   for (let row = 0; row < region.height; row++) {
     full.set(resized.subarray(row * region.width, (row + 1) * region.width), (region.y + row) * width + region.x);

@@ -11,7 +11,7 @@ export type { ResampleFilter, SourceBox } from './preprocess/resample.js';
 export { validateModelCard, parseModelCard, modelCardToMetadata, modelCardFromMetadata, ModelCardError, METADATA_KEYS } from './card/validate.js';
 
 // Colour: viridis heatmaps and overlays (RGBA, isomorphic).
-export { colorizeMap, overlayHeatmap, type ColorRange } from './color/colormap.js';
+export { colorizeMap, overlayHeatmap, overlayMapRgb, type ColorRange } from './color/colormap.js';
 export { VIRIDIS_RGB } from './color/viridis.js';
 export { heatScaleMax } from './color/heat-scale.js';
 
