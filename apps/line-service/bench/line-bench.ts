@@ -206,7 +206,7 @@ const report = {
   notes: [
     'service: residuum serve defaults (batch up to 8 of whatever waits, 2 batches in flight, heatmap file for every result, synchronous=FULL commit per batch), in its own process; HTTP clients on loopback in the benchmark process',
     'inspectBatch: residuum inspect MODEL DIR with its defaults on the same images, its own images/s (model load excluded)',
-    'ResNet-family models: none is shipped in models/; BENCH_MODELS=default,<path to a ResNet-backbone .onnx> measures one beside the defaults (file and sha256 named in its result)',
+    'ResNet-family models: none is shipped in models/; BENCH_MODELS=cae-casting,default,<path> measures a Residuum model file (ONNX with its card) built on a ResNet backbone beside the defaults, its file and sha256 named in its result (the raw backbones in ~/.cache/residuum/backbones are not models)',
   ],
   results,
 };
