@@ -395,7 +395,9 @@ export async function startLineService(options: LineServiceOptions = {}): Promis
     }
 
     const url = `http://${urlHost}:${boundPort}`;
-    log.info({ url, dataDir, watchDir: watchFolder?.dir ?? null, modelsDir: models.dir }, 'line service listening');
+    // The README's line-PC unit runs node with --single-threaded-gc (the 1-client tail); say whether this one does.
+    const singleThreadedGc = process.execArgv.includes('--single-threaded-gc');
+    log.info({ url, dataDir, watchDir: watchFolder?.dir ?? null, modelsDir: models.dir, singleThreadedGc }, 'line service listening');
     return {
       url,
       host,
