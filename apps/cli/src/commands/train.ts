@@ -27,6 +27,8 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
   if (options.maxTrainImages !== undefined && options.model !== 'fanogan') throw new CliError('--max-train-images applies to --model fanogan only');
   if (options.positionImages !== undefined && options.model !== 'dfr') throw new CliError('--position-images applies to --model dfr only');
   if (options.positionImages === 1) throw new CliError('--position-images must be 0 (off) or at least 2');
+  const { checkBackboneOption } = await import('./backbone-option.js');
+  if (options.backbone !== undefined) checkBackboneOption(options.model, options.backbone, options.channels === '3' ? 3 : 1);
   await requireWritableFolder(out, '--out', options.out);
   // One run per run folder: a second one would mix checkpoints (a killed run's lock is taken over).
   const lock = await acquireOutputLock(join(out, TRAIN_LOCK), `--out ${options.out}`, 'residuum train');
@@ -58,6 +60,10 @@ async function trainInto(
   ] as const) {
     if (value !== undefined && !applies) throw new CliError(`${flag} does not apply to --model ${options.model}`);
   }
+  // Before the run starts: a backbone fetched and converted on first use says so, an offline machine is told which file to copy.
+  const backbone = options.backbone === undefined
+    ? undefined
+    : await (await import('./backbone-option.js')).resolveOnnxBackbone(options.model, options.backbone, { size: options.size, io, quiet: Boolean(options.quiet) });
   // Every family stops gracefully on Ctrl-C: the best model so far is written with a card marked interrupted.
   context.interruption.handleGracefully();
   const common = {
@@ -80,7 +86,7 @@ async function trainInto(
   };
   const result = await trainModel(
     options.model === 'dfr'
-      ? { ...common, model: 'dfr', epochs: options.epochs, learningRate: options.lr, positionStandardizationImages: options.positionImages }
+      ? { ...common, model: 'dfr', epochs: options.epochs, learningRate: options.lr, positionStandardizationImages: options.positionImages, ...(backbone ? { backbone } : {}) }
       : options.model === 'fanogan'
         ? { ...common, model: 'fanogan', ganEpochs: options.epochs, ganLearningRate: options.lr, maxTrainImages: options.maxTrainImages }
         : {
