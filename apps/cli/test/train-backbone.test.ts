@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { convertLayersModel, RESNET50 } from '@residuum/onnx-converter';
-import { RESNET50_DFR_TAPS } from '@residuum/train';
+import { PATCHCORE_DEFAULTS, RESNET50_DFR_TAPS } from '@residuum/train';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BACKBONE_TAPS } from '../src/commands/backbone-option.js';
 import { encodeGreyPng, makeTempDir, REPO_ROOT, residuum, syntheticPart } from './helpers.js';
@@ -157,7 +157,7 @@ describe('residuum train --model dfr --backbone resnet50', () => {
 
   it.each([
     ['an unknown name, with the list', ['--backbone', 'vgg19'], "unknown backbone 'vgg19' for --model dfr (known: resnet50; without --backbone: MobileNet v1 0.75, shipped in the repository)"],
-    ['a family without backbones', ['--model', 'cae', '--backbone', 'resnet50'], '--backbone applies to --model dfr only, not to --model cae'],
+    ['a family without backbones', ['--model', 'cae', '--backbone', 'resnet50'], '--backbone applies to --model dfr or patchcore only, not to --model cae'],
     ['grey input', ['--backbone', 'resnet50', '--channels', '1'], '--backbone resnet50 takes RGB input: use --channels 3'],
   ])('refuses %s before any work', async (_name, extra, message) => {
     const args = ['train', '--model', 'dfr', '--data', join(temp.dir, 'data'), '--normal-dir', 'good', '--size', String(SIZE), '--channels', '3', '--epochs', '1', '--out', join(temp.dir, 'never')];
@@ -170,5 +170,71 @@ describe('residuum train --model dfr --backbone resnet50', () => {
     expect(run.code).toBe(2);
     expect(run.err).toContain(message);
     await expect(readFile(join(temp.dir, 'never', 'model-card.json'))).rejects.toThrow();
+  });
+});
+
+describe('residuum train --model patchcore (ResNet-50 by default)', () => {
+  it('the CLI trains on layer2 + layer3 of the train package (one list)', () => {
+    expect(BACKBONE_TAPS.patchcore.resnet50).toBe(PATCHCORE_DEFAULTS.layers);
+  });
+
+  it('trains a memory bank from the cached backbone without --backbone or --epochs, exports one spliced file, and model-info says it is no reconstruction model', async () => {
+    const cache = join(temp.dir, 'patchcore-cache');
+    const onnxPath = await standInCache(cache);
+    process.env.RESIDUUM_BACKBONE_CACHE = cache;
+    const run = join(temp.dir, 'patchcore-run');
+    const trained = await residuum(['train', '--model', 'patchcore', '--data', join(temp.dir, 'data'), '--normal-dir', 'good', '--size', String(SIZE), '--channels', '3', '--backend', 'cpu', '--seed', '3', '--bank-size', '50', '--patch-dim', '12', '--out', run]);
+    expect(trained.code, trained.err).toBe(0);
+    expect(trained.err).toContain(`backbone resnet50: ${onnxPath} (cached, sha256 checked)`);
+    expect(trained.err).toContain('PatchCore: resnet50 (ONNX, onnxruntime-node), taps layer2, layer3 (16 + 32 channels) -> 16x16 patches, 48 -> 12 (random-projection)');
+    expect(trained.err).toMatch(/memory bank of 50 patches \(greedy coreset of \d+ in/);
+    const card = JSON.parse(await readFile(join(run, 'model-card.json'), 'utf8')) as { family: string; name: string; description: string; extras: { patchcore: Record<string, unknown> } };
+    expect(card).toMatchObject({ family: 'patchcore', name: `patchcore-resnet50-${SIZE}px` });
+    expect(card.extras.patchcore).toMatchObject({ reconstructionModel: false, bankSize: 50, dim: 12 });
+
+    const exported = await residuum(['export', run, '--out', join(temp.dir, 'patchcore.onnx')]);
+    expect(exported.code, exported.err).toBe(0);
+    expect(exported.out).toMatch(/input input; outputs patch_distance \[N, 1, 16, 16\]/);
+    const info = await residuum(['model-info', join(temp.dir, 'patchcore.onnx')]);
+    expect(info.code, info.err).toBe(0);
+    expect(info.out).toContain('Not a reconstruction model');
+    expect(info.out).toMatch(/memory bank\s+50 x 12 patch features/);
+    expect(info.out).toContain('smoothing sigma 4 after upsampling to the input');
+    const inspected = await residuum(['inspect', join(temp.dir, 'patchcore.onnx'), join(temp.dir, 'data', 'good', 'g0.png')]);
+    expect([0, 1], inspected.err).toContain(inspected.code);
+    expect(inspected.out).toContain('g0.png');
+  });
+
+  it.each([
+    ['an unknown backbone, with the list', ['--backbone', 'vgg19'], "unknown backbone 'vgg19' for --model patchcore (known: resnet50"],
+    ['--epochs (no gradient training)', ['--epochs', '3'], '--epochs does not apply to --model patchcore'],
+    ['--lr', ['--lr', '0.01'], '--lr does not apply to --model patchcore'],
+    ['--loss', ['--loss', 'mse'], '--loss does not apply to --model patchcore'],
+    ['--resume', ['--resume', ''], '--resume does not apply to --model patchcore'],
+    ['grey input', ['--channels', '1'], '--backbone resnet50 takes RGB input: use --channels 3'],
+  ])('refuses %s by name before any work', async (_name, extra, message) => {
+    const cache = join(temp.dir, 'patchcore-refusals-cache');
+    await standInCache(cache);
+    process.env.RESIDUUM_BACKBONE_CACHE = cache;
+    const args = ['train', '--model', 'patchcore', '--data', join(temp.dir, 'data'), '--normal-dir', 'good', '--size', String(SIZE), '--channels', '3', '--backend', 'cpu', '--out', join(temp.dir, 'never-patchcore')];
+    for (let i = 0; i < extra.length; i += 2) {
+      const at = args.indexOf(extra[i]);
+      if (at >= 0) args[at + 1] = extra[i + 1];
+      else args.push(...(extra[i + 1] === '' ? [extra[i]] : [extra[i], extra[i + 1]]));
+    }
+    const run = await residuum(args);
+    expect(run.code).toBe(2);
+    expect(run.err).toContain(message);
+    await expect(readFile(join(temp.dir, 'never-patchcore', 'model-card.json'))).rejects.toThrow();
+  });
+
+  it.each([
+    ['--bank-size', ['--model', 'cae', '--epochs', '1', '--bank-size', '10'], '--bank-size applies to --model patchcore only'],
+    ['--patch-dim', ['--model', 'dfr', '--epochs', '1', '--patch-dim', '10'], '--patch-dim applies to --model patchcore only'],
+    ['no --epochs for a trained family', ['--model', 'cae'], '--epochs is required for --model cae'],
+  ])('refuses %s for another family', async (_name, extra, message) => {
+    const run = await residuum(['train', '--data', join(temp.dir, 'data'), '--normal-dir', 'good', '--size', String(SIZE), '--channels', '1', '--out', join(temp.dir, 'never-other'), ...extra]);
+    expect(run.code).toBe(2);
+    expect(run.err).toContain(message);
   });
 });

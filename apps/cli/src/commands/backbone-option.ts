@@ -8,7 +8,7 @@
  * A family gains a backbone by one entry in BACKBONE_TAPS (its taps of that backbone's outputs).
  */
 import { BackboneError, BACKBONES, getBackbone } from '@residuum/onnx-converter';
-import { RESNET50_DFR_TAPS, type OnnxBackboneSpec } from '@residuum/train';
+import { PATCHCORE_DEFAULTS, RESNET50_DFR_TAPS, type OnnxBackboneSpec } from '@residuum/train';
 import { CliError } from '../util/errors.js';
 import { displayPath } from '../util/format.js';
 import type { CliIo } from '../util/io.js';
@@ -17,11 +17,14 @@ import type { CliIo } from '../util/io.js';
 export const BACKBONE_TAPS: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
   // The seed's multi-layer idea: layer1-layer3 (strides 4, 8, 16).
   dfr: { resnet50: RESNET50_DFR_TAPS },
+  // PatchCore's middle stages: layer2 + layer3 (strides 8, 16).
+  patchcore: { resnet50: PATCHCORE_DEFAULTS.layers },
 };
 
 /** What a family trains on without --backbone (for messages). */
 const DEFAULT_BACKBONE_TEXT: Readonly<Record<string, string>> = {
   dfr: 'MobileNet v1 0.75, shipped in the repository',
+  patchcore: 'resnet50',
 };
 
 /** The backbone names `--model family` accepts ([] when the family takes no --backbone). */

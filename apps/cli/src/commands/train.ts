@@ -1,14 +1,16 @@
 import { join, resolve } from 'node:path';
 import type { TrainCliOptions } from '../cli.js';
-import type { ThresholdOption } from '@residuum/train';
+import type { OnnxBackboneSpec, ThresholdOption } from '@residuum/train';
 import type { CommandContext } from './context.js';
 import { acquireOutputLock, requireWritableFolder } from '../output/index.js';
 import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
 import { displayPath, formatDuration, formatNumber } from '../util/format.js';
 
-export async function runTrain(options: TrainCliOptions, context: CommandContext, argv: readonly string[] = []): Promise<ExitCodeValue> {
+export async function runTrain(given: TrainCliOptions, context: CommandContext, argv: readonly string[] = []): Promise<ExitCodeValue> {
   const { io } = context;
+  // PatchCore always runs on a pretrained backbone: ResNet-50 unless --backbone names another.
+  const options = given.model === 'patchcore' && given.backbone === undefined ? { ...given, backbone: 'resnet50' } : given;
   if (options.layout === 'mnist' && options.digit === undefined) throw new CliError('--layout mnist needs --digit D (the digit to train on)');
   if (options.layout !== 'mnist' && options.digit !== undefined) throw new CliError('--digit applies to --layout mnist only');
   if (options.digit !== undefined && options.digit > 9) throw new CliError(`--digit must be 0-9, got ${options.digit}`);
@@ -27,6 +29,10 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
   if (options.maxTrainImages !== undefined && options.model !== 'fanogan') throw new CliError('--max-train-images applies to --model fanogan only');
   if (options.positionImages !== undefined && options.model !== 'dfr') throw new CliError('--position-images applies to --model dfr only');
   if (options.positionImages === 1) throw new CliError('--position-images must be 0 (off) or at least 2');
+  for (const [flag, value] of [['--bank-size', options.bankSize], ['--patch-dim', options.patchDim]] as const) {
+    if (value !== undefined && options.model !== 'patchcore') throw new CliError(`${flag} applies to --model patchcore only`);
+  }
+  if (options.epochs === undefined && options.model !== 'patchcore') throw new CliError(`--epochs is required for --model ${options.model}`);
   const { checkBackboneOption } = await import('./backbone-option.js');
   if (options.backbone !== undefined) checkBackboneOption(options.model, options.backbone, options.channels === '3' ? 3 : 1);
   await requireWritableFolder(out, '--out', options.out);
@@ -57,6 +63,8 @@ async function trainInto(
     ['--resume', options.resume, features.resume],
     ['--workers', options.workers, features.workers],
     ['--patience', options.patience, features.patience],
+    ['--epochs', options.epochs, features.epochs],
+    ['--lr', options.lr, features.learningRate],
   ] as const) {
     if (value !== undefined && !applies) throw new CliError(`${flag} does not apply to --model ${options.model}`);
   }
@@ -89,6 +97,8 @@ async function trainInto(
       ? { ...common, model: 'dfr', epochs: options.epochs, learningRate: options.lr, positionStandardizationImages: options.positionImages, ...(backbone ? { backbone } : {}) }
       : options.model === 'fanogan'
         ? { ...common, model: 'fanogan', ganEpochs: options.epochs, ganLearningRate: options.lr, maxTrainImages: options.maxTrainImages }
+        : options.model === 'patchcore'
+        ? { ...common, model: 'patchcore', backbone: backbone as OnnxBackboneSpec, featureBatch: options.batch, bankSize: options.bankSize, dim: options.patchDim }
         : {
             ...common,
             model: options.model,
