@@ -16,6 +16,13 @@ import { tensorOf } from './convert.js';
 import { attr, encodeModel, TensorDataType } from './onnx-model.js';
 import { CONVERTER_NAME, CONVERTER_VERSION } from './version.js';
 
+/**
+ * Suffix of the per-chunk initializer of squared entry norms. fp16 storage keeps these float32: a norm
+ * rounded to float16 moves every distance of its entry by up to 2^-11 of ||m||^2, far more than the
+ * rounding of the entries themselves does (fp16-storage.ts).
+ */
+export const ENTRY_NORMS_SUFFIX = '/entry_norms';
+
 /** Bank entries per MatMul / ReduceMin chunk by default. */
 export const NEAREST_NEIGHBOUR_CHUNK = 4096;
 
@@ -80,7 +87,7 @@ export function appendNearestNeighbourHead(
       norms[k] = norm;
     }
     const bankT = builder.floatConst(`${name}/entries_t_x_minus2`, scaledTransposed, [dim, count]);
-    const bankNorms = builder.floatConst(`${name}/entry_norms`, norms, [1, count]);
+    const bankNorms = builder.floatConst(`${name}${ENTRY_NORMS_SUFFIX}`, norms, [1, count]);
     const products = builder.node('MatMul', [patches, bankT.name], [], `${name}/products`);
     const partial = builder.node('Add', [products, bankNorms.name], [], `${name}/partial_distances`);
     chunkMinima.push(builder.node('ReduceMin', [partial], [attr.ints('axes', [1]), attr.int('keepdims', 1)], `${name}/chunk_min`));
