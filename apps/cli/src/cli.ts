@@ -275,7 +275,7 @@ Ctrl-C finishes the current step and keeps the last checkpoint; --resume continu
     .requiredOption('--out <model.onnx>', 'ONNX file to write')
     .option(
       '--fp16',
-      'half the file size. A plain model: weights and compute in float16 (differences around 1e-2). A model spliced behind an ONNX backbone (dfr --backbone resnet50): fp16 STORAGE - weights stored as float16, cast to float32 when the model loads, computed in float32 (onnxruntime CPU/WASM have no fast fp16 convolution); only the rounding of the weights changes the scores',
+      'half the file size. A plain model: weights and compute in float16 (differences around 1e-2). A model spliced behind an ONNX backbone (dfr --backbone resnet50, patchcore): fp16 STORAGE - weights (and the memory bank) stored as float16, cast to float32 when the model loads, computed in float32 (onnxruntime CPU/WASM have no fast fp16 convolution); only the rounding of the weights changes the scores',
     )
     .option('--no-scoring-head', "leave the anomaly map out of the graph (the runtimes then compute it in JavaScript, slower)")
     .option('--force', 'replace an existing .onnx (never replaced without it) or any other file')

@@ -77,11 +77,13 @@ export function scoreText(card: ModelCard): string {
     const [mapHeight, mapWidth] = (output?.shape ?? []).slice(-2);
     const grid = typeof mapHeight === 'number' && typeof mapWidth === 'number' ? `, ${mapHeight}×${mapWidth}` : '';
     const upsampled = grid && (mapHeight !== height || mapWidth !== width) ? `, upsampled to ${height}×${width}` : '';
-    text = `feature error map output by the model ('${output?.name ?? '?'}'${grid}${upsampled})`;
+    // PatchCore's map is a distance to the memory bank, not a reconstruction error: say so.
+    const what = card.family === 'patchcore' ? 'nearest memory-bank patch distance map' : 'feature error map';
+    text = `${what} output by the model ('${output?.name ?? '?'}'${grid}${upsampled})`;
   } else {
     text = `${map.kind === 'ssim' ? '1 - SSIM' : map.kind} residual of the reconstruction` + (channels > 1 ? `, ${map.channelReduction} over channels` : '');
   }
-  if (map.smoothingSigma > 0) text += `, smoothed (sigma ${map.smoothingSigma})`;
+  if (map.smoothingSigma > 0) text += `, smoothed (sigma ${map.smoothingSigma}${map.smoothingAt === 'input' ? ' at the input size' : ''})`;
   const pixels = image.kind === 'top-k-mean' ? `mean of the top ${formatFraction(image.topKFraction ?? 0)} of the map` : `${image.kind} of the map`;
   text += `; image = ${pixels}`;
   if (image.kappa !== undefined) {

@@ -6,13 +6,12 @@
  * from 'basic' up), so inference runs at float32 speed: its CPU and WASM kernels have no fast fp16
  * convolution, which rules out the fp16 COMPUTE of the plain families' `--fp16` for a ResNet.
  *
- * A memory bank's entries are stored as float16 too; its squared entry norms stay float32
- * (keepFloat32). The only error is the rounding of each stored value to float16 (relative 2^-11 = 4.9e-4 at most,
+ * A memory bank's entries are stored as float16 too (the nearest-neighbour head computes their norms
+ * in the graph from the stored entries, so norms and entries agree). The only error is the rounding of each stored value to float16 (relative 2^-11 = 4.9e-4 at most,
  * values below 6.1e-5 lose relative precision as subnormals); what that does to scores is measured
  * against float32 in the tests and benchmarks that use it, never assumed.
  */
 import { toFloat16Bytes } from './fp16.js';
-import { ENTRY_NORMS_SUFFIX } from './nearest-neighbour-head.js';
 import { AttributeType, TensorDataType } from './onnx-model.js';
 
 /** The parts of decoded onnx.TensorProto / NodeProto / GraphProto messages this pass touches. */
@@ -38,10 +37,7 @@ export interface StoredGraph {
 export interface Float16StorageOptions {
   /** Initializers with fewer elements stay float32 (default 1024: shapes, scales, biases are not worth it). */
   minElements?: number;
-  /**
-   * Initializers that stay float32 whatever their size (default: the nearest-neighbour head's squared
-   * entry norms, ENTRY_NORMS_SUFFIX: the distances subtract them, so their rounding would not cancel).
-   */
+  /** Initializers that stay float32 whatever their size (default: none). */
   keepFloat32?: (name: string) => boolean;
 }
 
@@ -86,7 +82,7 @@ function payloadBytes(tensor: StoredTensor): number {
  */
 export function storeInitializersAsFloat16(graph: StoredGraph, options: Float16StorageOptions = {}): Float16StorageReport {
   const minElements = options.minElements ?? 1024;
-  const keepFloat32 = options.keepFloat32 ?? ((name: string) => name.endsWith(ENTRY_NORMS_SUFFIX));
+  const keepFloat32 = options.keepFloat32 ?? (() => false);
   const taken = new Set<string>([...graph.initializer.map((t) => t.name), ...graph.node.flatMap((n) => [...n.input, ...n.output])]);
   const casts: StoredNode[] = [];
   const report: Float16StorageReport = { converted: 0, outOfRange: [], bytesBefore: 0, bytesAfter: 0 };

@@ -11,7 +11,7 @@ function floatTensor(name: string, values: number[]) {
 }
 
 describe('storeInitializersAsFloat16', () => {
-  it('stores large float32 initializers as rounded float16 behind a Cast of the same name; leaves small, int64, out-of-range ones and the entry norms of a memory bank', () => {
+  it('stores large float32 initializers as rounded float16 behind a Cast of the same name; leaves small, int64, out-of-range and kept ones', () => {
     const big = Array.from({ length: 2048 }, (_, i) => Math.sin(i) * 3 + 4);
     const graph: StoredGraph = {
       node: [{ name: 'conv', opType: 'Conv', input: ['x', 'w', 'b'], output: ['y'] }],
@@ -21,10 +21,10 @@ describe('storeInitializersAsFloat16', () => {
         floatTensor('huge', Array.from({ length: 2048 }, (_, i) => (i === 7 ? 70000 : 1))),
         { name: 'shape', dataType: 7, dims: [2], rawData: new Uint8Array(16) },
         { name: 'w/fp16', dataType: 1, dims: [1], floatData: [0] },
-        floatTensor('bank/entry_norms', big),
+        floatTensor('kept', big),
       ],
     };
-    const report = storeInitializersAsFloat16(graph);
+    const report = storeInitializersAsFloat16(graph, { keepFloat32: (name) => name === 'kept' });
     expect(report).toMatchObject({ converted: 1, outOfRange: ['huge'] });
     expect(report.bytesBefore - report.bytesAfter).toBe(2048 * 2);
     const stored = graph.initializer[0];
@@ -37,6 +37,6 @@ describe('storeInitializersAsFloat16', () => {
     big.forEach((v, i) => (worst = Math.max(worst, Math.abs(float16BitsToFloat32(view.getUint16(i * 2, true)) - v) / Math.abs(v))));
     expect(worst).toBeGreaterThan(0);
     expect(worst).toBeLessThanOrEqual(2 ** -11);
-    expect(graph.initializer.slice(1).map((t) => [t.name, t.dataType])).toEqual([['b', 1], ['huge', 1], ['shape', 7], ['w/fp16', 1], ['bank/entry_norms', 1]]);
+    expect(graph.initializer.slice(1).map((t) => [t.name, t.dataType])).toEqual([['b', 1], ['huge', 1], ['shape', 7], ['w/fp16', 1], ['kept', 1]]);
   });
 });
