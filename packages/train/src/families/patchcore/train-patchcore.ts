@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { resolve } from 'node:path';
-import { scoreImageOutputs, type OutputSpec, type PreprocessingSpec, type ScoreSpec } from '@residuum/scoring';
+import { scoreImageOutputs, type ImageScoreSpec, type OutputSpec, type PreprocessingSpec, type ScoreSpec } from '@residuum/scoring';
 import { runRecipe, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
 import { writeRunBackbone } from '../../run-folder/index.js';
 import type { NhwcBatch } from '../../training/data.js';
@@ -30,11 +30,11 @@ export interface PatchCoreTrainOptions extends RecipeOptions {
   size?: number;
   /** Backbone outputs used, finest first (default layer2, layer3: ResNet-50's middle stages). */
   layers?: string[];
-  /** Patch feature width D after the reduction (default 256). */
+  /** Patch feature width D after the reduction (default 256; with adaptive averaging a multiple of the tap count). */
   dim?: number;
-  /** How the concatenated tap channels become D (default 'random-projection', seeded). */
+  /** How the concatenated tap channels become D (default 'adaptive-average' per tap, PatchCore's). */
   reduction?: PatchReduction;
-  /** Memory bank entries at most (default 8192; fewer when there are fewer patches). */
+  /** Memory bank entries at most (default 4096; fewer when there are fewer patches). */
   bankSize?: number;
   /** Training patches the greedy coreset chooses from at most, sampled evenly over the images (default 100000). */
   maxPatches?: number;
@@ -42,6 +42,8 @@ export interface PatchCoreTrainOptions extends RecipeOptions {
   coresetProjection?: number;
   /** Gaussian sigma in input pixels, applied after upsampling the distance map (default 4, PatchCore's). */
   smoothingSigma?: number;
+  /** Image score from the smoothed map (default: mean of its top 1 %, see PATCHCORE_DEFAULTS). */
+  imageScore?: ImageScoreSpec;
   /** Images per backbone forward pass (default 8). */
   featureBatch?: number;
   /** calibration.pixelThreshold: false-positive rate on good validation pixels (default 0.05). */
@@ -52,20 +54,24 @@ export const PATCHCORE_DEFAULTS = {
   size: 224,
   layers: ['layer2', 'layer3'] as readonly string[],
   dim: 256,
-  reduction: 'random-projection' as PatchReduction,
-  bankSize: 8192,
+  reduction: 'adaptive-average' as PatchReduction,
+  bankSize: 4096,
   maxPatches: 100_000,
   coresetProjection: 128,
   smoothingSigma: 4,
+  // i15q's settings runs (ResNet-50, 224 px, layer2 + layer3, 256 dims, 4000-entry bank): the mean of
+  // the top 1 % ranks images better than the max (casting 0.979 -> 0.993, magnetic_tile 0.837 -> 0.901
+  // image AUROC); PatchCore's reweighting did not help (0.976, 0.822).
+  imageScore: { kind: 'top-k-mean', topKFraction: 0.01 } as ImageScoreSpec,
   featureBatch: 8,
   pixelFpr: 0.05,
 };
 
 export const PATCHCORE_OUTPUT_NAME = 'patch_distance';
 
-/** PatchCore's score: the model's own distance map, upsampled, then smoothed at the input size; the image score is its max. */
-export function patchCoreScoreSpec(smoothingSigma: number = PATCHCORE_DEFAULTS.smoothingSigma): ScoreSpec {
-  return { map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma, smoothingAt: 'input' }, image: { kind: 'max' } };
+/** PatchCore's score: the model's own distance map, upsampled, then smoothed at the input size; the image score from that map. */
+export function patchCoreScoreSpec(smoothingSigma: number = PATCHCORE_DEFAULTS.smoothingSigma, image: ImageScoreSpec = PATCHCORE_DEFAULTS.imageScore): ScoreSpec {
+  return { map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma, smoothingAt: 'input' }, image: { ...image } };
 }
 
 function patchCoreOutputs(grid: number, dim: number, bankSize: number): OutputSpec[] {
@@ -89,6 +95,7 @@ interface PatchCoreSettings {
   maxPatches: number;
   coresetProjection: number;
   smoothingSigma: number;
+  imageScore: ImageScoreSpec;
   featureBatch: number;
   pixelFpr: number;
 }
@@ -114,6 +121,7 @@ function patchCoreSettings(options: PatchCoreTrainOptions): PatchCoreSettings {
     maxPatches: positiveInteger(options.maxPatches, 'maxPatches', PATCHCORE_DEFAULTS.maxPatches, OWNER),
     coresetProjection: positiveInteger(options.coresetProjection, 'coresetProjection', PATCHCORE_DEFAULTS.coresetProjection, OWNER),
     smoothingSigma: positiveNumber(options.smoothingSigma, 'smoothingSigma', PATCHCORE_DEFAULTS.smoothingSigma, OWNER, true),
+    imageScore: options.imageScore ?? PATCHCORE_DEFAULTS.imageScore,
     featureBatch: positiveInteger(options.featureBatch, 'featureBatch', PATCHCORE_DEFAULTS.featureBatch, OWNER),
     pixelFpr: fractionIn(options.pixelFpr, 'pixelFpr', PATCHCORE_DEFAULTS.pixelFpr, 0, 1, OWNER),
   };
@@ -234,7 +242,7 @@ async function planPatchCore(options: PatchCoreTrainOptions, env: TrainingEnviro
     const model = head;
     if (model === undefined) return undefined;
     const outputs = patchCoreOutputs(shape.grid, dim, extra.bankSize);
-    const score = patchCoreScoreSpec(settings.smoothingSigma);
+    const score = patchCoreScoreSpec(settings.smoothingSigma, settings.imageScore);
     return {
       async save(runDir) {
         await saveModelToDir(model, runDir);
