@@ -220,7 +220,8 @@ async function planPatchCore(options: PatchCoreTrainOptions, env: TrainingEnviro
     extra.featureMs = Date.now() - start;
     extra.patches = train.count;
     log(`features: ${train.count} patches from ${train.images} images (${(extra.featureMs / 1000).toFixed(1)} s); greedy coreset of ${Math.min(settings.bankSize, train.count)}...`);
-    const coreset = await greedyCoreset(train.vectors, train.count, dim, { size: Math.min(settings.bankSize, train.count), projectionDim: settings.coresetProjection, seed });
+    // A stop during the selection keeps the picks so far: a smaller, still greedy bank (the card says interrupted).
+    const coreset = await greedyCoreset(train.vectors, train.count, dim, { size: Math.min(settings.bankSize, train.count), projectionDim: settings.coresetProjection, seed, shouldStop: () => env.stopRequested() });
     extra.coresetMs = coreset.timings.projectionMs + coreset.timings.selectionMs;
     extra.coreset = { distanceDim: coreset.distanceDim, coverRadiusSquared: coreset.coverRadiusSquared, timings: coreset.timings, ...(coreset.note ? { note: coreset.note } : {}) };
     if (coreset.note) log(`coreset: ${coreset.note}`);
