@@ -180,7 +180,7 @@ describe('residuum train --model patchcore (ResNet-50 by default)', () => {
     const trained = await residuum(['train', '--model', 'patchcore', '--data', join(temp.dir, 'data'), '--normal-dir', 'good', '--size', String(SIZE), '--channels', '3', '--backend', 'cpu', '--seed', '3', '--bank-size', '50', '--patch-dim', '12', '--out', run]);
     expect(trained.code, trained.err).toBe(0);
     expect(trained.err).toContain(`backbone resnet50: ${onnxPath} (cached, sha256 checked)`);
-    expect(trained.err).toContain('PatchCore: resnet50 (ONNX, onnxruntime-node), taps layer2, layer3 (16 + 32 channels) -> 16x16 patches, 48 -> 12 (adaptive-average)');
+    expect(trained.err).toContain('PatchCore: resnet50 (ONNX, onnxruntime-node), taps layer2, layer3 (16 + 32 channels) -> 16x16 patches, 48 -> 12 (random-projection)');
     expect(trained.err).toMatch(/memory bank of 50 patches \(greedy coreset of \d+ in/);
     const card = JSON.parse(await readFile(join(run, 'model-card.json'), 'utf8')) as { family: string; name: string; description: string; extras: { patchcore: Record<string, unknown> } };
     expect(card).toMatchObject({ family: 'patchcore', name: `patchcore-resnet50-${SIZE}px` });

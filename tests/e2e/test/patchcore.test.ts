@@ -55,7 +55,7 @@ describe('PatchCore on an ONNX backbone: train -> run folder (head + bank + back
       const log: string[] = [];
       // 9 training images x 64 patches = 576 patches; the bank keeps 100 of them.
       const result = await trainPatchCore({ out: runDir, dataSource: source, size: SIZE, backbone: spec, dim: 16, bankSize: 100, backend: 'cpu', seed: 5, log: (l) => log.push(l) });
-      expect(log.join('\n')).toContain('PatchCore: tiny-onnx-backbone (ONNX, onnxruntime-node), taps layer2, layer3 (16 + 32 channels) -> 8x8 patches, 48 -> 16 (adaptive-average)');
+      expect(log.join('\n')).toContain('PatchCore: tiny-onnx-backbone (ONNX, onnxruntime-node), taps layer2, layer3 (16 + 32 channels) -> 8x8 patches, 48 -> 16 (random-projection)');
       expect(result.patchcore).toMatchObject({ patches: 576, patchesPerImage: 64, bankSize: 100 });
       const card = validateModelCard(JSON.parse(await readFile(join(runDir, 'model-card.json'), 'utf8')));
       expect(card.family).toBe('patchcore');
