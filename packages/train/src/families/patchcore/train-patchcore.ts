@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { resolve } from 'node:path';
-import { scoreImageOutputs, type ImageScoreSpec, type OutputSpec, type PreprocessingSpec, type ScoreSpec } from '@residuum/scoring';
+import { scoreImageOutputs, type ImageScoreSpec, type ModelCard, type OutputSpec, type PreprocessingSpec, type ScoreSpec } from '@residuum/scoring';
 import { runRecipe, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
 import { writeRunBackbone } from '../../run-folder/index.js';
 import type { NhwcBatch } from '../../training/data.js';
@@ -308,7 +308,7 @@ export interface PatchCoreTrainResult {
   completed: boolean;
   interrupted: boolean;
   cardPath?: string;
-  card?: import('@residuum/scoring').ModelCard;
+  card?: ModelCard;
   backend: string;
   patchcore: PatchCoreExtra;
   timings: { totalMs: number; trainMs: number; calibrationMs: number; imagesPerSecond: number };
