@@ -27,9 +27,17 @@ const inputs = Array.from({ length: images }, () => Float32Array.from({ length: 
 const tensors = inputs.map((data, i) => ({ source: `image-${i}`, input: { data, channels, height, width } }));
 
 await inspector.inspectTensors(tensors.slice(0, batch)); // warm-up
+// CPU seconds of this process per image: on a shared machine the wall rate is a lower bound, and
+// 2 idle cores give at most 2 / (CPU seconds per image) images/s.
+const cpuSeconds = (since: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
+};
 let start = performance.now();
+let cpu = process.cpuUsage();
 const results = await inspector.inspectTensors(tensors);
 const fullSeconds = (performance.now() - start) / 1000;
+const fullCpu = cpuSeconds(cpu);
 await inspector.dispose();
 if (results.some((r) => !r.ok)) throw new Error('an image failed');
 
@@ -43,8 +51,10 @@ const runBackbone = async (from: number, count: number) => {
 };
 await runBackbone(0, batch);
 start = performance.now();
+cpu = process.cpuUsage();
 for (let i = 0; i < images; i += batch) await runBackbone(i, Math.min(batch, images - i));
 const backboneSeconds = (performance.now() - start) / 1000;
+const backboneCpu = cpuSeconds(cpu);
 await session.release();
 
 console.log(
@@ -59,6 +69,9 @@ console.log(
       threads: 2,
       imagesPerSecond: images / fullSeconds,
       backboneOnlyImagesPerSecond: images / backboneSeconds,
+      cpuSecondsPerImage: fullCpu / images,
+      backboneOnlyCpuSecondsPerImage: backboneCpu / images,
+      imagesPerSecondOnTwoIdleCoresAtMost: 2 / (fullCpu / images),
       loadAverage: loadavg().map((v) => Number(v.toFixed(2))),
     },
     null,
