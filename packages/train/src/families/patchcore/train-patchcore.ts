@@ -34,9 +34,9 @@ export interface PatchCoreTrainOptions extends RecipeOptions {
   dim?: number;
   /** How the concatenated tap channels become D (default 'random-projection', seeded; 'adaptive-average' per tap is PatchCore's). */
   reduction?: PatchReduction;
-  /** Memory bank entries at most (default 4096; fewer when there are fewer patches). */
+  /** Memory bank entries at most (default 8192; fewer when there are fewer patches). */
   bankSize?: number;
-  /** Training patches the greedy coreset chooses from at most, sampled evenly over the images (default 100000). */
+  /** Training patches the greedy coreset chooses from at most, sampled evenly over the images (default 150000). */
   maxPatches?: number;
   /** Width of the coreset's random projection (default 128). */
   coresetProjection?: number;
@@ -57,8 +57,11 @@ export const PATCHCORE_DEFAULTS = {
   // magnetic_tile, 224 px, D 256, bank 4096, top 1 %: image AUROC 0.907 / pixel 0.808 with the
   // projection against 0.892 / 0.781 with per-tap adaptive averaging (AUPRO 0.748 vs 0.753).
   reduction: 'random-projection' as PatchReduction,
-  bankSize: 4096,
-  maxPatches: 100_000,
+  // The bank is the biggest lever on magnetic_tile (224 px, projection, top 1 %): 4096 of 99,540 patches
+  // gave image AUROC 0.907 / pixel 0.808 / AUPRO 0.748, 8192 of 149,940 gave 0.913 / 0.825 / 0.763,
+  // for 0.015 s more CPU per image (0.084 s in all) and a coreset of about 150 CPU seconds.
+  bankSize: 8192,
+  maxPatches: 150_000,
   coresetProjection: 128,
   smoothingSigma: 4,
   // i15q's settings runs (ResNet-50, 224 px, layer2 + layer3, 256 dims, 4000-entry bank): the mean of
