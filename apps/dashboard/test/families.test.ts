@@ -43,7 +43,7 @@ interface Family {
   size: number;
 }
 
-const PATCHCORE_SCORE = /nearest memory-bank patch distance map output by the model \('patch_distance', 16×16, upsampled to 128×128\), smoothed \(sigma 4 at the input size\); image = max of the map/;
+const PATCHCORE_SCORE = /nearest-neighbour distance map \(memory bank, no reconstruction\) output by the model \('patch_distance', 16×16, upsampled to 128×128\), smoothed after upsampling \(sigma 4 px\); image = max of the map/;
 const families: Family[] = [
   { file: 'dfr.onnx', name: 'dfr-fixture', family: 'dfr', open: 'pick', tiles: 2, size: 64, score: /feature error map output by the model \('feature_error', 8×8, upsampled to 64×64\)/ },
   { file: 'fanogan.onnx', name: 'fanogan-fixture', family: 'fanogan', open: 'drop', tiles: 3, size: 32, score: /\+ 1 × discriminator feature residual \('disc_feature_residual'\)/ },

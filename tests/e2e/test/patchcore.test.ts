@@ -61,7 +61,7 @@ describe('PatchCore on an ONNX backbone: train -> run folder (head + bank + back
       expect(card.family).toBe('patchcore');
       expect(card.description).toMatch(/Not a reconstruction model/);
       expect(card.extras?.patchcore).toMatchObject({ reconstructionModel: false, dim: 16, bankSize: 100, layers: ['layer2', 'layer3'] });
-      expect(card.score).toEqual({ map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma: 4, smoothingAt: 'input' }, image: { kind: 'max' } });
+      expect(card.score).toEqual({ map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma: 4, smoothingAt: 'input' }, image: { kind: 'top-k-mean', topKFraction: 0.01 } });
       expect(card.outputs).toEqual([expect.objectContaining({ name: 'patch_distance', meaning: 'feature-error-map', shape: ['N', 1, 8, 8] })]);
       const backboneFile = JSON.parse(await readFile(join(runDir, 'backbone.json'), 'utf8')) as { taps: string[] };
       expect(backboneFile.taps).toEqual(['layer2', 'layer3']);
@@ -112,6 +112,24 @@ describe('PatchCore on an ONNX backbone: train -> run folder (head + bank + back
       head.dispose();
     });
   }, 120_000);
+
+  it('a stop during the coreset keeps the picks so far as a smaller bank, in a card marked interrupted', async () => {
+    await withTempDir(async (dir) => {
+      const runDir = join(dir, 'run');
+      const source = createMemorySource({ images: Array.from({ length: 12 }, (_, i) => stripes(300 + i)), preprocessing: onnxBackbonePreprocessing(spec, SIZE), validationFraction: 0.25, seed: 3, description: 'synthetic stripes' });
+      const controller = new AbortController();
+      const log = (line: string): void => {
+        if (line.includes('greedy coreset of')) controller.abort();
+      };
+      const result = await trainPatchCore({ out: runDir, dataSource: source, size: SIZE, backbone: spec, dim: 16, bankSize: 300, backend: 'cpu', seed: 5, log, signal: controller.signal, handleSigint: false });
+      expect(result).toMatchObject({ completed: false, interrupted: true });
+      expect(result.patchcore.bankSize).toBe(64);
+      expect(result.patchcore.coreset?.note).toBe('selection stopped after 64 of 300 picks');
+      const card = validateModelCard(JSON.parse(await readFile(join(runDir, 'model-card.json'), 'utf8')));
+      expect(card.training.interrupted).toMatch(/stop requested/);
+      expect(card.extras?.patchcore).toMatchObject({ bankSize: 64, bankLimit: 300 });
+    });
+  });
 
   it('refuses a missing backbone, an unknown reduction and a backbone without the asked layers', async () => {
     await withTempDir(async (dir) => {

@@ -41,21 +41,30 @@ function square(shape: readonly number[], what: string): number {
 }
 
 /**
- * The [C, D] reduction matrix. 'random-projection': Gaussian, scaled by 1/sqrt(D) (distances kept
- * in expectation; seeded). 'adaptive-average': output j averages the input channels
- * floor(j C / D) .. ceil((j + 1) C / D) - 1 (torch's adaptive_avg_pool1d, PatchCore's reduction).
+ * The [C, D] reduction matrix over the concatenated taps (C = sum of tapChannels). 'random-projection':
+ * Gaussian, scaled by 1/sqrt(D) (distances kept in expectation; seeded). 'adaptive-average' (PatchCore's
+ * reduction): each tap gets D / taps of the outputs, output j of a tap with c channels averaging its
+ * channels floor(j c / d) .. ceil((j + 1) c / d) - 1 (torch's adaptive_avg_pool1d), so every tap
+ * weighs the same in the distance whatever its width.
  */
-export function reductionMatrix(kind: PatchReduction, channels: number, dim: number, seed: number): Float32Array {
+export function reductionMatrix(kind: PatchReduction, tapChannels: readonly number[], dim: number, seed: number): Float32Array {
   if (!Number.isInteger(dim) || dim < 1) throw new Error(`patch feature width must be a positive integer, got ${String(dim)}`);
+  const channels = tapChannels.reduce((a, b) => a + b, 0);
   if (kind === 'random-projection') return gaussianProjection(channels, dim, seed);
   if (kind !== 'adaptive-average') throw new Error(`unknown patch reduction '${String(kind)}' (${PATCH_REDUCTIONS.join(', ')})`);
-  if (dim > channels) throw new Error(`adaptive averaging cannot widen ${channels} channels to ${dim}`);
+  const perTap = dim / tapChannels.length;
+  if (!Number.isInteger(perTap)) throw new Error(`adaptive averaging splits the ${dim} patch dimensions evenly over ${tapChannels.length} taps: choose a multiple of ${tapChannels.length}`);
   const matrix = new Float32Array(channels * dim);
-  for (let j = 0; j < dim; j++) {
-    const from = Math.floor((j * channels) / dim);
-    const to = Math.ceil(((j + 1) * channels) / dim);
-    for (let c = from; c < to; c++) matrix[c * dim + j] = 1 / (to - from);
-  }
+  let offset = 0;
+  tapChannels.forEach((c, t) => {
+    if (perTap > c) throw new Error(`adaptive averaging cannot widen a tap of ${c} channels to ${perTap}`);
+    for (let j = 0; j < perTap; j++) {
+      const from = Math.floor((j * c) / perTap);
+      const to = Math.ceil(((j + 1) * c) / perTap);
+      for (let k = from; k < to; k++) matrix[(offset + k) * dim + t * perTap + j] = 1 / (to - from);
+    }
+    offset += c;
+  });
   return matrix;
 }
 
@@ -77,7 +86,7 @@ export function buildPatchFeatures(taps: readonly TapShape[], reduction: PatchRe
   const concatenated = tapChannels.reduce((a, b) => a + b, 0);
   const reduce = tf.layers.conv2d({ filters: dim, kernelSize: 1, useBias: false, trainable: false, name: 'patchcore_reduce' });
   const features = reduce.apply(joined) as tf.SymbolicTensor;
-  reduce.setWeights([tf.tensor4d(reductionMatrix(reduction, concatenated, dim, seed), [1, 1, concatenated, dim])]);
+  reduce.setWeights([tf.tensor4d(reductionMatrix(reduction, tapChannels, dim, seed), [1, 1, concatenated, dim])]);
   return {
     inputs,
     features,

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { resolve } from 'node:path';
-import { scoreImageOutputs, type OutputSpec, type PreprocessingSpec, type ScoreSpec } from '@residuum/scoring';
+import { scoreImageOutputs, type ImageScoreSpec, type ModelCard, type OutputSpec, type PreprocessingSpec, type ScoreSpec } from '@residuum/scoring';
 import { runRecipe, type EpochOutcome, type FamilyTraining, type FinishedModel, type RecipeOptions, type StepReport, type TrainingEnvironment, type TrainingFamily } from '../../recipe/recipe.js';
 import { writeRunBackbone } from '../../run-folder/index.js';
 import type { NhwcBatch } from '../../training/data.js';
@@ -30,18 +30,20 @@ export interface PatchCoreTrainOptions extends RecipeOptions {
   size?: number;
   /** Backbone outputs used, finest first (default layer2, layer3: ResNet-50's middle stages). */
   layers?: string[];
-  /** Patch feature width D after the reduction (default 256). */
+  /** Patch feature width D after the reduction (default 256; with adaptive averaging a multiple of the tap count). */
   dim?: number;
-  /** How the concatenated tap channels become D (default 'random-projection', seeded). */
+  /** How the concatenated tap channels become D (default 'random-projection', seeded; 'adaptive-average' per tap is PatchCore's). */
   reduction?: PatchReduction;
   /** Memory bank entries at most (default 8192; fewer when there are fewer patches). */
   bankSize?: number;
-  /** Training patches the greedy coreset chooses from at most, sampled evenly over the images (default 100000). */
+  /** Training patches the greedy coreset chooses from at most, sampled evenly over the images (default 150000). */
   maxPatches?: number;
   /** Width of the coreset's random projection (default 128). */
   coresetProjection?: number;
   /** Gaussian sigma in input pixels, applied after upsampling the distance map (default 4, PatchCore's). */
   smoothingSigma?: number;
+  /** Image score from the smoothed map (default: mean of its top 1 %, see PATCHCORE_DEFAULTS). */
+  imageScore?: ImageScoreSpec;
   /** Images per backbone forward pass (default 8). */
   featureBatch?: number;
   /** calibration.pixelThreshold: false-positive rate on good validation pixels (default 0.05). */
@@ -52,20 +54,29 @@ export const PATCHCORE_DEFAULTS = {
   size: 224,
   layers: ['layer2', 'layer3'] as readonly string[],
   dim: 256,
+  // magnetic_tile, 224 px, D 256, bank 4096, top 1 %: image AUROC 0.907 / pixel 0.808 with the
+  // projection against 0.892 / 0.781 with per-tap adaptive averaging (AUPRO 0.748 vs 0.753).
   reduction: 'random-projection' as PatchReduction,
+  // The bank is the biggest lever on magnetic_tile (224 px, projection, top 1 %): 4096 of 99,540 patches
+  // gave image AUROC 0.907 / pixel 0.808 / AUPRO 0.748, 8192 of 149,940 gave 0.913 / 0.825 / 0.763,
+  // for 0.015 s more CPU per image (0.084 s in all) and a coreset of about 150 CPU seconds.
   bankSize: 8192,
-  maxPatches: 100_000,
+  maxPatches: 150_000,
   coresetProjection: 128,
   smoothingSigma: 4,
+  // i15q's settings runs (ResNet-50, 224 px, layer2 + layer3, 256 dims, 4000-entry bank): the mean of
+  // the top 1 % ranks images better than the max (casting 0.979 -> 0.993, magnetic_tile 0.837 -> 0.901
+  // image AUROC); PatchCore's reweighting did not help (0.976, 0.822).
+  imageScore: { kind: 'top-k-mean', topKFraction: 0.01 } as ImageScoreSpec,
   featureBatch: 8,
   pixelFpr: 0.05,
 };
 
 export const PATCHCORE_OUTPUT_NAME = 'patch_distance';
 
-/** PatchCore's score: the model's own distance map, upsampled, then smoothed at the input size; the image score is its max. */
-export function patchCoreScoreSpec(smoothingSigma: number = PATCHCORE_DEFAULTS.smoothingSigma): ScoreSpec {
-  return { map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma, smoothingAt: 'input' }, image: { kind: 'max' } };
+/** PatchCore's score: the model's own distance map, upsampled, then smoothed at the input size; the image score from that map. */
+export function patchCoreScoreSpec(smoothingSigma: number = PATCHCORE_DEFAULTS.smoothingSigma, image: ImageScoreSpec = PATCHCORE_DEFAULTS.imageScore): ScoreSpec {
+  return { map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma, smoothingAt: 'input' }, image: { ...image } };
 }
 
 function patchCoreOutputs(grid: number, dim: number, bankSize: number): OutputSpec[] {
@@ -89,6 +100,7 @@ interface PatchCoreSettings {
   maxPatches: number;
   coresetProjection: number;
   smoothingSigma: number;
+  imageScore: ImageScoreSpec;
   featureBatch: number;
   pixelFpr: number;
 }
@@ -114,6 +126,7 @@ function patchCoreSettings(options: PatchCoreTrainOptions): PatchCoreSettings {
     maxPatches: positiveInteger(options.maxPatches, 'maxPatches', PATCHCORE_DEFAULTS.maxPatches, OWNER),
     coresetProjection: positiveInteger(options.coresetProjection, 'coresetProjection', PATCHCORE_DEFAULTS.coresetProjection, OWNER),
     smoothingSigma: positiveNumber(options.smoothingSigma, 'smoothingSigma', PATCHCORE_DEFAULTS.smoothingSigma, OWNER, true),
+    imageScore: options.imageScore ?? PATCHCORE_DEFAULTS.imageScore,
     featureBatch: positiveInteger(options.featureBatch, 'featureBatch', PATCHCORE_DEFAULTS.featureBatch, OWNER),
     pixelFpr: fractionIn(options.pixelFpr, 'pixelFpr', PATCHCORE_DEFAULTS.pixelFpr, 0, 1, OWNER),
   };
@@ -212,7 +225,8 @@ async function planPatchCore(options: PatchCoreTrainOptions, env: TrainingEnviro
     extra.featureMs = Date.now() - start;
     extra.patches = train.count;
     log(`features: ${train.count} patches from ${train.images} images (${(extra.featureMs / 1000).toFixed(1)} s); greedy coreset of ${Math.min(settings.bankSize, train.count)}...`);
-    const coreset = await greedyCoreset(train.vectors, train.count, dim, { size: Math.min(settings.bankSize, train.count), projectionDim: settings.coresetProjection, seed });
+    // A stop during the selection keeps the picks so far: a smaller, still greedy bank (the card says interrupted).
+    const coreset = await greedyCoreset(train.vectors, train.count, dim, { size: Math.min(settings.bankSize, train.count), projectionDim: settings.coresetProjection, seed, shouldStop: () => env.stopRequested() });
     extra.coresetMs = coreset.timings.projectionMs + coreset.timings.selectionMs;
     extra.coreset = { distanceDim: coreset.distanceDim, coverRadiusSquared: coreset.coverRadiusSquared, timings: coreset.timings, ...(coreset.note ? { note: coreset.note } : {}) };
     if (coreset.note) log(`coreset: ${coreset.note}`);
@@ -234,7 +248,7 @@ async function planPatchCore(options: PatchCoreTrainOptions, env: TrainingEnviro
     const model = head;
     if (model === undefined) return undefined;
     const outputs = patchCoreOutputs(shape.grid, dim, extra.bankSize);
-    const score = patchCoreScoreSpec(settings.smoothingSigma);
+    const score = patchCoreScoreSpec(settings.smoothingSigma, settings.imageScore);
     return {
       async save(runDir) {
         await saveModelToDir(model, runDir);
@@ -297,7 +311,7 @@ export interface PatchCoreTrainResult {
   completed: boolean;
   interrupted: boolean;
   cardPath?: string;
-  card?: import('@residuum/scoring').ModelCard;
+  card?: ModelCard;
   backend: string;
   patchcore: PatchCoreExtra;
   timings: { totalMs: number; trainMs: number; calibrationMs: number; imagesPerSecond: number };
