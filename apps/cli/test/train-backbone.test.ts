@@ -183,13 +183,14 @@ describe('residuum train --model patchcore (ResNet-50 by default)', () => {
     const onnxPath = await standInCache(cache);
     process.env.RESIDUUM_BACKBONE_CACHE = cache;
     const run = join(temp.dir, 'patchcore-run');
-    const trained = await residuum(['train', '--model', 'patchcore', '--data', join(temp.dir, 'data'), '--normal-dir', 'good', '--size', String(SIZE), '--channels', '3', '--backend', 'cpu', '--seed', '3', '--bank-size', '50', '--patch-dim', '12', '--out', run]);
+    const trained = await residuum(['train', '--model', 'patchcore', '--data', join(temp.dir, 'data'), '--normal-dir', 'good', '--size', String(SIZE), '--channels', '3', '--backend', 'cpu', '--seed', '3', '--bank-size', '50', '--patch-dim', '12', '--image-score', 'mean', '--out', run]);
     expect(trained.code, trained.err).toBe(0);
     expect(trained.err).toContain(`backbone resnet50: ${onnxPath} (cached, sha256 checked)`);
     expect(trained.err).toContain('PatchCore: resnet50 (ONNX, onnxruntime-node), taps layer2, layer3 (16 + 32 channels) -> 16x16 patches, 48 -> 12 (random-projection)');
     expect(trained.err).toMatch(/memory bank of 50 patches \(greedy coreset of \d+ in/);
-    const card = JSON.parse(await readFile(join(run, 'model-card.json'), 'utf8')) as { family: string; name: string; description: string; extras: { patchcore: Record<string, unknown> } };
+    const card = JSON.parse(await readFile(join(run, 'model-card.json'), 'utf8')) as { family: string; name: string; description: string; score: { image: unknown }; extras: { patchcore: Record<string, unknown> } };
     expect(card).toMatchObject({ family: 'patchcore', name: `patchcore-resnet50-${SIZE}px` });
+    expect(card.score.image).toEqual({ kind: 'mean' });
     expect(card.extras.patchcore).toMatchObject({ reconstructionModel: false, bankSize: 50, dim: 12 });
 
     const exported = await residuum(['export', run, '--out', join(temp.dir, 'patchcore.onnx')]);
@@ -212,6 +213,8 @@ describe('residuum train --model patchcore (ResNet-50 by default)', () => {
     ['--loss', ['--loss', 'mse'], '--loss does not apply to --model patchcore'],
     ['--resume', ['--resume', ''], '--resume does not apply to --model patchcore'],
     ['grey input', ['--channels', '1'], '--backbone resnet50 takes RGB input: use --channels 3'],
+    ['an unknown image score', ['--image-score', 'median'], "--image-score must be max, mean or top-k-mean[:fraction], got 'median'"],
+    ['a top-k fraction out of range', ['--image-score', 'top-k-mean:1.5'], "--image-score top-k-mean:FRACTION needs a fraction in (0, 1], got '1.5'"],
   ])('refuses %s by name before any work', async (_name, extra, message) => {
     const cache = join(temp.dir, 'patchcore-refusals-cache');
     await standInCache(cache);
@@ -231,6 +234,7 @@ describe('residuum train --model patchcore (ResNet-50 by default)', () => {
   it.each([
     ['--bank-size', ['--model', 'cae', '--epochs', '1', '--bank-size', '10'], '--bank-size applies to --model patchcore only'],
     ['--patch-dim', ['--model', 'dfr', '--epochs', '1', '--patch-dim', '10'], '--patch-dim applies to --model patchcore only'],
+    ['--image-score', ['--model', 'vae', '--epochs', '1', '--image-score', 'max'], '--image-score applies to --model patchcore only'],
     ['no --epochs for a trained family', ['--model', 'cae'], '--epochs is required for --model cae'],
   ])('refuses %s for another family', async (_name, extra, message) => {
     const run = await residuum(['train', '--data', join(temp.dir, 'data'), '--normal-dir', 'good', '--size', String(SIZE), '--channels', '1', '--out', join(temp.dir, 'never-other'), ...extra]);

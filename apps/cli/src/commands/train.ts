@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import type { TrainCliOptions } from '../cli.js';
 import type { OnnxBackboneSpec, ThresholdOption } from '@residuum/train';
+import type { ImageScoreSpec } from '@residuum/scoring';
 import type { CommandContext } from './context.js';
 import { acquireOutputLock, requireWritableFolder } from '../output/index.js';
 import { CliError } from '../util/errors.js';
@@ -29,9 +30,10 @@ export async function runTrain(given: TrainCliOptions, context: CommandContext, 
   if (options.maxTrainImages !== undefined && options.model !== 'fanogan') throw new CliError('--max-train-images applies to --model fanogan only');
   if (options.positionImages !== undefined && options.model !== 'dfr') throw new CliError('--position-images applies to --model dfr only');
   if (options.positionImages === 1) throw new CliError('--position-images must be 0 (off) or at least 2');
-  for (const [flag, value] of [['--bank-size', options.bankSize], ['--patch-dim', options.patchDim]] as const) {
+  for (const [flag, value] of [['--bank-size', options.bankSize], ['--patch-dim', options.patchDim], ['--image-score', options.imageScore]] as const) {
     if (value !== undefined && options.model !== 'patchcore') throw new CliError(`${flag} applies to --model patchcore only`);
   }
+  const imageScore = options.imageScore === undefined ? undefined : parseImageScore(options.imageScore);
   if (options.epochs === undefined && options.model !== 'patchcore') throw new CliError(`--epochs is required for --model ${options.model}`);
   const { checkBackboneOption } = await import('./backbone-option.js');
   if (options.backbone !== undefined) checkBackboneOption(options.model, options.backbone, options.channels === '3' ? 3 : 1);
@@ -39,10 +41,22 @@ export async function runTrain(given: TrainCliOptions, context: CommandContext, 
   // One run per run folder: a second one would mix checkpoints (a killed run's lock is taken over).
   const lock = await acquireOutputLock(join(out, TRAIN_LOCK), `--out ${options.out}`, 'residuum train');
   try {
-    return await trainInto(out, options, context, threshold, argv);
+    return await trainInto(out, { ...options, parsedImageScore: imageScore }, context, threshold, argv);
   } finally {
     await lock.release();
   }
+}
+
+/** `--image-score`: max, mean or top-k-mean[:fraction] (fraction in (0, 1], default 0.05). */
+export function parseImageScore(text: string): ImageScoreSpec {
+  const [kind, fraction, ...rest] = text.split(':');
+  if (rest.length === 0 && fraction === undefined && (kind === 'max' || kind === 'mean')) return { kind };
+  if (kind === 'top-k-mean' && rest.length === 0) {
+    const topKFraction = fraction === undefined ? 0.05 : Number(fraction);
+    if (fraction === '' || !(topKFraction > 0 && topKFraction <= 1)) throw new CliError(`--image-score top-k-mean:FRACTION needs a fraction in (0, 1], got '${fraction}'`);
+    return { kind, topKFraction };
+  }
+  throw new CliError(`--image-score must be max, mean or top-k-mean[:fraction], got '${text}'`);
 }
 
 /** In the run folder, not beside it: the folder is the run's own. */
@@ -50,7 +64,7 @@ const TRAIN_LOCK = '.residuum-train.lock';
 
 async function trainInto(
   out: string,
-  options: TrainCliOptions,
+  options: TrainCliOptions & { parsedImageScore?: ImageScoreSpec },
   context: CommandContext,
   threshold: ThresholdOption | undefined,
   argv: readonly string[],
@@ -98,7 +112,7 @@ async function trainInto(
       : options.model === 'fanogan'
         ? { ...common, model: 'fanogan', ganEpochs: options.epochs, ganLearningRate: options.lr, maxTrainImages: options.maxTrainImages }
         : options.model === 'patchcore'
-        ? { ...common, model: 'patchcore', backbone: backbone as OnnxBackboneSpec, featureBatch: options.batch, bankSize: options.bankSize, dim: options.patchDim }
+        ? { ...common, model: 'patchcore', backbone: backbone as OnnxBackboneSpec, featureBatch: options.batch, bankSize: options.bankSize, dim: options.patchDim, ...(options.parsedImageScore ? { imageScore: options.parsedImageScore } : {}) }
         : {
             ...common,
             model: options.model,
