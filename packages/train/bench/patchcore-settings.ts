@@ -90,7 +90,7 @@ interface StoredItem {
   box: { x: number; y: number; width: number; height: number };
 }
 
-async function datasetItems(name: string, trainImages: number): Promise<{ train: FileDatasetItem[]; test: FileDatasetItem[] }> {
+async function datasetItems(name: string, trainImages: number, testStride = 1): Promise<{ train: FileDatasetItem[]; test: FileDatasetItem[] }> {
   const root = join(sharedDir, 'datasets', name);
   const dataset =
     name === 'casting'
@@ -103,7 +103,8 @@ async function datasetItems(name: string, trainImages: number): Promise<{ train:
       : await readMvtec(root);
   const normal = dataset.items.filter((item) => item.split === 'train' && item.label === 0) as FileDatasetItem[];
   const train = shuffled(normal, createRandom(42)).slice(0, trainImages > 0 ? trainImages : normal.length);
-  return { train, test: dataset.items.filter((item) => item.split === 'test') as FileDatasetItem[] };
+  const test = dataset.items.filter((item) => item.split === 'test') as FileDatasetItem[];
+  return { train, test: test.filter((_, i) => i % testStride === 0) };
 }
 
 function folderOf(dataset: string, size: number, resize: string): string {
@@ -125,7 +126,8 @@ async function extract(): Promise<void> {
   const perImage = grid * grid * (L1 + L2) + half * half * L3;
   const folder = folderOf(dataset, size, resize);
   await mkdir(folder, { recursive: true });
-  const { train, test } = await datasetItems(dataset, trainImages);
+  // --test-stride k keeps every k-th test image (both classes stay represented: items are sorted by folder).
+  const { train, test } = await datasetItems(dataset, trainImages, Number(argument('test-stride', '1')));
   const timings: Record<string, number> = {};
   for (const [split, items] of [['train', train], ['test', test]] as const) {
     const file = await open(join(folder, `${split}.f16`), 'w');
@@ -429,7 +431,9 @@ async function evaluate(): Promise<void> {
   const test = await loadSplit(folder, 'test');
   const chosen = test.items.map((item, i) => ({ item, i })).filter(({ i }) => i % testStride === 0);
   const labels: Array<0 | 1> = [];
-  const scores: Record<string, number[]> = { max: [], reweighted: [], top1pct: [] };
+  const TOP_FRACTIONS = [0.005, 0.01, 0.02, 0.05, 0.1];
+  const scores: Record<string, number[]> = { max: [], reweighted: [] };
+  for (const f of TOP_FRACTIONS) scores[`top${f * 100}pct`] = [];
   for (const sigma of sigmas) scores[`smoothedMax_s${sigma}`] = [];
   const samples: Record<number, SegmentationSample[]> = Object.fromEntries(sigmas.map((s) => [s, []]));
   const withMasks = dataset === 'magnetic_tile';
@@ -448,10 +452,12 @@ async function evaluate(): Promise<void> {
     scores.max.push(distance[worst]);
     scores.reweighted.push(distance[worst] * search.reweight(e.subarray(worst * width, (worst + 1) * width), index[worst], 9));
     const sorted = Float32Array.from(distance).sort();
-    const k = Math.max(1, Math.round(count * 0.01));
-    let top = 0;
-    for (let j = count - k; j < count; j++) top += sorted[j];
-    scores.top1pct.push(top / k);
+    for (const f of TOP_FRACTIONS) {
+      const k = Math.max(1, Math.round(count * f));
+      let top = 0;
+      for (let j = count - k; j < count; j++) top += sorted[j];
+      scores[`top${f * 100}pct`].push(top / k);
+    }
     // Map: patch grid -> input square -> smoothed -> the image's own box -> evaluation size.
     const full = resizeMap(distance, size, size, meta.grid, meta.grid);
     const scale = Math.min(1, EVAL_MAX_SIDE / Math.max(item.width, item.height));
