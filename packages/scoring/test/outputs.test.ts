@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   createPassMasks,
+  gaussianSmooth,
+  resizeMap,
   createSeededRandom,
   DEFAULT_MC_DROPOUT_SEED,
   makeDropoutMasks,
@@ -85,5 +87,45 @@ describe('scoreImageOutputs', () => {
     expect(judged.score).toBe(outputs.score);
     expect(judged.isAnomalous).toBe(true);
     expect(scoreImage(card, input, passes, { threshold: outputs.score * 1.0001 }).isAnomalous).toBe(false);
+  });
+});
+
+describe("a model's own map smoothed at the input size (score.map.smoothingAt 'input', PatchCore)", () => {
+  const grid = Float32Array.from([0, 0, 0, 0, 4, 0, 0, 0, 0]);
+  const card = (smoothingAt?: 'map' | 'input'): Pick<ModelCard, 'outputs' | 'score'> => ({
+    outputs: [{ name: 'patch_distance', meaning: 'feature-error-map', shape: ['N', 1, 3, 3] }],
+    score: { map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma: 2, ...(smoothingAt ? { smoothingAt } : {}) }, image: { kind: 'max' } },
+  });
+  const input = { data: new Float32Array(0), channels: 3, height: 12, width: 12 };
+  const passes = [{ patch_distance: { data: grid, dims: [1, 3, 3] } }];
+
+  it('upsamples first, then smooths in input pixels (equal to smoothing the upsampled map)', () => {
+    const atInput = scoreImageOutputs(card('input'), input, passes);
+    const expected = gaussianSmooth(resizeMap(grid, 12, 12, 3, 3), 12, 12, 2);
+    expect(Array.from(atInput.map)).toEqual(Array.from(expected));
+    expect(atInput.score).toBe(Math.max(...expected));
+    // The default ('map'): sigma in map cells before upsampling: a different, much flatter map.
+    const atMap = scoreImageOutputs(card(), input, passes);
+    expect(atMap.score).toBeLessThan(atInput.score);
+    expect(scoreImageOutputs(card('map'), input, passes).map).toEqual(atMap.map);
+  });
+
+  it('the validator accepts map / input, and input only for model-output maps', () => {
+    const base = mcCard();
+    delete base.mcDropout;
+    const problems = (edit: (c: ModelCard) => void): string => {
+      const c = structuredClone(base);
+      edit(c);
+      try {
+        validateModelCard(c);
+        return '';
+      } catch (error) {
+        return (error as ModelCardError).problems.join('\n');
+      }
+    };
+    expect(problems((c) => (c.score.map.smoothingAt = 'map'))).toBe('');
+    expect(problems((c) => (c.score.map.smoothingAt = 'input'))).toMatch(/score.map.smoothingAt: 'input' applies to score.map.kind 'model-output' only/);
+    expect(problems((c) => ((c.score.map as { smoothingAt: unknown }).smoothingAt = 'pixels'))).toMatch(/score.map.smoothingAt: must be one of "map", "input"/);
+    expect(problems((c) => (c.family = 'patchcore'))).toBe('');
   });
 });

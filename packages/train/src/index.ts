@@ -42,7 +42,7 @@ export { createTrainable, type Trainable } from './families/autoencoder/trainabl
 export { RECONSTRUCTION_LOSSES, type ReconstructionLoss } from './losses/losses.js';
 
 // Custom layers (registered with tf.serialization on import).
-export { NeighborConv2D, McDropout, VaeSampling, setMcDropout, NEIGHBOR_OFFSETS } from './layers/index.js';
+export { NeighborConv2D, McDropout, VaeSampling, NearestNeighbourDistance, setMcDropout, NEIGHBOR_OFFSETS } from './layers/index.js';
 
 // Stain noise (AESc training corruption).
 export { applyStainNoise, createStain, type Stain, type StainOptions } from './noise/stain.js';
@@ -56,7 +56,7 @@ export { createDataParallelEngine, createLocalEngine, type DataParallelEngine, t
 // DFR family (src/families/dfr): frozen pretrained backbone features, 1x1-conv autoencoder.
 export { trainDfr, dfrFamily, dfrPreprocessing, scoreDfrBatches, DFR_DEFAULTS, DEFAULT_BACKBONE, type DfrTrainOptions, type DfrTrainResult, type BackboneSpec } from './families/dfr/index.js';
 // DFR on an ONNX backbone run by onnxruntime-node (ResNet-50 from `residuum backbone get resnet50`); export splices head + backbone.
-export { OnnxTapExtractor, buildTapAggregator, onnxBackbonePreprocessing, RESNET50_DFR_TAPS, type OnnxBackboneSpec, type TapShape } from './families/dfr/index.js';
+export { OnnxTapExtractor, buildTapAggregator, onnxBackbonePreprocessing, predictOnTaps, RESNET50_DFR_TAPS, type OnnxBackboneSpec, type TapShape } from './families/dfr/index.js';
 
 // f-AnoGAN family (src/families/fanogan): WGAN-GP generator/critic and an izi_f encoder.
 export {
@@ -70,5 +70,20 @@ export {
   type FanoganTrainResult,
 } from './families/fanogan/index.js';
 
-// PatchCore building blocks (src/families/patchcore): greedy k-center coreset of patch features on onnxruntime MatMul.
-export { greedyCoreset, gaussianProjection, type CoresetOptions, type CoresetResult } from './families/patchcore/index.js';
+// PatchCore family (src/families/patchcore): memory bank (greedy k-center coreset) of ONNX-backbone patch features, nearest-neighbour distance map.
+export {
+  greedyCoreset,
+  gaussianProjection,
+  trainPatchCore,
+  patchCoreFamily,
+  patchCoreScoreSpec,
+  scorePatchCoreBatches,
+  PATCHCORE_DEFAULTS,
+  PATCHCORE_OUTPUT_NAME,
+  PATCH_REDUCTIONS,
+  type CoresetOptions,
+  type CoresetResult,
+  type PatchCoreTrainOptions,
+  type PatchCoreTrainResult,
+  type PatchReduction,
+} from './families/patchcore/index.js';

@@ -50,9 +50,11 @@ describe('the training recipe (f-AnoGAN, 16x16, cpu)', () => {
   afterAll(async () => rm(tmp, { recursive: true, force: true }));
 
   it('says which shared features each family supports', () => {
-    expect(FAMILY_FEATURES.cae).toEqual({ resume: true, workers: true, patience: true, loss: true });
+    expect(FAMILY_FEATURES.cae).toEqual({ resume: true, workers: true, patience: true, loss: true, epochs: true, learningRate: true });
     expect(FAMILY_FEATURES.dfr.resume).toBe(false);
     expect(FAMILY_FEATURES.fanogan.workers).toBe(false);
+    // PatchCore trains nothing by gradient: no epochs, no learning rate.
+    expect(FAMILY_FEATURES.patchcore).toEqual({ resume: false, workers: false, patience: false, loss: false, epochs: false, learningRate: false });
   });
 
   it('Ctrl-C in the GAN stage: nothing usable yet, no card, history "interrupted"', async () => {

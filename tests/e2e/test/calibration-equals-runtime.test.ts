@@ -20,17 +20,23 @@ import {
   dfrPreprocessing,
   fanoganPreprocessing,
   loadModelFromDir,
+  OnnxTapExtractor,
+  onnxBackbonePreprocessing,
+  predictOnTaps,
   scoreDfrBatches,
+  scorePatchCoreBatches,
   scoreFanoganBatches,
   scoreImages,
   train,
   trainDfr,
   trainFanogan,
   trainingPreprocessing,
+  trainPatchCore,
   type NhwcBatch,
   type TrainingDataSource,
 } from '@residuum/train';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { RESNET50 } from '@residuum/onnx-converter';
 import { exportRunFolder } from '../../../tools/onnx-converter/test/helpers/run-folder.js';
 import { useCpuBackend } from '../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
 import { seededUniform, testBackbone, withTempDir } from './helpers/train-families.js';
@@ -179,6 +185,25 @@ describe('calibration scores = runtime-node scores of the exported model, every 
       });
     });
   }, 300_000);
+
+  it('patchcore: nearest-neighbour distances on an ONNX backbone, smoothed at the input size, top 1 % score', async () => {
+    await withTempDir(async (dir) => {
+      const size = 32;
+      const backbone = { onnxPath: fileURLToPath(new URL('../../../packages/train/test/fixtures/onnx-backbone/backbone.onnx', import.meta.url)), taps: ['layer2', 'layer3'], preprocessing: RESNET50.preprocessing, name: 'tiny-onnx-backbone' };
+      const source = createMemorySource({ images: Array.from({ length: 16 }, (_, i) => partImage(500 + i, size, 3)), preprocessing: onnxBackbonePreprocessing(backbone, size), validationFraction: 0.3, seed: 3 });
+      const runDir = join(dir, 'patchcore');
+      await trainPatchCore({ out: runDir, dataSource: source, size, backbone, dim: 16, bankSize: 80, backend: 'cpu', seed: 13, quiet: true });
+      await expectRuntimeEqualsCalibration(runDir, source, size, 3, async (card, batches) => {
+        expect(card.score.map.smoothingAt).toBe('input');
+        const head = await loadModelFromDir(runDir);
+        const extractor = await OnnxTapExtractor.open(backbone, size);
+        const scores = await scorePatchCoreBatches((batch) => predictOnTaps(extractor, head, batch), replay(batches), card, size);
+        await extractor.dispose();
+        head.dispose();
+        return scores;
+      });
+    });
+  }, 120_000);
 });
 
 describe('files written before the MC-Dropout seed was in the card (fixtures from main 0bd255a)', () => {

@@ -55,7 +55,10 @@ function convertWithBackbone(head: TrainedModel, file: RunBackboneFile, backbone
   if (options.fp16) throw new ConversionError('fp16 export of a model spliced behind an ONNX backbone is not supported yet');
   const sha256 = createHash('sha256').update(backboneOnnx).digest('hex');
   if (sha256 !== file.sha256) {
-    throw new ConversionError(`${file.onnxPath} (sha256 ${sha256}) is not the backbone this run was trained on (sha256 ${file.sha256})`);
+    throw new ConversionError(
+      `${file.onnxPath} (sha256 ${sha256}) is not the backbone this run was trained on (sha256 ${file.sha256}): the file was rebuilt (another converter version) or changed since training, ` +
+        'and the head only fits the features of the exact file it was trained on. Restore that file (copy it from the training machine\'s backbone cache) or train again.',
+    );
   }
   const card = validateModelCard(head.card);
   const converted = convertLayersModel({ modelJson: head.model.modelJson, weights: head.model.weights, outputNames: card.outputs.map((o) => o.name), scoringHead: false });

@@ -9,7 +9,7 @@ import { expectValidOnnx } from './helpers/onnx-checker.js';
 import { runOrtNode, runOrtWeb } from './helpers/runtimes.js';
 import { checkParity, maxAbsDiff, nhwcToNchw, randomArray, randomizeWeights, seededRandom, tf, useCpuBackend } from './helpers/tfjs-harness.js';
 import { functionalModelJson } from './helpers/topology-json.js';
-import { McDropout, NeighborConv2D, VaeSampling } from '@residuum/train';
+import { McDropout, NearestNeighbourDistance, NeighborConv2D, VaeSampling } from '@residuum/train';
 
 beforeAll(useCpuBackend);
 
@@ -162,5 +162,31 @@ describe('real @residuum/train layer classes', () => {
     randomizeWeights(model, 6);
     const result = await checkParity(model, { batch: 3, convert: { outputNames: ['reconstruction', 'latent_mean', 'latent_log_variance'] } });
     for (const diff of [...Object.values(result.nodeDiff), ...Object.values(result.webDiff)]) expect(diff).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('NearestNeighbourDistance (PatchCore bank over several chunks) matches predict and a float64 search in both runtimes', async () => {
+    const [h, w, dim, bankSize] = [3, 4, 5, 23];
+    const input = tf.input({ shape: [h, w, dim] });
+    const layer = new NearestNeighbourDistance({ bankSize, chunkSize: 7 });
+    const model = tf.model({ inputs: input, outputs: layer.apply(input) as tf.SymbolicTensor });
+    const random = seededRandom(8);
+    const bank = randomArray(bankSize * dim, random);
+    layer.setBank(bank);
+    const result = await checkParity(model, { batch: 2, convert: { outputNames: ['patch_distance'] } });
+    expect(result.nodeDiff.patch_distance).toBeLessThanOrEqual(1e-4);
+    expect(result.webDiff.patch_distance).toBeLessThanOrEqual(1e-4);
+    expect(result.conversion.report.outputs).toEqual([{ name: 'patch_distance', shape: ['N', 1, h, w] }]);
+    // predict itself against a brute-force float64 nearest neighbour.
+    const x = randomArray(h * w * dim, random);
+    const predicted = (model.predict(tf.tensor4d(x, [1, h, w, dim])) as tf.Tensor).dataSync();
+    for (let p = 0; p < h * w; p++) {
+      let best = Infinity;
+      for (let k = 0; k < bankSize; k++) {
+        let d = 0;
+        for (let c = 0; c < dim; c++) d += (x[p * dim + c] - bank[k * dim + c]) ** 2;
+        best = Math.min(best, d);
+      }
+      expect(predicted[p]).toBeCloseTo(Math.sqrt(best), 4);
+    }
   });
 });

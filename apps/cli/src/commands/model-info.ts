@@ -53,11 +53,18 @@ export function formatModelCard(card: ModelCard, loaded?: Pick<LoadedCard, 'sour
     (map.positionStandardization
       ? `, standardized per position (${map.positionStandardization.width}x${map.positionStandardization.height}, fitted on ${map.positionStandardization.fittedOn})`
       : '') +
-    `, smoothing sigma ${formatNumber(map.smoothingSigma)}`;
+    `, smoothing sigma ${formatNumber(map.smoothingSigma)}${map.smoothingAt === 'input' ? ' after upsampling to the input' : ''}`;
   const image = card.score.image;
   const imageText =
     image.kind === 'top-k-mean' ? `top-k mean (k = ${formatNumber(image.topKFraction ?? NaN)} of the pixels)` : image.kind;
   rows.push(['score', `map ${mapText}; image ${imageText}${image.kappa !== undefined ? `, kappa ${formatNumber(image.kappa)}` : ''}`]);
+  const bank = card.family === 'patchcore' ? (card.extras?.patchcore as { bankSize?: number; dim?: number; patches?: number; layers?: string[] } | undefined) : undefined;
+  if (bank) {
+    rows.push([
+      'memory bank',
+      `${bank.bankSize ?? '?'} x ${bank.dim ?? '?'} patch features (greedy coreset of ${bank.patches ?? '?'} training patches, taps ${(bank.layers ?? []).join(' + ')}); the map is the nearest-neighbour distance, not a reconstruction error`,
+    ]);
+  }
   const t = card.threshold;
   rows.push([
     'threshold',

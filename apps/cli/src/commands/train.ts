@@ -1,14 +1,16 @@
 import { join, resolve } from 'node:path';
 import type { TrainCliOptions } from '../cli.js';
-import type { ThresholdOption } from '@residuum/train';
+import type { OnnxBackboneSpec, ThresholdOption } from '@residuum/train';
 import type { CommandContext } from './context.js';
 import { acquireOutputLock, requireWritableFolder } from '../output/index.js';
 import { CliError } from '../util/errors.js';
 import { ExitCode, type ExitCodeValue } from '../util/exit-codes.js';
 import { displayPath, formatDuration, formatNumber } from '../util/format.js';
 
-export async function runTrain(options: TrainCliOptions, context: CommandContext, argv: readonly string[] = []): Promise<ExitCodeValue> {
+export async function runTrain(given: TrainCliOptions, context: CommandContext, argv: readonly string[] = []): Promise<ExitCodeValue> {
   const { io } = context;
+  // PatchCore always runs on a pretrained backbone: ResNet-50 unless --backbone names another.
+  const options = given.model === 'patchcore' && given.backbone === undefined ? { ...given, backbone: 'resnet50' } : given;
   if (options.layout === 'mnist' && options.digit === undefined) throw new CliError('--layout mnist needs --digit D (the digit to train on)');
   if (options.layout !== 'mnist' && options.digit !== undefined) throw new CliError('--digit applies to --layout mnist only');
   if (options.digit !== undefined && options.digit > 9) throw new CliError(`--digit must be 0-9, got ${options.digit}`);
@@ -27,6 +29,12 @@ export async function runTrain(options: TrainCliOptions, context: CommandContext
   if (options.maxTrainImages !== undefined && options.model !== 'fanogan') throw new CliError('--max-train-images applies to --model fanogan only');
   if (options.positionImages !== undefined && options.model !== 'dfr') throw new CliError('--position-images applies to --model dfr only');
   if (options.positionImages === 1) throw new CliError('--position-images must be 0 (off) or at least 2');
+  for (const [flag, value] of [['--bank-size', options.bankSize], ['--patch-dim', options.patchDim]] as const) {
+    if (value !== undefined && options.model !== 'patchcore') throw new CliError(`${flag} applies to --model patchcore only`);
+  }
+  if (options.epochs === undefined && options.model !== 'patchcore') throw new CliError(`--epochs is required for --model ${options.model}`);
+  const { checkBackboneOption } = await import('./backbone-option.js');
+  if (options.backbone !== undefined) checkBackboneOption(options.model, options.backbone, options.channels === '3' ? 3 : 1);
   await requireWritableFolder(out, '--out', options.out);
   // One run per run folder: a second one would mix checkpoints (a killed run's lock is taken over).
   const lock = await acquireOutputLock(join(out, TRAIN_LOCK), `--out ${options.out}`, 'residuum train');
@@ -55,9 +63,15 @@ async function trainInto(
     ['--resume', options.resume, features.resume],
     ['--workers', options.workers, features.workers],
     ['--patience', options.patience, features.patience],
+    ['--epochs', options.epochs, features.epochs],
+    ['--lr', options.lr, features.learningRate],
   ] as const) {
     if (value !== undefined && !applies) throw new CliError(`${flag} does not apply to --model ${options.model}`);
   }
+  // Before the run starts: a backbone fetched and converted on first use says so, an offline machine is told which file to copy.
+  const backbone = options.backbone === undefined
+    ? undefined
+    : await (await import('./backbone-option.js')).resolveOnnxBackbone(options.model, options.backbone, { size: options.size, io, quiet: Boolean(options.quiet) });
   // Every family stops gracefully on Ctrl-C: the best model so far is written with a card marked interrupted.
   context.interruption.handleGracefully();
   const common = {
@@ -80,9 +94,11 @@ async function trainInto(
   };
   const result = await trainModel(
     options.model === 'dfr'
-      ? { ...common, model: 'dfr', epochs: options.epochs, learningRate: options.lr, positionStandardizationImages: options.positionImages }
+      ? { ...common, model: 'dfr', epochs: options.epochs, learningRate: options.lr, positionStandardizationImages: options.positionImages, ...(backbone ? { backbone } : {}) }
       : options.model === 'fanogan'
         ? { ...common, model: 'fanogan', ganEpochs: options.epochs, ganLearningRate: options.lr, maxTrainImages: options.maxTrainImages }
+        : options.model === 'patchcore'
+        ? { ...common, model: 'patchcore', backbone: backbone as OnnxBackboneSpec, featureBatch: options.batch, bankSize: options.bankSize, dim: options.patchDim }
         : {
             ...common,
             model: options.model,

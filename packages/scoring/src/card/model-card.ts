@@ -10,7 +10,7 @@
 
 export const MODEL_CARD_SCHEMA_VERSION = 1;
 
-export type ModelFamily = 'cae' | 'ncae' | 'vae' | 'aesc' | 'fanogan' | 'dfr';
+export type ModelFamily = 'cae' | 'ncae' | 'vae' | 'aesc' | 'fanogan' | 'dfr' | 'patchcore';
 
 /** How the decoded 8-bit image becomes the model's float input. */
 export interface PreprocessingSpec {
@@ -77,7 +77,7 @@ export type OutputMeaning =
   | 'reconstruction' // same shape as input, in the model's normalized input space
   | 'latent-mean'
   | 'latent-log-variance'
-  | 'feature-error-map' // DFR: per-position squared feature error, [N,1,h,w]
+  | 'feature-error-map' // the model's own per-position map, [N,1,h,w]: DFR's squared feature error, PatchCore's nearest-neighbour distance
   | 'anomaly-map' // score.map (not 'model-output') computed in the graph from input and reconstruction, [N,1,H,W]
   | 'discriminator-feature-residual' // f-AnoGAN: per-image feature residual, [N,1]
   | 'dropout-mask'; // MC-Dropout mask input/output placeholder
@@ -98,6 +98,12 @@ export interface AnomalyMapSpec {
   channelReduction: 'mean' | 'max' | 'sum';
   /** Gaussian smoothing sigma in pixels; 0 = none. */
   smoothingSigma: number;
+  /**
+   * Where a 'model-output' map is smoothed: 'map' (default) at the model's own resolution, sigma in
+   * map cells, before upsampling (DFR); 'input' after bilinear upsampling to the input size, sigma
+   * in input pixels (PatchCore: sigma 4). Other kinds are computed at the input size anyway.
+   */
+  smoothingAt?: 'map' | 'input';
   /** SSIM window (Gaussian) size and sigma, when kind = 'ssim'. */
   ssimWindowSize?: number;
   ssimSigma?: number;

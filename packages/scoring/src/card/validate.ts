@@ -20,7 +20,7 @@ export const METADATA_KEYS = {
   family: `${METADATA_PREFIX}family`,
 } as const;
 
-const FAMILIES = ['cae', 'ncae', 'vae', 'aesc', 'fanogan', 'dfr'];
+const FAMILIES = ['cae', 'ncae', 'vae', 'aesc', 'fanogan', 'dfr', 'patchcore'];
 const OUTPUT_MEANINGS = [
   'reconstruction',
   'latent-mean',
@@ -216,6 +216,8 @@ export function validateModelCard(value: unknown): ModelCard {
       c.oneOf(map.kind, ['squared', 'absolute', 'ssim', 'model-output'], 'score.map.kind');
       c.oneOf(map.channelReduction, ['mean', 'max', 'sum'], 'score.map.channelReduction');
       c.number(map.smoothingSigma, 'score.map.smoothingSigma', { min: 0 });
+      c.oneOf(map.smoothingAt, ['map', 'input'], 'score.map.smoothingAt', true);
+      if (map.smoothingAt === 'input' && map.kind !== 'model-output') c.problem('score.map.smoothingAt', "'input' applies to score.map.kind 'model-output' only");
       c.number(map.ssimWindowSize, 'score.map.ssimWindowSize', { optional: true, integer: true, min: 1 });
       c.number(map.ssimSigma, 'score.map.ssimSigma', { optional: true, min: 0 });
       c.number(map.ssimDynamicRange, 'score.map.ssimDynamicRange', { optional: true, min: Number.MIN_VALUE });

@@ -6,6 +6,7 @@
  */
 import type { ModelCard, OutputSpec } from '../card/model-card.js';
 import { anomalyMap, mcDropoutStatistics } from '../maps/anomaly-map.js';
+import { gaussianSmooth } from '../maps/gaussian.js';
 import { isAnomalous } from '../metrics/verdict.js';
 import { resizeMap } from '../preprocess/resample.js';
 import { imageScore } from '../scores/image-score.js';
@@ -140,9 +141,12 @@ export function scoreImageOutputs(card: ScoringCard, input: ModelInputImage, pas
       }
       const [mapHeight, mapWidth] = slice.dims.slice(-2);
       const mapChannels = slice.data.length / (mapHeight * mapWidth);
-      // Channel reduction and smoothing at the model's resolution, then up to the input size.
-      const reduced = anomalyMap(new Float32Array(0), slice.data, mapChannels, mapHeight, mapWidth, card.score.map);
-      return mapHeight === height && mapWidth === width ? reduced : resizeMap(reduced, width, height, mapWidth, mapHeight);
+      // Channel reduction (and smoothing, unless it is asked at the input size) at the model's
+      // resolution, then up to the input size.
+      const atInput = card.score.map.smoothingAt === 'input';
+      const reduced = anomalyMap(new Float32Array(0), slice.data, mapChannels, mapHeight, mapWidth, atInput ? { ...card.score.map, smoothingSigma: 0 } : card.score.map);
+      const upsampled = mapHeight === height && mapWidth === width ? reduced : resizeMap(reduced, width, height, mapWidth, mapHeight);
+      return atInput && card.score.map.smoothingSigma > 0 ? gaussianSmooth(upsampled, height, width, card.score.map.smoothingSigma) : upsampled;
     });
     map = meanOf(maps);
   } else {

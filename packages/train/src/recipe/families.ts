@@ -6,10 +6,15 @@ import type { ModelFamily } from '@residuum/scoring';
 import { dfrFamily, type DfrTrainOptions } from '../families/dfr/train-dfr.js';
 import { fanoganFamily, type FanoganTrainOptions } from '../families/fanogan/train-fanogan.js';
 import { autoencoderFamily, type TrainOptions } from '../families/autoencoder/train.js';
+import { patchCoreFamily, type PatchCoreTrainOptions } from '../families/patchcore/train-patchcore.js';
 import { runRecipe, type RecipeResult } from './recipe.js';
 
 /** Options of any family, told apart by `model`. */
-export type TrainModelOptions = TrainOptions | (DfrTrainOptions & { model: 'dfr' }) | (FanoganTrainOptions & { model: 'fanogan' });
+export type TrainModelOptions =
+  | TrainOptions
+  | (DfrTrainOptions & { model: 'dfr' })
+  | (FanoganTrainOptions & { model: 'fanogan' })
+  | (PatchCoreTrainOptions & { model: 'patchcore' });
 
 /** Which shared `residuum train` features a family supports (the CLI refuses the others by name). */
 export interface FamilyFeatures {
@@ -21,10 +26,15 @@ export interface FamilyFeatures {
   patience: boolean;
   /** --loss: the reconstruction loss. */
   loss: boolean;
+  /** --epochs: gradient training epochs (PatchCore has none: one pass over the images, then the coreset). */
+  epochs: boolean;
+  /** --lr: a learning rate. */
+  learningRate: boolean;
 }
 
-const AUTOENCODER: FamilyFeatures = { resume: true, workers: true, patience: true, loss: true };
-const FIXED_RECIPE: FamilyFeatures = { resume: false, workers: false, patience: false, loss: false };
+const AUTOENCODER: FamilyFeatures = { resume: true, workers: true, patience: true, loss: true, epochs: true, learningRate: true };
+const FIXED_RECIPE: FamilyFeatures = { resume: false, workers: false, patience: false, loss: false, epochs: true, learningRate: true };
+const MEMORY_BANK: FamilyFeatures = { resume: false, workers: false, patience: false, loss: false, epochs: false, learningRate: false };
 
 export const FAMILY_FEATURES: Readonly<Record<ModelFamily, FamilyFeatures>> = {
   cae: AUTOENCODER,
@@ -33,6 +43,7 @@ export const FAMILY_FEATURES: Readonly<Record<ModelFamily, FamilyFeatures>> = {
   aesc: AUTOENCODER,
   dfr: FIXED_RECIPE,
   fanogan: FIXED_RECIPE,
+  patchcore: MEMORY_BANK,
 };
 
 /** Trains any family through the one recipe; the result's `extra` is the family's own part. */
@@ -43,6 +54,8 @@ export async function trainModel(options: TrainModelOptions): Promise<RecipeResu
       return runRecipe(dfrFamily, options);
     case 'fanogan':
       return runRecipe(fanoganFamily, options);
+    case 'patchcore':
+      return runRecipe(patchCoreFamily, options);
     default:
       return runRecipe(autoencoderFamily(options.model), options);
   }

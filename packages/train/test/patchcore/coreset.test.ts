@@ -93,3 +93,20 @@ describe('greedy k-center coreset', () => {
     await expect(greedyCoreset(new Float32Array(12), 3, 4, { size: 0 })).rejects.toThrow(/size must be a positive integer/);
   });
 });
+
+describe('greedyCoreset stopped early', () => {
+  it('keeps the picks so far, which are the first picks of the full selection', async () => {
+    const random = createRandom(3);
+    const count = 400;
+    const dim = 6;
+    const features = Float32Array.from({ length: count * dim }, () => random.next());
+    const full = await greedyCoreset(features, count, dim, { size: 200, seed: 2 });
+    let asked = 0;
+    const stopped = await greedyCoreset(features, count, dim, { size: 200, seed: 2, shouldStop: () => ++asked >= 2 });
+    expect(stopped.stopped).toBe(true);
+    expect(stopped.indices.length).toBe(128);
+    expect(stopped.note).toBe('selection stopped after 128 of 200 picks');
+    expect(Array.from(stopped.indices)).toEqual(Array.from(full.indices.subarray(0, 128)));
+    expect(full.stopped).toBeUndefined();
+  });
+});

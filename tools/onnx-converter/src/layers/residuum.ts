@@ -1,7 +1,8 @@
-/** Residuum's own layers (@residuum/train): NeighborConv2D (NCAE), McDropout (AESc), VaeSampling (VAE). */
+/** Residuum's own layers (@residuum/train): NeighborConv2D (NCAE), McDropout (AESc), VaeSampling (VAE), NearestNeighbourDistance (PatchCore). */
 import { NEIGHBOR_OFFSETS } from '@residuum/scoring';
 import { layerError } from '../errors.js';
 import { configValue, imageInput, type LayerConverter, type LayerRegistry, numberConfig, positiveInt, singleInput } from './context.js';
+import { appendNearestNeighbourHead, NEAREST_NEIGHBOUR_CHUNK } from '../nearest-neighbour-head.js';
 import { biasInitializer, convAttributes, emitConv } from './convolution.js';
 
 const neighborConv2d: LayerConverter = (ctx) => {
@@ -47,8 +48,24 @@ const vaeSampling: LayerConverter = (ctx) => {
   return mean;
 };
 
+/**
+ * PatchCore's memory bank: the distance of each patch to its nearest bank entry, the converter's
+ * nearest-neighbour head (min squared distance over bank chunks) followed by Sqrt, as the layer computes it.
+ */
+const nearestNeighbourDistance: LayerConverter = (ctx) => {
+  const input = imageInput(ctx);
+  const [h, w, channels] = input.shape;
+  // tfjs-layers writes config keys in snake_case.
+  const bankSize = positiveInt(ctx, 'bank_size');
+  const bank = ctx.weight('bank', [bankSize, channels]);
+  const chunkSize = positiveInt(ctx, 'chunk_size', NEAREST_NEIGHBOUR_CHUNK);
+  const squared = appendNearestNeighbourHead(ctx.builder, input.name, { height: h, width: w }, { values: bank.values, size: bankSize, dim: channels }, { chunkSize, name: ctx.call.name });
+  return { name: ctx.builder.node('Sqrt', [squared], [], ctx.call.name), shape: [h, w, 1] };
+};
+
 export const RESIDUUM_LAYERS: LayerRegistry = {
   NeighborConv2D: neighborConv2d,
   McDropout: mcDropout,
   VaeSampling: vaeSampling,
+  NearestNeighbourDistance: nearestNeighbourDistance,
 };

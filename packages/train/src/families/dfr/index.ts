@@ -3,4 +3,4 @@ export { trainDfr, dfrFamily, dfrPreprocessing, dfrScoreSpec, scoreDfrBatches, D
 export { DEFAULT_BACKBONE, DEFAULT_BACKBONE_DIR, MOBILENET_V1_TAPS, loadBackbone, type BackboneSpec } from './backbone.js';
 export { buildDfrGraph, buildDfrHeadOnTaps, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, standardizeFeatures, type FeatureStandardization, type DfrGraphShape, type FeatureExtractor } from './graph.js';
 export { pcaLatentWidth, symmetricEigenvalues, componentsForVariance, covarianceMatrix } from './pca.js';
-export { OnnxTapExtractor, buildTapAggregator, onnxBackbonePreprocessing, RESNET50_DFR_TAPS, type OnnxBackboneSpec, type TapShape } from './onnx-backbone.js';
+export { OnnxTapExtractor, buildTapAggregator, onnxBackbonePreprocessing, predictOnTaps, RESNET50_DFR_TAPS, type OnnxBackboneSpec, type TapShape } from './onnx-backbone.js';

@@ -117,3 +117,12 @@ export function buildTapAggregator(taps: readonly TapShape[], cell: number, inpu
   const { features, shape } = aggregateFeatures(inputs, cell, taps.map((t) => t.name));
   return { model: tf.model({ inputs, outputs: features, name: 'dfr_tap_aggregation' }), shape: { inputSize, channels: 3, ...shape } };
 }
+
+/** One batch of preprocessed NHWC images: taps from onnxruntime, then a TF.js model that takes the taps; its output, batch-major. */
+export async function predictOnTaps(extractor: OnnxTapExtractor, model: tf.LayersModel, batch: { data: Float32Array; count: number }): Promise<Float32Array> {
+  const taps = await extractor.extract(batch.data, batch.count);
+  const output = model.predict(taps) as tf.Tensor;
+  const data = (await output.data()) as Float32Array;
+  tf.dispose([output, ...taps]);
+  return data;
+}

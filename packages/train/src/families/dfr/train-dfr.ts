@@ -25,7 +25,7 @@ import type { NhwcBatch } from '../../training/data.js';
 import { saveModelToDir } from '../../training/model-io.js';
 import { checkBackboneSpec, DEFAULT_BACKBONE, loadBackbone, type BackboneSpec } from './backbone.js';
 import { buildDfrGraph, buildDfrHeadOnTaps, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, type DfrGraphShape, type FeatureStandardization } from './graph.js';
-import { buildTapAggregator, OnnxTapExtractor, onnxBackbonePreprocessing, type OnnxBackboneSpec } from './onnx-backbone.js';
+import { buildTapAggregator, OnnxTapExtractor, onnxBackbonePreprocessing, predictOnTaps, type OnnxBackboneSpec } from './onnx-backbone.js';
 import { pcaLatentWidth } from './pca.js';
 import { fractionIn, positiveInteger } from '../../training/options.js';
 
@@ -153,13 +153,7 @@ function predictOf(model: tf.LayersModel, inputSize: number, channels: number): 
 
 /** Taps from onnxruntime, then a TF.js model that takes the taps (aggregation, or the whole head). */
 function onnxThen(extractor: OnnxTapExtractor, model: tf.LayersModel): BatchFunction {
-  return async (batch) => {
-    const taps = await extractor.extract(batch.data, batch.count);
-    const output = model.predict(taps) as tf.Tensor;
-    const data = (await output.data()) as Float32Array;
-    tf.dispose([output, ...taps]);
-    return data;
-  };
+  return (batch) => predictOnTaps(extractor, model, batch);
 }
 
 export function dfrScoreSpec(image: ImageScoreSpec = DFR_DEFAULTS.imageScore, smoothingSigma = 0): ScoreSpec {
@@ -170,10 +164,10 @@ export function dfrScoreSpec(image: ImageScoreSpec = DFR_DEFAULTS.imageScore, sm
 
 
 /** Training feature vectors sampled from each image's grid positions (seeded), plus validation vectors. */
-async function collectVectors(
+export async function collectVectors(
   featuresOf: BatchFunction,
   batches: AsyncIterable<NhwcBatch>,
-  shape: DfrGraphShape,
+  shape: Pick<DfrGraphShape, 'featureGrid' | 'featureChannels'>,
   perImage: number,
   capacity: number,
   seed: number,
@@ -573,7 +567,7 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
   };
 }
 
-async function sha256Of(path: string): Promise<string> {
+export async function sha256Of(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
 }
 

@@ -23,6 +23,11 @@ export interface CoresetOptions {
   seed?: number;
   /** onnxruntime intra-op threads (default: onnxruntime's choice). */
   threads?: number;
+  /**
+   * Asked every 64 picks: true ends the selection early (Ctrl-C). The picks so far are a valid,
+   * smaller greedy coreset (the greedy order is nested), returned with `stopped` set.
+   */
+  shouldStop?: () => boolean;
 }
 
 export interface CoresetResult {
@@ -35,8 +40,10 @@ export interface CoresetResult {
    * training patch lies within it of a kept patch. 0 when the coreset holds every distinct patch.
    */
   coverRadiusSquared: number;
-  /** Set when fewer patches than asked were kept: the rest are duplicates of kept ones. */
+  /** Set when fewer patches than asked were kept: the rest are duplicates of kept ones, or the selection was stopped. */
   note?: string;
+  /** True when shouldStop ended the selection before `size` picks. */
+  stopped?: boolean;
   timings: { projectionMs: number; selectionMs: number };
 }
 
@@ -152,16 +159,22 @@ export async function greedyCoreset(features: Float32Array, count: number, dim: 
   const minDistances = new Float64Array(count).fill(Infinity);
   let coverRadiusSquared = 0;
   let note: string | undefined;
+  let stopped = false;
   let next = createRandom(seed + 1).int(count);
   for (;;) {
     indices.push(next);
     ({ farthest: next, distance: coverRadiusSquared } = kCenterStep(points, norms, minDistances, next, distanceDim));
     if (indices.length === size) break;
+    if (indices.length % 64 === 0 && options.shouldStop?.()) {
+      stopped = true;
+      note = `selection stopped after ${indices.length} of ${size} picks`;
+      break;
+    }
     if (coverRadiusSquared <= duplicateDistance) {
       coverRadiusSquared = 0;
       note = `only ${indices.length} distinct patches among ${count}: the coreset keeps them all (${size} asked)`;
       break;
     }
   }
-  return { indices: Int32Array.from(indices), distanceDim, coverRadiusSquared, ...(note ? { note } : {}), timings: { projectionMs, selectionMs: Date.now() - selectionStart } };
+  return { indices: Int32Array.from(indices), distanceDim, coverRadiusSquared, ...(note ? { note } : {}), ...(stopped ? { stopped } : {}), timings: { projectionMs, selectionMs: Date.now() - selectionStart } };
 }

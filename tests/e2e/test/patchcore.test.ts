@@ -1,0 +1,143 @@
+/**
+ * PatchCore end to end on the tiny stand-in backbone (@residuum/train's committed fixture: a 32 px
+ * TF.js backbone cut and converted to ONNX, taps layer1-layer3 at strides 2/4/8, ResNet-50's Caffe
+ * preprocessing): the backbone runs in onnxruntime-node during training, the run folder holds the
+ * TF.js head (taps in -> patch features -> NearestNeighbourDistance with the bank as a weight) and
+ * backbone.json, and the export splices both into ONE checked file with the card. Its distance map
+ * equals the trainer's within 1e-4, and runtime-node scores a defect higher than good parts.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createNodeInspector } from '@residuum/runtime-node';
+import { preprocessImage, validateModelCard, type RawImage } from '@residuum/scoring';
+import { createMemorySource, loadModelFromDir, OnnxTapExtractor, onnxBackbonePreprocessing, trainPatchCore, type OnnxBackboneSpec } from '@residuum/train';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { RESNET50 } from '@residuum/onnx-converter';
+import { exportRunFolder } from '../../../tools/onnx-converter/test/helpers/run-folder.js';
+import { expectValidOnnx } from '../../../tools/onnx-converter/test/helpers/onnx-checker.js';
+import { runOrtNode } from '../../../tools/onnx-converter/test/helpers/runtimes.js';
+import { tf, useCpuBackend } from '../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
+import { seededUniform, withTempDir } from './helpers/train-families.js';
+
+const SIZE = 32;
+const FIXTURE = fileURLToPath(new URL('../../../packages/train/test/fixtures/onnx-backbone/backbone.onnx', import.meta.url));
+const spec: OnnxBackboneSpec = { onnxPath: FIXTURE, taps: ['layer1', 'layer2', 'layer3'], preprocessing: RESNET50.preprocessing, name: 'tiny-onnx-backbone' };
+
+function stripes(seed: number, defect = false): RawImage {
+  const uniform = seededUniform(seed);
+  const phase = uniform(0, 6);
+  const data = new Uint8Array(SIZE * SIZE * 3);
+  for (let y = 0; y < SIZE; y++) {
+    for (let x = 0; x < SIZE; x++) {
+      const blob = defect && y >= 10 && y < 18 && x >= 12 && x < 20;
+      const v = blob ? 250 : 128 + 70 * Math.sin((x + y) / 3 + phase) + uniform(-15, 15);
+      for (let c = 0; c < 3; c++) data[(y * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v - 10 * c)));
+    }
+  }
+  return { data, width: SIZE, height: SIZE, channels: 3 };
+}
+
+function chwToNhwc(chw: Float32Array, channels: number, plane: number): Float32Array {
+  const out = new Float32Array(chw.length);
+  for (let i = 0; i < plane; i++) for (let c = 0; c < channels; c++) out[i * channels + c] = chw[c * plane + i];
+  return out;
+}
+
+describe('PatchCore on an ONNX backbone: train -> run folder (head + bank + backbone.json) -> one spliced ONNX file', () => {
+  beforeAll(useCpuBackend);
+
+  it('keeps a coreset bank, splices one checked file that maps like the trainer, and scores a defect higher', async () => {
+    await withTempDir(async (dir) => {
+      const runDir = join(dir, 'run');
+      const preprocessing = onnxBackbonePreprocessing(spec, SIZE);
+      const source = createMemorySource({ images: Array.from({ length: 12 }, (_, i) => stripes(300 + i)), preprocessing, validationFraction: 0.25, seed: 3, description: 'synthetic stripes' });
+      const log: string[] = [];
+      // 9 training images x 64 patches = 576 patches; the bank keeps 100 of them.
+      const result = await trainPatchCore({ out: runDir, dataSource: source, size: SIZE, backbone: spec, dim: 16, bankSize: 100, backend: 'cpu', seed: 5, log: (l) => log.push(l) });
+      expect(log.join('\n')).toContain('PatchCore: tiny-onnx-backbone (ONNX, onnxruntime-node), taps layer2, layer3 (16 + 32 channels) -> 8x8 patches, 48 -> 16 (random-projection)');
+      expect(result.patchcore).toMatchObject({ patches: 576, patchesPerImage: 64, bankSize: 100 });
+      const card = validateModelCard(JSON.parse(await readFile(join(runDir, 'model-card.json'), 'utf8')));
+      expect(card.family).toBe('patchcore');
+      expect(card.description).toMatch(/Not a reconstruction model/);
+      expect(card.extras?.patchcore).toMatchObject({ reconstructionModel: false, dim: 16, bankSize: 100, layers: ['layer2', 'layer3'] });
+      expect(card.score).toEqual({ map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma: 4, smoothingAt: 'input' }, image: { kind: 'top-k-mean', topKFraction: 0.01 } });
+      expect(card.outputs).toEqual([expect.objectContaining({ name: 'patch_distance', meaning: 'feature-error-map', shape: ['N', 1, 8, 8] })]);
+      const backboneFile = JSON.parse(await readFile(join(runDir, 'backbone.json'), 'utf8')) as { taps: string[] };
+      expect(backboneFile.taps).toEqual(['layer2', 'layer3']);
+
+      const converted = await exportRunFolder(runDir, { outFile: join(dir, 'patchcore.onnx') });
+      expect(converted.report.outputs).toEqual([{ name: 'patch_distance', shape: ['N', 1, 8, 8] }]);
+      expect(converted.report.inputNames).toEqual(['input']);
+      const bytes = new Uint8Array(await readFile(join(dir, 'patchcore.onnx')));
+      expectValidOnnx(bytes);
+
+      // The trainer's maps: taps from onnxruntime, then the saved TF.js head (loaded from the run folder).
+      const head = await loadModelFromDir(runDir);
+      const extractor = await OnnxTapExtractor.open({ ...spec, taps: ['layer2', 'layer3'] }, SIZE, { threads: 1 });
+      const plane = SIZE * SIZE;
+      const images = [stripes(900), stripes(901, true), stripes(300)];
+      const chw = images.map((image) => preprocessImage(image, preprocessing));
+      const nhwc = new Float32Array(images.length * 3 * plane);
+      chw.forEach((c, i) => nhwc.set(chwToNhwc(c, 3, plane), i * 3 * plane));
+      const taps = await extractor.extract(nhwc, images.length);
+      const output = head.predict(taps) as tf.Tensor;
+      const expected = (await output.data()) as Float32Array;
+      tf.dispose([output, ...taps]);
+      const nchw = new Float32Array(images.length * 3 * plane);
+      chw.forEach((c, i) => nchw.set(c, i * 3 * plane));
+      const actual = (await runOrtNode(bytes, { input: { data: nchw, dims: [images.length, 3, SIZE, SIZE] } })).patch_distance.data;
+      // Images not in the bank: within 1e-4 relative. A training image's own patches lie at distance
+      // ~0, where both sides keep only the expansion's rounding, sqrt(ulp(||f||^2)): bounded absolutely.
+      const worst = [0, 0, 0];
+      actual.forEach((v, i) => {
+        const image = Math.floor(i / 64);
+        worst[image] = Math.max(worst[image], Math.abs(v - expected[i]) / (image < 2 ? Math.max(1e-6, Math.abs(expected[i])) : 1));
+      });
+      expect(Math.max(worst[0], worst[1])).toBeLessThan(1e-4);
+      expect(worst[2]).toBeLessThan(1e-3 * Math.max(...expected));
+      // A training image's patches that made it into the bank are at distance ~0.
+      expect(Math.min(...expected.subarray(128, 192))).toBeLessThan(1e-2 * Math.max(...expected));
+
+      const inspector = await createNodeInspector(bytes, { provider: 'cpu', batchSize: 2 });
+      const results = await inspector.inspectTensors(chw.slice(0, 2).map((data, i) => ({ source: `image-${i}`, input: { data, channels: 3, height: SIZE, width: SIZE } })));
+      await inspector.dispose();
+      const scores = results.map((r, i) => {
+        if (!r.ok) throw new Error(`runtime-node failed on image ${i}: ${JSON.stringify(r)}`);
+        return r.score;
+      });
+      expect(scores[1]).toBeGreaterThan(scores[0]);
+      expect(scores[1]).toBeGreaterThan(card.threshold.value);
+      await extractor.dispose();
+      head.dispose();
+    });
+  }, 120_000);
+
+  it('a stop during the coreset keeps the picks so far as a smaller bank, in a card marked interrupted', async () => {
+    await withTempDir(async (dir) => {
+      const runDir = join(dir, 'run');
+      const source = createMemorySource({ images: Array.from({ length: 12 }, (_, i) => stripes(300 + i)), preprocessing: onnxBackbonePreprocessing(spec, SIZE), validationFraction: 0.25, seed: 3, description: 'synthetic stripes' });
+      const controller = new AbortController();
+      const log = (line: string): void => {
+        if (line.includes('greedy coreset of')) controller.abort();
+      };
+      const result = await trainPatchCore({ out: runDir, dataSource: source, size: SIZE, backbone: spec, dim: 16, bankSize: 300, backend: 'cpu', seed: 5, log, signal: controller.signal, handleSigint: false });
+      expect(result).toMatchObject({ completed: false, interrupted: true });
+      expect(result.patchcore.bankSize).toBe(64);
+      expect(result.patchcore.coreset?.note).toBe('selection stopped after 64 of 300 picks');
+      const card = validateModelCard(JSON.parse(await readFile(join(runDir, 'model-card.json'), 'utf8')));
+      expect(card.training.interrupted).toMatch(/stop requested/);
+      expect(card.extras?.patchcore).toMatchObject({ bankSize: 64, bankLimit: 300 });
+    });
+  });
+
+  it('refuses a missing backbone, an unknown reduction and a backbone without the asked layers', async () => {
+    await withTempDir(async (dir) => {
+      const source = createMemorySource({ images: [stripes(1), stripes(2)], preprocessing: onnxBackbonePreprocessing(spec, SIZE), validationFraction: 0.5, seed: 1, description: 'x' });
+      const base = { out: dir, dataSource: source, size: SIZE, backend: 'cpu' as const, log: () => undefined };
+      await expect(trainPatchCore({ ...base, backbone: undefined as unknown as OnnxBackboneSpec })).rejects.toThrow(/an ONNX backbone is required/);
+      await expect(trainPatchCore({ ...base, backbone: spec, reduction: 'pca' as never })).rejects.toThrow(/reduction must be one of random-projection, adaptive-average, got pca/);
+      await expect(trainPatchCore({ ...base, backbone: spec, layers: ['layer2', 'layer4'] })).rejects.toThrow(/has no output layer4/);
+    });
+  });
+});
