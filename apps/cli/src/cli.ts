@@ -273,7 +273,10 @@ Ctrl-C finishes the current step and keeps the last checkpoint; --resume continu
     .description('convert a training run folder to one ONNX file with the model card embedded')
     .argument('<run-dir>', 'training run folder (model.json, weights.bin, model-card.json)')
     .requiredOption('--out <model.onnx>', 'ONNX file to write')
-    .option('--fp16', 'store weights and compute in float16 (half the size; small accuracy cost)')
+    .option(
+      '--fp16',
+      'half the file size. A plain model: weights and compute in float16 (differences around 1e-2). A model spliced behind an ONNX backbone (dfr --backbone resnet50, patchcore): fp16 STORAGE - weights (and the memory bank) stored as float16, cast to float32 when the model loads, computed in float32 (onnxruntime CPU/WASM have no fast fp16 convolution); only the rounding of the weights changes the scores',
+    )
     .option('--no-scoring-head', "leave the anomaly map out of the graph (the runtimes then compute it in JavaScript, slower)")
     .option('--force', 'replace an existing .onnx (never replaced without it) or any other file')
     .addHelpText('after', '\nExamples:\n  $ residuum export runs/cae-128 --out models/cae-128.onnx\n  $ residuum export runs/cae-128 --out models/cae-128-fp16.onnx --fp16\n')

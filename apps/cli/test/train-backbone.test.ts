@@ -98,6 +98,12 @@ describe('residuum train --model dfr --backbone resnet50', () => {
     expect(exported.code, exported.err).toBe(0);
     expect(exported.out).toMatch(/input input; outputs feature_error \[N, 1, 8, 8\]/);
     expect(exported.err).toContain('head spliced behind the ONNX backbone resnet50');
+    const half = await residuum(['export', run, '--out', join(temp.dir, 'dfr-fp16.onnx'), '--fp16']);
+    expect(half.code, half.err).toBe(0);
+    expect(half.out).toMatch(/KiB, float16 storage of [1-9]\d* weight tensors, float32 compute\)/);
+    expect(half.err).toMatch(/fp16 storage: .* cast to float32 in the graph/);
+    const help = await residuum(['export', '--help']);
+    expect(help.out.replace(/\s+/g, ' ')).toMatch(/A plain model: weights and compute in float16 .* spliced behind an ONNX backbone .* fp16 STORAGE/);
     const info = await residuum(['model-info', join(temp.dir, 'dfr.onnx'), '--json']);
     expect(JSON.parse(info.out)).toMatchObject({ family: 'dfr', name: `dfr-resnet50-${SIZE}px-rgb` });
     const inspected = await residuum(['inspect', join(temp.dir, 'dfr.onnx'), join(temp.dir, 'data', 'good', 'g0.png')]);

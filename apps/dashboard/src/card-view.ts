@@ -65,8 +65,7 @@ function providerText(inspector: WebInspector): string {
 
 /**
  * How the card turns outputs into a score, per family: a residual of the reconstruction (CAE, ...),
- * a map the model outputs itself (DFR: feature error on the feature grid, upsampled; PatchCore: distance
- * to the nearest memory-bank patch, upsampled then smoothed), and f-AnoGAN's
+ * a map the model outputs itself (DFR: feature error on the feature grid, upsampled), and f-AnoGAN's
  * kappa-weighted discriminator feature residual added to the map's image score.
  */
 export function scoreText(card: ModelCard): string {
@@ -78,12 +77,13 @@ export function scoreText(card: ModelCard): string {
     const [mapHeight, mapWidth] = (output?.shape ?? []).slice(-2);
     const grid = typeof mapHeight === 'number' && typeof mapWidth === 'number' ? `, ${mapHeight}×${mapWidth}` : '';
     const upsampled = grid && (mapHeight !== height || mapWidth !== width) ? `, upsampled to ${height}×${width}` : '';
-    const what = card.family === 'patchcore' ? 'nearest-neighbour distance map (memory bank, no reconstruction)' : 'feature error map';
+    // PatchCore's map is a distance to the memory bank, not a reconstruction error: say so.
+    const what = card.family === 'patchcore' ? 'nearest memory-bank patch distance map' : 'feature error map';
     text = `${what} output by the model ('${output?.name ?? '?'}'${grid}${upsampled})`;
   } else {
     text = `${map.kind === 'ssim' ? '1 - SSIM' : map.kind} residual of the reconstruction` + (channels > 1 ? `, ${map.channelReduction} over channels` : '');
   }
-  if (map.smoothingSigma > 0) text += map.smoothingAt === 'input' ? `, smoothed after upsampling (sigma ${map.smoothingSigma} px)` : `, smoothed (sigma ${map.smoothingSigma})`;
+  if (map.smoothingSigma > 0) text += `, smoothed (sigma ${map.smoothingSigma}${map.smoothingAt === 'input' ? ' at the input size' : ''})`;
   const pixels = image.kind === 'top-k-mean' ? `mean of the top ${formatFraction(image.topKFraction ?? 0)} of the map` : `${image.kind} of the map`;
   text += `; image = ${pixels}`;
   if (image.kappa !== undefined) {

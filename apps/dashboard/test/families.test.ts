@@ -7,6 +7,9 @@
  * samples on WASM like runtime-node (1e-4, same verdicts at the card's threshold and at one that splits
  * the samples), shows its card as its family needs it and draws a heatmap per image; one is also run
  * on WebGPU (SwiftShader, 2 images).
+ * - DFR spliced behind an ONNX backbone (`--backbone resnet50`'s export) on a tiny ResNet-shaped stand-in,
+ *   float32 and fp16 storage (`--fp16`): the same checks, and fp16 within its stated tolerance of float32;
+ * - PatchCore spliced the same way (memory bank in the graph), float32 and fp16 storage.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -17,6 +20,7 @@ import { launchChromium, type LaunchedBrowser } from './support/browser.js';
 import { serveStatic, type StaticServer } from './support/static-server.js';
 import { openDashboard, pageState, type PageEntry } from './support/dashboard.js';
 import { nodeScores, type NodeScore } from './support/node-reference.js';
+import { FP16_STORAGE_SCORE_TOLERANCE } from '@residuum/onnx-converter';
 
 const appDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const distDir = join(appDir, 'dist');
@@ -28,7 +32,7 @@ const samplePath = (sample: string): string => join(distDir, 'samples', sample);
 interface Family {
   file: string;
   name: string;
-  family: 'dfr' | 'fanogan';
+  family: 'dfr' | 'fanogan' | 'patchcore';
   /** How the model gets into the page. */
   open: 'pick' | 'drop';
   /** Image tiles per row: input, (reconstruction), heatmap. */
@@ -39,9 +43,18 @@ interface Family {
   size: number;
 }
 
+const PATCHCORE_SCORE = /nearest memory-bank patch distance map output by the model \('patch_distance', 16×16, upsampled to 128×128\), smoothed \(sigma 4 at the input size\); image = max of the map/;
 const families: Family[] = [
   { file: 'dfr.onnx', name: 'dfr-fixture', family: 'dfr', open: 'pick', tiles: 2, size: 64, score: /feature error map output by the model \('feature_error', 8×8, upsampled to 64×64\)/ },
   { file: 'fanogan.onnx', name: 'fanogan-fixture', family: 'fanogan', open: 'drop', tiles: 3, size: 32, score: /\+ 1 × discriminator feature residual \('disc_feature_residual'\)/ },
+  // DFR spliced behind an ONNX backbone (what `--backbone resnet50` exports), on a tiny ResNet-shaped
+  // stand-in: same ops and splice as the 34 MB ResNet-50 file (bench/spliced-resnet.ts runs the real one).
+  { file: 'dfr-spliced.onnx', name: 'dfr-spliced-fixture', family: 'dfr', open: 'pick', tiles: 2, size: 128, score: /feature error map output by the model \('feature_error', 8×8, upsampled to 128×128\)/ },
+  // Its `--fp16` export: fp16 storage (weights float16, cast to float32 in the graph).
+  { file: 'dfr-spliced-fp16.onnx', name: 'dfr-spliced-fixture', family: 'dfr', open: 'drop', tiles: 2, size: 128, score: /feature error map output by the model \('feature_error', 8×8, upsampled to 128×128\)/ },
+  // PatchCore on the same stand-in (memory bank in the graph), float32 and fp16 storage (bank float16, norms float32).
+  { file: 'patchcore-spliced.onnx', name: 'patchcore-spliced-fixture', family: 'patchcore', open: 'pick', tiles: 2, size: 128, score: PATCHCORE_SCORE },
+  { file: 'patchcore-spliced-fp16.onnx', name: 'patchcore-spliced-fixture', family: 'patchcore', open: 'drop', tiles: 2, size: 128, score: PATCHCORE_SCORE },
 ];
 
 let server: StaticServer;
@@ -125,7 +138,7 @@ function readTiles(target: Page): Promise<Array<{ source: string; canvases: numb
 
 describe('DFR and f-AnoGAN in the dashboard on WASM', () => {
   for (const f of families) {
-    test(`${f.family}: opened by ${f.open === 'pick' ? 'the file picker' : 'a drop'}, card, 24 samples like runtime-node, heatmaps`, async () => {
+    test(`${f.family} (${f.file}): opened by ${f.open === 'pick' ? 'the file picker' : 'a drop'}, card, 24 samples like runtime-node, heatmaps`, async () => {
       await openModel(page, f);
       let state = await pageState(page);
       expect(state.modelError).toBeUndefined();
@@ -149,7 +162,7 @@ describe('DFR and f-AnoGAN in the dashboard on WASM', () => {
         expect(tile.canvases, tile.source).toBe(f.tiles);
         expect(tile.heatmap, tile.source).toMatchObject({ width: f.size, height: f.size, differsFromInput: true });
         expect(tile.heatmap!.colours, tile.source).toBeGreaterThan(16);
-        if (f.family === 'dfr') expect(tile.reconstructionNote, tile.source).toMatch(/none/);
+        if (f.family !== 'fanogan') expect(tile.reconstructionNote, tile.source).toMatch(/none/);
         else expect(tile.reconstructionNote, tile.source).toBeNull();
       }
 
@@ -169,6 +182,19 @@ describe('DFR and f-AnoGAN in the dashboard on WASM', () => {
       await page.evaluate(() => window.__residuum.clear());
     });
   }
+
+  test.each(['dfr', 'patchcore'])('%s: the fp16-storage file scores like the float32 one within the stated tolerance, with the same verdicts (runtime-node)', (family) => {
+    const full = reference.get(`${family}-spliced.onnx`)!;
+    const half = reference.get(`${family}-spliced-fp16.onnx`)!;
+    let worst = 0;
+    for (const [path, r] of full) {
+      const h = half.get(path)!;
+      worst = Math.max(worst, Math.abs(h.score - r.score) / Math.abs(r.score));
+      expect(h.isAnomalous, path).toBe(r.isAnomalous);
+    }
+    expect(worst).toBeGreaterThan(0);
+    expect(worst).toBeLessThanOrEqual(FP16_STORAGE_SCORE_TOLERANCE);
+  });
 
   test('no uncaught page errors', () => {
     expect(consoleErrors.filter((text) => !/Failed to load resource/.test(text))).toEqual([]);

@@ -13,7 +13,7 @@ import { createNodeInspector } from '@residuum/runtime-node';
 import { preprocessImage, validateModelCard, type RawImage } from '@residuum/scoring';
 import { createMemorySource, loadModelFromDir, OnnxTapExtractor, onnxBackbonePreprocessing, RESNET50_DFR_TAPS, scoreDfrBatches, trainDfr, type OnnxBackboneSpec } from '@residuum/train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConversionError, RESNET50 } from '@residuum/onnx-converter';
+import { ConversionError, FP16_STORAGE_SCORE_TOLERANCE, RESNET50 } from '@residuum/onnx-converter';
 import { exportRunFolder } from '../../../tools/onnx-converter/test/helpers/run-folder.js';
 import { expectValidOnnx } from '../../../tools/onnx-converter/test/helpers/onnx-checker.js';
 import { runOrtNode } from '../../../tools/onnx-converter/test/helpers/runtimes.js';
@@ -101,6 +101,35 @@ describe('DFR on an ONNX backbone: train -> run folder (head + backbone.json) ->
       });
       await extractor.dispose();
       head.dispose();
+
+      // fp16 storage (`residuum export --fp16` of a spliced file): same scores within the stated
+      // tolerance, same verdicts at the card's threshold, smaller file.
+      const halfResult = await exportRunFolder(runDir, { outFile: join(dir, 'dfr-fp16.onnx'), fp16: true, fp16MinElements: 64 });
+      expect(halfResult.report.fp16Storage?.converted).toBeGreaterThan(0);
+      const half = new Uint8Array(await readFile(join(dir, 'dfr-fp16.onnx')));
+      expectValidOnnx(half);
+      expect(half.byteLength).toBeLessThan(bytes.byteLength);
+      const images = [...Array.from({ length: 6 }, (_, i) => stripes(910 + i)), ...Array.from({ length: 6 }, (_, i) => stripes(920 + i, true))];
+      const tensors = images.map((image, i) => ({ source: `image-${i}`, input: { data: preprocessImage(image, preprocessing), channels: 3, height: SIZE, width: SIZE } }));
+      const scoreWith = async (model: Uint8Array) => {
+        const runner = await createNodeInspector(model, { provider: 'cpu', batchSize: 4 });
+        const out = await runner.inspectTensors(tensors);
+        await runner.dispose();
+        return out.map((r) => {
+          if (!r.ok) throw new Error(JSON.stringify(r));
+          return { score: r.score, anomalous: r.isAnomalous };
+        });
+      };
+      const full = await scoreWith(bytes);
+      const stored = await scoreWith(half);
+      const worstScore = Math.max(...full.map((r, i) => Math.abs(stored[i].score - r.score) / Math.abs(r.score)));
+      console.log(`fp16 storage vs fp32 (tiny stand-in, runtime-node): worst relative score difference ${worstScore.toExponential(2)}; verdicts ${full.map((r) => (r.anomalous ? 1 : 0)).join("")}`);
+      expect(worstScore).toBeGreaterThan(0);
+      expect(worstScore).toBeLessThanOrEqual(FP16_STORAGE_SCORE_TOLERANCE);
+      expect(stored.map((r) => r.anomalous)).toEqual(full.map((r) => r.anomalous));
+      // Same ranking of the 12 parts, so the verdicts agree at any threshold, not only the card's.
+      const rank = (rows: Array<{ score: number }>) => rows.map((r, i) => [r.score, i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => i);
+      expect(rank(stored)).toEqual(rank(full));
 
       // A backbone file that changed since training is refused by its sha256.
       await writeFile(join(runDir, 'backbone.json'), JSON.stringify({ ...backboneFile, sha256: '0'.repeat(64) }));

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { type ModelCard, RUN_BACKBONE_FILE, type RunBackboneFile, validateModelCard } from '@residuum/scoring';
 import { type ConversionResult, convertLayersModel } from './convert.js';
 import { ConversionError } from './errors.js';
+import { FP16_STORAGE_SCORE_TOLERANCE } from './fp16-storage.js';
 import { spliceOnnxModels } from './splice.js';
 import { CONVERTER_NAME, CONVERTER_VERSION } from './version.js';
 
@@ -25,10 +26,16 @@ export interface TrainedModel {
 }
 
 export interface ExportOptions {
-  /** Float16 weights and compute (the graph interface stays float32). */
+  /**
+   * Float16. A plain model: weights and compute in float16 (the graph interface stays float32). A
+   * model spliced behind an ONNX backbone: float16 STORAGE only (weights cast to float32 in the graph,
+   * compute float32; onnxruntime's CPU and WASM kernels have no fast fp16 convolution).
+   */
   fp16?: boolean;
   /** Append the card's anomaly map as an output (default true); see ConvertOptions.scoringHead. */
   scoringHead?: boolean;
+  /** With fp16 on a spliced model: float initializers with fewer elements stay float32 (default 1024; tests use less). */
+  fp16MinElements?: number;
   /** The bytes of the backbone file `backbone.onnxPath` (readBackboneOnnx); required when the model has a backbone. */
   backboneOnnx?: Uint8Array;
 }
@@ -52,7 +59,6 @@ export function convertTrainedModel(trained: TrainedModel, options: ExportOption
 }
 
 function convertWithBackbone(head: TrainedModel, file: RunBackboneFile, backboneOnnx: Uint8Array, options: ExportOptions): ConversionResult {
-  if (options.fp16) throw new ConversionError('fp16 export of a model spliced behind an ONNX backbone is not supported yet');
   const sha256 = createHash('sha256').update(backboneOnnx).digest('hex');
   if (sha256 !== file.sha256) {
     throw new ConversionError(
@@ -65,9 +71,12 @@ function convertWithBackbone(head: TrainedModel, file: RunBackboneFile, backbone
   if (JSON.stringify(converted.report.inputNames) !== JSON.stringify(file.taps)) {
     throw new ConversionError(`the head's inputs ${converted.report.inputNames.join(', ')} are not the backbone taps ${file.taps.join(', ')} named in ${RUN_BACKBONE_FILE}`);
   }
-  const { onnx, nodes, initializers } = spliceOnnxModels({ backbone: backboneOnnx, head: converted.onnx, card });
+  const fp16Storage = options.fp16 === true;
+  const spliced = spliceOnnxModels({ backbone: backboneOnnx, head: converted.onnx, card, fp16Storage, fp16MinElements: options.fp16MinElements });
+  const { onnx, nodes, initializers } = spliced;
   const embedded = structuredClone(card);
-  embedded.producer = { ...embedded.producer, converter: `${CONVERTER_NAME}@${CONVERTER_VERSION}` };
+  embedded.producer = { ...embedded.producer, converter: `${CONVERTER_NAME}@${CONVERTER_VERSION}${fp16Storage ? ' (fp16 storage)' : ''}` };
+  const storage = spliced.fp16Storage;
   return {
     onnx,
     card: embedded,
@@ -77,7 +86,19 @@ function convertWithBackbone(head: TrainedModel, file: RunBackboneFile, backbone
       initializers,
       inputName: 'input',
       inputNames: ['input'],
-      warnings: [...converted.report.warnings, `head spliced behind the ONNX backbone ${file.name} (${file.onnxPath})`],
+      fp16: fp16Storage,
+      ...(storage ? { fp16Storage: storage } : {}),
+      warnings: [
+        ...converted.report.warnings,
+        `head spliced behind the ONNX backbone ${file.name} (${file.onnxPath})`,
+        ...(storage
+          ? [
+              `fp16 storage: ${storage.converted} weight tensors stored as float16 and cast to float32 in the graph (compute stays float32); ` +
+                `scores differ from float32 by rounding of the weights only (stated tolerance: image scores within ${FP16_STORAGE_SCORE_TOLERANCE * 100} % relative of float32)`,
+            ]
+          : []),
+        ...(storage && storage.outOfRange.length > 0 ? [`fp16 storage: ${storage.outOfRange.join(', ')} kept float32 (values beyond the float16 range)`] : []),
+      ],
       scoringHead: { skipped: 'the map is a model output (feature error); the head is spliced behind an ONNX backbone' },
     },
   };

@@ -2,6 +2,7 @@
 import { type ModelCard, modelCardToMetadata, type OutputSpec, validateModelCard } from '@residuum/scoring';
 import { ConversionError, layerError } from './errors.js';
 import { toFloat16Bytes } from './fp16.js';
+import type { Float16StorageReport } from './fp16-storage.js';
 import { GraphBuilder, type Initializer } from './graph-builder.js';
 import { type FoldableConv, LAYER_CONVERTERS, type LayerContext, type Value } from './layers/index.js';
 import {
@@ -64,6 +65,8 @@ export interface ConversionReport {
   outputs: Array<{ name: string; shape: Array<number | 'N'> }>;
   mcMaskInputs: McMaskInput[];
   fp16: boolean;
+  /** A spliced model's fp16 export: float16 storage of the weights, float32 compute (fp16-storage.ts). */
+  fp16Storage?: Float16StorageReport;
   /** The appended anomaly-map output, or why there is none. */
   scoringHead: { output: string } | { skipped: string };
   /** Present when `outputLayers` cut the model. */

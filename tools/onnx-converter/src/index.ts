@@ -14,6 +14,8 @@ export { BACKBONE_CACHE_ENV, backboneCacheDir, backboneFileNames, getBackbone, p
 export type { BackboneManifest, BackboneResult, GetBackboneOptions } from './backbones/get-backbone.js';
 export { BackboneError, integrityOf } from './backbones/package-source.js';
 export { spliceOnnxModels } from './splice.js';
+export { FP16_STORAGE_SCORE_TOLERANCE, storeInitializersAsFloat16 } from './fp16-storage.js';
+export type { Float16StorageOptions, Float16StorageReport, StoredGraph } from './fp16-storage.js';
 export type { SpliceOptions, SpliceResult } from './splice.js';
 export { appendNearestNeighbourHead, buildNearestNeighbourModel, NEAREST_NEIGHBOUR_CHUNK } from './nearest-neighbour-head.js';
 export type { MemoryBank, NearestNeighbourHeadOptions } from './nearest-neighbour-head.js';

@@ -8,6 +8,7 @@
 import protobuf from 'protobufjs';
 import { type ModelCard, modelCardToMetadata, validateModelCard } from '@residuum/scoring';
 import { ConversionError } from './errors.js';
+import { type Float16StorageReport, storeInitializersAsFloat16, type StoredGraph } from './fp16-storage.js';
 import { onnxProtoDescriptor } from './proto/onnx-descriptor.js';
 import { CONVERTER_NAME, CONVERTER_VERSION } from './version.js';
 
@@ -77,6 +78,10 @@ export interface SpliceOptions {
   head: Uint8Array;
   /** The card of the combined model (its input must be the backbone's, its outputs the head's). */
   card?: ModelCard;
+  /** Store the large float32 initializers as float16, cast back to float32 in the graph (fp16-storage.ts). */
+  fp16Storage?: boolean;
+  /** With fp16Storage: smaller float initializers stay float32 (default: Float16StorageOptions.minElements). */
+  fp16MinElements?: number;
 }
 
 export interface SpliceResult {
@@ -84,6 +89,8 @@ export interface SpliceResult {
   /** Node and initializer counts of the combined graph. */
   nodes: number;
   initializers: number;
+  /** With fp16Storage: what was stored as float16. */
+  fp16Storage?: Float16StorageReport;
 }
 
 export function spliceOnnxModels(options: SpliceOptions): SpliceResult {
@@ -141,9 +148,12 @@ export function spliceOnnxModels(options: SpliceOptions): SpliceResult {
     if (JSON.stringify(card.outputs.map((o) => o.name)) !== JSON.stringify(outputs)) {
       throw new ConversionError(`card outputs ${card.outputs.map((o) => o.name).join(', ')} are not the head outputs ${outputs.join(', ')}`);
     }
-    card.producer = { ...card.producer, converter: `${CONVERTER_NAME}@${CONVERTER_VERSION}` };
+    card.producer = { ...card.producer, converter: `${CONVERTER_NAME}@${CONVERTER_VERSION}${options.fp16Storage ? ' (fp16 storage)' : ''}` };
     metadata = Object.entries(modelCardToMetadata(card)).map(([key, value]) => ({ key, value }));
   }
+  const nodes = [...bGraph.node, ...hGraph.node];
+  const initializers = [...bGraph.initializer, ...hGraph.initializer];
+  const fp16Storage = options.fp16Storage ? storeInitializersAsFloat16({ node: nodes, initializer: initializers } as unknown as StoredGraph, { minElements: options.fp16MinElements }) : undefined;
   const type = modelProto();
   const spliced = type.fromObject({
     irVersion: backbone.irVersion,
@@ -153,8 +163,8 @@ export function spliceOnnxModels(options: SpliceOptions): SpliceResult {
     docString: `${backbone.docString} + ${head.docString}`,
     graph: {
       name: `${bGraph.name}+${hGraph.name}`,
-      node: [...bGraph.node, ...hGraph.node],
-      initializer: [...bGraph.initializer, ...hGraph.initializer],
+      node: nodes,
+      initializer: initializers,
       input: bGraph.input,
       output: hGraph.output,
       valueInfo: [...bGraph.valueInfo, ...hGraph.valueInfo],
@@ -163,7 +173,8 @@ export function spliceOnnxModels(options: SpliceOptions): SpliceResult {
   });
   return {
     onnx: new Uint8Array(type.encode(spliced).finish()),
-    nodes: bGraph.node.length + hGraph.node.length,
-    initializers: bGraph.initializer.length + hGraph.initializer.length,
+    nodes: nodes.length,
+    initializers: initializers.length,
+    ...(fp16Storage ? { fp16Storage } : {}),
   };
 }

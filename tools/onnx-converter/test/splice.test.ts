@@ -93,4 +93,43 @@ describe('spliceOnnxModels', () => {
     const headArtifacts = await saveToMemory(headModel());
     expect(() => convertLayersModel({ ...headArtifacts, card: wrongCard })).toThrow(/2 inputs \(layer1, layer2\); a card describes one image input/);
   });
+
+  it('fp16 storage: large weights stored as float16 and cast to float32 in the graph; output within the rounding of the weights', async () => {
+    const { backboneOnnx, headOnnx } = await parts();
+    const card = sampleCard(3, 16, [{ name: 'feature_error', meaning: 'feature-error-map', shape: ['N', 1, 8, 8] }], 'dfr');
+    card.score = { map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma: 0 }, image: { kind: 'mean' } };
+    const fp32 = spliceOnnxModels({ backbone: backboneOnnx.onnx, head: headOnnx.onnx, card });
+    // minElements is 1024 by default; this tiny model's largest kernel has 288 values, so every weight tensor of >= 8 values counts here.
+    const half = spliceOnnxModels({ backbone: backboneOnnx.onnx, head: headOnnx.onnx, card, fp16Storage: true });
+    expectValidOnnx(half.onnx);
+    expect(half.fp16Storage?.converted).toBe(0);
+    const graph = decodeModelObject(half.onnx).graph as { node: Array<{ opType: string; input: string[]; output: string[] }>; initializer: Array<{ name: string; dataType: number }> };
+    expect(graph.node.filter((n) => n.opType === 'Cast')).toEqual([]);
+    expect(graph.initializer.every((i) => i.dataType !== 10)).toBe(true);
+
+    const small = spliceOnnxModels({ backbone: backboneOnnx.onnx, head: headOnnx.onnx, card, fp16Storage: true, fp16MinElements: 8 });
+    expectValidOnnx(small.onnx);
+    const report = small.fp16Storage!;
+    const decoded = decodeModelObject(small.onnx) as { graph: typeof graph; metadataProps: Array<{ key: string; value: string }> };
+    const halves = decoded.graph.initializer.filter((i) => i.dataType === 10);
+    expect(halves.length).toBe(report.converted);
+    expect(report.converted).toBeGreaterThanOrEqual(4);
+    const casts = decoded.graph.node.slice(0, report.converted);
+    expect(casts.every((n) => n.opType === 'Cast' && halves.some((h) => h.name === n.input[0]) && n.input[0] === `${n.output[0]}/fp16`)).toBe(true);
+    expect(report.bytesAfter).toBeLessThan(report.bytesBefore);
+    expect(small.onnx.byteLength).toBeLessThan(fp32.onnx.byteLength);
+    const meta = Object.fromEntries(decoded.metadataProps.map((p) => [p.key, p.value]));
+    expect(modelCardFromMetadata(meta).producer?.converter).toMatch(/\(fp16 storage\)$/);
+
+    const nhwc = randomArray(2 * 16 * 16 * 3, seededRandom(6));
+    const feeds = { input: { data: nhwcToNchw(nhwc, [2, 16, 16, 3]), dims: [2, 3, 16, 16] } };
+    const reference = (await runOrtNode(fp32.onnx, feeds)).feature_error;
+    const stored = (await runOrtNode(small.onnx, feeds)).feature_error;
+    const scale = Math.max(...reference.data.map(Math.abs));
+    const relative = maxAbsDiff(stored, reference) / scale;
+    // Each weight moves by at most 2^-11 of itself; through four weight layers that is a few 1e-3 at most.
+    expect(relative).toBeGreaterThan(0);
+    expect(relative).toBeLessThanOrEqual(5e-3);
+    expect(maxAbsDiff((await runOrtWeb(small.onnx, feeds)).feature_error, stored)).toBeLessThanOrEqual(1e-4 * scale);
+  });
 });

@@ -44,7 +44,7 @@ export async function runExport(runDir: string, options: ExportCliOptions, conte
   const size = result.onnx.byteLength;
   const r = result.report;
   io.stdout(
-    `${writtenWord(out) === 'replaced' ? `replaced ${out.replaces} at` : 'wrote'} ${displayPath(out.path, io.cwd)} (${formatNumber(size / 1024)} KiB, ${r.fp16 ? 'float16' : 'float32'})\n` +
+    `${writtenWord(out) === 'replaced' ? `replaced ${out.replaces} at` : 'wrote'} ${displayPath(out.path, io.cwd)} (${formatNumber(size / 1024)} KiB, ${r.fp16Storage ? `float16 storage of ${r.fp16Storage.converted} weight tensors, float32 compute` : r.fp16 ? 'float16' : 'float32'})\n` +
       `ONNX IR version ${r.irVersion}, opset ${r.opsetVersion}: ${r.nodes} nodes, ${r.initializers} initializers, ${r.foldedBatchNorms} batch norms folded\n` +
       `input ${r.inputName}; outputs ${r.outputs.map((o) => `${o.name} [${o.shape.join(', ')}]`).join(', ')}\n` +
       ('output' in r.scoringHead ? `scoring head: output ${r.scoringHead.output} is the anomaly map, computed in the graph\n` : `no scoring head: ${r.scoringHead.skipped}\n`) +
