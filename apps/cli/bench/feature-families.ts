@@ -4,7 +4,7 @@
  * runtime-node from the exported file, and report what the issue's targets are stated in.
  *
  *   npm run bench:features -w apps/cli -- [--datasets casting,magnetic_tile] [--families dfr-mobilenet,dfr-resnet50,patchcore]
- *       [--train-images 0] [--test-stride 1] [--epochs 10] [--speed-images 32] [--threads 2] [--out bench-results/feature-families.json]
+ *       [--train-images 0 | casting=700,magnetic_tile=0] [--test-stride 1] [--epochs 10] [--speed-images 32] [--threads 2] [--out bench-results/feature-families.json]
  *
  * Families: dfr-mobilenet (DFR on the TF.js MobileNet v1 of ../shared/backbones, the baseline),
  * dfr-resnet50 (DFR on the cached ResNet-50 ONNX backbone), patchcore (PatchCore defaults, ResNet-50).
@@ -13,7 +13,7 @@
  * scores every k-th test image (both say so in the JSON). Per result: image AUROC, recall at 1 % / 5 %
  * false alarms, pixel AUROC + AUPRO (FPR <= 0.3, at the model's input size; magnetic_tile), training
  * seconds, runtime-node images/s (CPU, --threads, decoded files in, verdicts out), file bytes and sha256
- * of the float32 and fp16-storage files, the largest relative fp16 score difference, the settings.
+ * of the float32 and fp16-storage files, the largest relative fp16 score difference (on every 4th scored test image), the settings.
  * The JSON is rewritten after every result, so a run stopped early keeps what it finished.
  * Needs ../shared (fails clearly without it) and, for ResNet-50, the backbone cache (fetched on first use).
  */
@@ -35,6 +35,7 @@ const FAMILIES = ['dfr-mobilenet', 'dfr-resnet50', 'patchcore'] as const;
 type Family = (typeof FAMILIES)[number];
 const DATASETS = ['casting', 'magnetic_tile'] as const;
 type DatasetName = (typeof DATASETS)[number];
+const FP16_STRIDE = 4;
 
 function argument(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -163,13 +164,18 @@ async function scoreFile(bytes: Uint8Array, plan: DatasetPlan, threads: number, 
 async function main(): Promise<void> {
   const datasets = listArgument('datasets', DATASETS);
   const families = listArgument('families', FAMILIES);
-  const trainImages = Number(argument('train-images', '0'));
+  // --train-images N for every dataset, or per dataset: casting=700,magnetic_tile=0.
+  const trainImagesText = argument('train-images', '0');
+  const trainImagesFor = (name: DatasetName): number => {
+    const entry = trainImagesText.split(',').find((part) => part.startsWith(`${name}=`));
+    return Number(entry ? entry.slice(name.length + 1) : trainImagesText.includes('=') ? '0' : trainImagesText);
+  };
   const testStride = Number(argument('test-stride', '1'));
   const epochs = Number(argument('epochs', '10'));
   const threads = Number(argument('threads', '2'));
   const outFile = resolve(appDir, argument('out', 'bench-results/feature-families.json'));
   const workDir = argument('work', join(tmpdir(), 'residuum-feature-families'));
-  for (const [name, value] of [['train-images', trainImages], ['test-stride', testStride], ['epochs', epochs], ['threads', threads]] as const) {
+  for (const [name, value] of [...datasets.map((d) => ['train-images', trainImagesFor(d)] as const), ['test-stride', testStride], ['epochs', epochs], ['threads', threads]] as const) {
     if (!Number.isInteger(value) || value < (name === 'train-images' ? 0 : 1)) throw new Error(`--${name} must be an integer >= ${name === 'train-images' ? 0 : 1}, got ${value}`);
   }
   await mkdir(dirname(outFile), { recursive: true });
@@ -177,13 +183,16 @@ async function main(): Promise<void> {
   const report = { benchmark: 'feature-families', command, startedAt: new Date().toISOString(), loadAverageBefore: loadavg(), results: [] as unknown[], failures: [] as unknown[] };
   const save = (): Promise<void> => writeFile(outFile, JSON.stringify({ ...report, loadAverageNow: loadavg() }, null, 2) + '\n');
 
-  for (const name of datasets) {
-    const plan = await datasetPlan(name, testStride);
-    for (const family of families) {
+  const plans = new Map<DatasetName, DatasetPlan>();
+  for (const name of datasets) plans.set(name, await datasetPlan(name, testStride));
+  // Family-major: the newest families' figures come first when a run has to stop early.
+  for (const family of families) {
+    for (const name of datasets) {
+      const plan = plans.get(name) as DatasetPlan;
       const runDir = join(workDir, `${family}-${name}`);
       await rm(runDir, { recursive: true, force: true });
       await mkdir(workDir, { recursive: true });
-      const folder = await trainingFolder(plan, trainImages);
+      const folder = await trainingFolder(plan, trainImagesFor(name));
       try {
         const backbone = family === 'dfr-mobilenet' ? undefined : await resnet50(224, family === 'patchcore' ? PATCHCORE_DEFAULTS.layers : RESNET50_DFR_TAPS);
         console.error(`${family} on ${name}: training on ${folder.images} images`);
@@ -200,13 +209,16 @@ async function main(): Promise<void> {
         console.error(`${family} on ${name}: trained in ${trainSeconds.toFixed(0)} s, scoring ${plan.test.length} test images`);
         const withMaps = name === 'magnetic_tile';
         const scored = await scoreFile(fp32, plan, threads, withMaps);
-        const scored16 = await scoreFile(fp16, plan, threads, false);
+        // fp16 storage against float32 on every FP16_STRIDE-th scored test image (both classes).
+        const fp16Indices = plan.test.map((_, i) => i).filter((i) => i % FP16_STRIDE === 0);
+        const scored16 = await scoreFile(fp16, { ...plan, test: fp16Indices.map((i) => plan.test[i]) }, threads, false);
         let fp16Relative = 0;
         let verdictFlips = 0;
         const threshold = trained.card.threshold.value;
-        scored.scores.forEach((s, i) => {
-          fp16Relative = Math.max(fp16Relative, Math.abs(scored16.scores[i] - s) / Math.max(Math.abs(s), 1e-12));
-          if (s >= threshold !== scored16.scores[i] >= threshold) verdictFlips++;
+        fp16Indices.forEach((i, j) => {
+          const s = scored.scores[i];
+          fp16Relative = Math.max(fp16Relative, Math.abs(scored16.scores[j] - s) / Math.max(Math.abs(s), 1e-12));
+          if (s >= threshold !== scored16.scores[j] >= threshold) verdictFlips++;
         });
         const result = {
           family,
@@ -221,7 +233,7 @@ async function main(): Promise<void> {
           inferenceImagesPerSecond: round(scored.imagesPerSecond, 2),
           inference: `runtime-node CPU, ${threads} threads, batch 8, files decoded and preprocessed in the loop`,
           fp32: { bytes: fp32.byteLength, sha256: sha256(fp32) },
-          fp16: { bytes: fp16.byteLength, sha256: sha256(fp16), maxRelativeScoreDifference: Number(fp16Relative.toExponential(2)), verdictFlips, imagesPerSecond: round(scored16.imagesPerSecond, 2) },
+          fp16: { bytes: fp16.byteLength, sha256: sha256(fp16), comparedImages: fp16Indices.length, maxRelativeScoreDifference: Number(fp16Relative.toExponential(2)), verdictFlips, imagesPerSecond: round(scored16.imagesPerSecond, 2) },
           settings: { card: { preprocessing: trained.card.preprocessing, score: trained.card.score, threshold: trained.card.threshold, extras: trained.card.extras }, epochs: family === 'patchcore' ? undefined : epochs },
           loadAverage: loadavg().map((v) => round(v, 2)),
           at: new Date().toISOString(),
