@@ -121,6 +121,8 @@ interface Scored {
   labels: Array<0 | 1>;
   samples: SegmentationSample[];
   imagesPerSecond: number;
+  /** Process CPU seconds (all threads) per image of the timed pass: a shared machine's load does not inflate it. */
+  cpuSecondsPerImage: number;
 }
 
 async function scoreFile(bytes: Uint8Array, plan: DatasetPlan, threads: number, withMaps: boolean): Promise<Scored> {
@@ -129,9 +131,15 @@ async function scoreFile(bytes: Uint8Array, plan: DatasetPlan, threads: number, 
     const [, , height, width] = inspector.card.input.shape as [unknown, number, number, number];
     const resize = inspector.card.preprocessing.resize;
     await inspector.inspect(plan.test.slice(0, 8).map((item) => item.path)); // warm-up
+    const cpuBefore = process.cpuUsage();
     const started = process.hrtime.bigint();
     const results = await inspector.inspect(plan.test.map((item) => item.path), { returnMaps: withMaps });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpuOf = (since: NodeJS.CpuUsage): number => {
+      const used = process.cpuUsage(since);
+      return (used.user + used.system) / 1e6;
+    };
+    let cpuSecondsPerImage = cpuOf(cpuBefore) / results.length;
     const scores: number[] = [];
     const labels: Array<0 | 1> = [];
     const samples: SegmentationSample[] = [];
@@ -151,11 +159,13 @@ async function scoreFile(bytes: Uint8Array, plan: DatasetPlan, threads: number, 
     let imagesPerSecond = results.length / seconds;
     if (withMaps) {
       const slice = plan.test.slice(0, Math.min(plan.test.length, Number(argument('speed-images', '32')))).map((item) => item.path);
+      const cpu0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       await inspector.inspect(slice);
       imagesPerSecond = slice.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+      cpuSecondsPerImage = cpuOf(cpu0) / slice.length;
     }
-    return { scores, labels, samples, imagesPerSecond };
+    return { scores, labels, samples, imagesPerSecond, cpuSecondsPerImage };
   } finally {
     await inspector.dispose();
   }
@@ -231,9 +241,10 @@ async function main(): Promise<void> {
           ...(withMaps ? { pixelAuroc: round(pixelAuroc(scored.samples)), aupro30: round(aupro(scored.samples, 0.3)), pixelMetricsAt: `${scored.samples[0].width}x${scored.samples[0].height} (model input)` } : {}),
           trainSeconds: round(trainSeconds, 1),
           inferenceImagesPerSecond: round(scored.imagesPerSecond, 2),
+          inferenceCpuSecondsPerImage: round(scored.cpuSecondsPerImage, 4),
           inference: `runtime-node CPU, ${threads} threads, batch 8, files decoded and preprocessed in the loop`,
           fp32: { bytes: fp32.byteLength, sha256: sha256(fp32) },
-          fp16: { bytes: fp16.byteLength, sha256: sha256(fp16), comparedImages: fp16Indices.length, maxRelativeScoreDifference: Number(fp16Relative.toExponential(2)), verdictFlips, imagesPerSecond: round(scored16.imagesPerSecond, 2) },
+          fp16: { bytes: fp16.byteLength, sha256: sha256(fp16), comparedImages: fp16Indices.length, maxRelativeScoreDifference: Number(fp16Relative.toExponential(2)), verdictFlips, imagesPerSecond: round(scored16.imagesPerSecond, 2), cpuSecondsPerImage: round(scored16.cpuSecondsPerImage, 4) },
           settings: { card: { preprocessing: trained.card.preprocessing, score: trained.card.score, threshold: trained.card.threshold, extras: trained.card.extras }, epochs: family === 'patchcore' ? undefined : epochs },
           loadAverage: loadavg().map((v) => round(v, 2)),
           at: new Date().toISOString(),

@@ -431,7 +431,7 @@ async function evaluate(): Promise<void> {
   const test = await loadSplit(folder, 'test');
   const chosen = test.items.map((item, i) => ({ item, i })).filter(({ i }) => i % testStride === 0);
   const labels: Array<0 | 1> = [];
-  const TOP_FRACTIONS = [0.005, 0.01, 0.02, 0.05, 0.1];
+  const TOP_FRACTIONS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
   const scores: Record<string, number[]> = { max: [], reweighted: [] };
   for (const f of TOP_FRACTIONS) scores[`top${f * 100}pct`] = [];
   for (const sigma of sigmas) scores[`smoothedMax_s${sigma}`] = [];
