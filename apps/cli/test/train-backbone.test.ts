@@ -200,7 +200,7 @@ describe('residuum train --model patchcore (ResNet-50 by default)', () => {
     expect(info.code, info.err).toBe(0);
     expect(info.out).toContain('Not a reconstruction model');
     expect(info.out).toMatch(/memory bank\s+50 x 12 patch features/);
-    expect(info.out).toContain('smoothing sigma 4 after upsampling to the input');
+    expect(info.out).toContain('smoothing sigma 8 after upsampling to the input');
     const inspected = await residuum(['inspect', join(temp.dir, 'patchcore.onnx'), join(temp.dir, 'data', 'good', 'g0.png')]);
     expect([0, 1], inspected.err).toContain(inspected.code);
     expect(inspected.out).toContain('g0.png');

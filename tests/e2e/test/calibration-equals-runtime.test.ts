@@ -186,7 +186,7 @@ describe('calibration scores = runtime-node scores of the exported model, every 
     });
   }, 300_000);
 
-  it('patchcore: nearest-neighbour distances on an ONNX backbone, smoothed at the input size, top 5 % score', async () => {
+  it('patchcore: nearest-neighbour distances on an ONNX backbone, smoothed at the input size, mean-of-map score', async () => {
     await withTempDir(async (dir) => {
       const size = 32;
       const backbone = { onnxPath: fileURLToPath(new URL('../../../packages/train/test/fixtures/onnx-backbone/backbone.onnx', import.meta.url)), taps: ['layer2', 'layer3'], preprocessing: RESNET50.preprocessing, name: 'tiny-onnx-backbone' };

@@ -61,7 +61,7 @@ describe('PatchCore on an ONNX backbone: train -> run folder (head + bank + back
       expect(card.family).toBe('patchcore');
       expect(card.description).toMatch(/Not a reconstruction model/);
       expect(card.extras?.patchcore).toMatchObject({ reconstructionModel: false, dim: 16, bankSize: 100, layers: ['layer2', 'layer3'] });
-      expect(card.score).toEqual({ map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma: 4, smoothingAt: 'input' }, image: { kind: 'top-k-mean', topKFraction: 0.05 } });
+      expect(card.score).toEqual({ map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma: 8, smoothingAt: 'input' }, image: { kind: 'mean' } });
       expect(card.outputs).toEqual([expect.objectContaining({ name: 'patch_distance', meaning: 'feature-error-map', shape: ['N', 1, 8, 8] })]);
       const backboneFile = JSON.parse(await readFile(join(runDir, 'backbone.json'), 'utf8')) as { taps: string[] };
       expect(backboneFile.taps).toEqual(['layer2', 'layer3']);

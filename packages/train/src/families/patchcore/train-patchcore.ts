@@ -42,7 +42,7 @@ export interface PatchCoreTrainOptions extends RecipeOptions {
   coresetProjection?: number;
   /** Gaussian sigma in input pixels, applied after upsampling the distance map (default 4, PatchCore's). */
   smoothingSigma?: number;
-  /** Image score from the smoothed map (default: mean of its top 5 %, see PATCHCORE_DEFAULTS). */
+  /** Image score from the smoothed map (default: the mean of the whole map, see PATCHCORE_DEFAULTS). */
   imageScore?: ImageScoreSpec;
   /** Images per backbone forward pass (default 8). */
   featureBatch?: number;
@@ -63,12 +63,16 @@ export const PATCHCORE_DEFAULTS = {
   bankSize: 8192,
   maxPatches: 150_000,
   coresetProjection: 128,
-  smoothingSigma: 4,
+  // Sigma 8 px at 224 (twice PatchCore's 4): magnetic_tile pixel AUROC 0.832 -> 0.846 with the 8000-entry
+  // bank, AUPRO unchanged (packages/train/bench/patchcore-settings.md).
+  smoothingSigma: 8,
   // Issue #15's settings runs (ResNet-50, 224 px, layer2 + layer3, 256 dims): a top-k mean ranks
   // images better than the max (4000-entry bank: casting 0.979 -> 0.993, magnetic_tile 0.837 -> 0.901
   // at 1 %), and 5 % better than 1 % (casting, bank 6000: 0.9945 -> 0.9957, recall at 1 % false alarms
   // 0.90 -> 0.95; magnetic_tile, bank 8000: 0.883 -> 0.921); PatchCore's reweighting did not help.
-  imageScore: { kind: 'top-k-mean', topKFraction: 0.05 } as ImageScoreSpec,
+  // With the 8000-entry bank of 150k patches, the mean of the whole map is the one score that meets
+  // both image targets: casting 0.996 (top 5 %: 0.9969), magnetic_tile 0.963 (top 5 %: 0.933).
+  imageScore: { kind: 'mean' } as ImageScoreSpec,
   featureBatch: 8,
   pixelFpr: 0.05,
 };
