@@ -7,7 +7,8 @@
  *   npm run bench -w apps/line-service            # JSON into apps/line-service/bench-results/
  *   BENCH_MODELS=default BENCH_SECONDS=5 ...       # fewer models / shorter runs
  *   BENCH_MODELS=default,~/.cache/residuum/backbones/x.onnx   # names above, or paths to other models
- *   BENCH_NODE_FLAGS='--single-threaded-gc'        # Node flags of the service process (default: none)
+ *   BENCH_NODE_FLAGS='--single-threaded-gc'        # Node flags of the service process (default: those of the
+ *                                                  # `residuum` launcher's shebang, as `residuum serve` runs; 'none' for none)
  *
  * Images: the 24 embedded casting samples (300x300 JPEG), copied to 240 files.
  */
@@ -30,7 +31,15 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 /** Service options to try against the defaults, e.g. BENCH_SERVICE_OPTIONS='{"concurrency":1}'. */
 const SERVICE_OPTIONS = JSON.parse(process.env.BENCH_SERVICE_OPTIONS ?? '{}') as Record<string, unknown>;
 /** Node flags of the service process, e.g. '--single-threaded-gc' (see the README's line-PC unit). */
-const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+const NODE_FLAGS = process.env.BENCH_NODE_FLAGS === 'none' ? [] : (process.env.BENCH_NODE_FLAGS ?? launcherNodeFlags()).split(/\s+/).filter(Boolean);
+
+/** The Node flags `residuum serve` runs with: those of the CLI launcher's `#!/usr/bin/env -S node ...` line. */
+function launcherNodeFlags(): string {
+  const shebang = readFileSync(join(root, 'apps/cli/bin/residuum.js'), 'utf8').split('\n', 1)[0];
+  const match = /^#!\/usr\/bin\/env -S node(.*)$/.exec(shebang);
+  if (!match) throw new Error(`apps/cli/bin/residuum.js: unexpected launcher line ${JSON.stringify(shebang)}`);
+  return match[1];
+}
 const CLIENT_LEVELS = process.env.BENCH_CLIENTS ? process.env.BENCH_CLIENTS.split(',').map(Number) : CLIENTS;
 /** Named models above, or paths to other .onnx files (the ResNet families: `residuum backbone get`, then train). */
 const chosen = (process.env.BENCH_MODELS ?? 'cae-casting,default')
