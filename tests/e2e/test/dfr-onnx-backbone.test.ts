@@ -8,41 +8,22 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createNodeInspector } from '@residuum/runtime-node';
-import { preprocessImage, validateModelCard, type RawImage } from '@residuum/scoring';
-import { createMemorySource, loadModelFromDir, OnnxTapExtractor, onnxBackbonePreprocessing, RESNET50_DFR_TAPS, scoreDfrBatches, trainDfr, type OnnxBackboneSpec } from '@residuum/train';
+import { preprocessImage, validateModelCard } from '@residuum/scoring';
+import { createMemorySource, loadModelFromDir, OnnxTapExtractor, onnxBackbonePreprocessing, RESNET50_DFR_TAPS, scoreDfrBatches, trainDfr } from '@residuum/train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConversionError, FP16_STORAGE_SCORE_TOLERANCE, RESNET50 } from '@residuum/onnx-converter';
+import { ConversionError, FP16_STORAGE_SCORE_TOLERANCE } from '@residuum/onnx-converter';
 import { exportRunFolder } from '../../../tools/onnx-converter/test/helpers/run-folder.js';
 import { expectValidOnnx } from '../../../tools/onnx-converter/test/helpers/onnx-checker.js';
 import { runOrtNode } from '../../../tools/onnx-converter/test/helpers/runtimes.js';
 import { tf, useCpuBackend } from '../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
-import { seededUniform, withTempDir } from './helpers/train-families.js';
+import { withTempDir } from './helpers/train-families.js';
+import { type BlobDefect, chwToNhwc, scoreInRuntimeNode, STAND_IN_SIZE, standInBackbone, stripes } from './helpers/onnx-backbone.js';
 
-const SIZE = 32;
-const FIXTURE = fileURLToPath(new URL('../../../packages/train/test/fixtures/onnx-backbone/backbone.onnx', import.meta.url));
-const spec: OnnxBackboneSpec = { onnxPath: FIXTURE, taps: [...RESNET50_DFR_TAPS], preprocessing: RESNET50.preprocessing, name: 'tiny-onnx-backbone' };
-
-function stripes(seed: number, defect = false): RawImage {
-  const uniform = seededUniform(seed);
-  const phase = uniform(0, 6);
-  const data = new Uint8Array(SIZE * SIZE * 3);
-  for (let y = 0; y < SIZE; y++) {
-    for (let x = 0; x < SIZE; x++) {
-      const blob = defect && y >= 10 && y < 20 && x >= 10 && x < 20;
-      const v = blob ? 20 : 128 + 70 * Math.sin((x + y) / 3 + phase) + uniform(-15, 15);
-      for (let c = 0; c < 3; c++) data[(y * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v - 10 * c)));
-    }
-  }
-  return { data, width: SIZE, height: SIZE, channels: 3 };
-}
-
-function chwToNhwc(chw: Float32Array, channels: number, plane: number): Float32Array {
-  const out = new Float32Array(chw.length);
-  for (let i = 0; i < plane; i++) for (let c = 0; c < channels; c++) out[i * channels + c] = chw[c * plane + i];
-  return out;
-}
+const SIZE = STAND_IN_SIZE;
+const spec = standInBackbone(RESNET50_DFR_TAPS);
+/** A dark blob, which the stripes never reach. */
+const DEFECT: BlobDefect = { top: 10, bottom: 20, left: 10, right: 20, value: 20 };
 
 describe('DFR on an ONNX backbone: train -> run folder (head + backbone.json) -> one spliced ONNX file', () => {
   beforeAll(useCpuBackend);
@@ -72,7 +53,7 @@ describe('DFR on an ONNX backbone: train -> run folder (head + backbone.json) ->
       const head = await loadModelFromDir(runDir);
       const extractor = await OnnxTapExtractor.open(spec, SIZE, { threads: 1 });
       const plane = SIZE * SIZE;
-      const chw = [stripes(900), stripes(901, true)].map((image) => preprocessImage(image, preprocessing));
+      const chw = [stripes(900), stripes(901, DEFECT)].map((image) => preprocessImage(image, preprocessing));
       const nhwc = new Float32Array(2 * 3 * plane);
       chw.forEach((c, i) => nhwc.set(chwToNhwc(c, 3, plane), i * 3 * plane));
       const mapsOf = async (batch: { data: Float32Array; count: number }) => {
@@ -109,17 +90,9 @@ describe('DFR on an ONNX backbone: train -> run folder (head + backbone.json) ->
       const half = new Uint8Array(await readFile(join(dir, 'dfr-fp16.onnx')));
       expectValidOnnx(half);
       expect(half.byteLength).toBeLessThan(bytes.byteLength);
-      const images = [...Array.from({ length: 6 }, (_, i) => stripes(910 + i)), ...Array.from({ length: 6 }, (_, i) => stripes(920 + i, true))];
+      const images = [...Array.from({ length: 6 }, (_, i) => stripes(910 + i)), ...Array.from({ length: 6 }, (_, i) => stripes(920 + i, DEFECT))];
       const tensors = images.map((image, i) => ({ source: `image-${i}`, input: { data: preprocessImage(image, preprocessing), channels: 3, height: SIZE, width: SIZE } }));
-      const scoreWith = async (model: Uint8Array) => {
-        const runner = await createNodeInspector(model, { provider: 'cpu', batchSize: 4 });
-        const out = await runner.inspectTensors(tensors);
-        await runner.dispose();
-        return out.map((r) => {
-          if (!r.ok) throw new Error(JSON.stringify(r));
-          return { score: r.score, anomalous: r.isAnomalous };
-        });
-      };
+      const scoreWith = (model: Uint8Array) => scoreInRuntimeNode(model, tensors);
       const full = await scoreWith(bytes);
       const stored = await scoreWith(half);
       const worstScore = Math.max(...full.map((r, i) => Math.abs(stored[i].score - r.score) / Math.abs(r.score)));

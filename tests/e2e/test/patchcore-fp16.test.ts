@@ -7,35 +7,20 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createNodeInspector } from '@residuum/runtime-node';
-import { preprocessImage, type RawImage } from '@residuum/scoring';
-import { createMemorySource, onnxBackbonePreprocessing, trainPatchCore, type OnnxBackboneSpec } from '@residuum/train';
+import { preprocessImage } from '@residuum/scoring';
+import { createMemorySource, onnxBackbonePreprocessing, trainPatchCore } from '@residuum/train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FP16_STORAGE_SCORE_TOLERANCE, RESNET50 } from '@residuum/onnx-converter';
+import { FP16_STORAGE_SCORE_TOLERANCE } from '@residuum/onnx-converter';
 import { decodeModelObject } from '../../../tools/onnx-converter/src/onnx-model.js';
 import { exportRunFolder } from '../../../tools/onnx-converter/test/helpers/run-folder.js';
 import { expectValidOnnx } from '../../../tools/onnx-converter/test/helpers/onnx-checker.js';
 import { useCpuBackend } from '../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
-import { seededUniform, withTempDir } from './helpers/train-families.js';
+import { withTempDir } from './helpers/train-families.js';
+import { type BlobDefect, scoreInRuntimeNode, STAND_IN_SIZE, standInBackbone, stripes } from './helpers/onnx-backbone.js';
 
-const SIZE = 32;
-const FIXTURE = fileURLToPath(new URL('../../../packages/train/test/fixtures/onnx-backbone/backbone.onnx', import.meta.url));
-const spec: OnnxBackboneSpec = { onnxPath: FIXTURE, taps: ['layer1', 'layer2', 'layer3'], preprocessing: RESNET50.preprocessing, name: 'tiny-onnx-backbone' };
-
-function stripes(seed: number, defect = false): RawImage {
-  const uniform = seededUniform(seed);
-  const phase = uniform(0, 6);
-  const data = new Uint8Array(SIZE * SIZE * 3);
-  for (let y = 0; y < SIZE; y++) {
-    for (let x = 0; x < SIZE; x++) {
-      const blob = defect && y >= 10 && y < 18 && x >= 12 && x < 20;
-      const v = blob ? 250 : 128 + 70 * Math.sin((x + y) / 3 + phase) + uniform(-15, 15);
-      for (let c = 0; c < 3; c++) data[(y * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v - 10 * c)));
-    }
-  }
-  return { data, width: SIZE, height: SIZE, channels: 3 };
-}
+const SIZE = STAND_IN_SIZE;
+const spec = standInBackbone(['layer1', 'layer2', 'layer3']);
+const DEFECT: BlobDefect = { top: 10, bottom: 18, left: 12, right: 20, value: 250 };
 
 describe('PatchCore exported with fp16 storage', () => {
   beforeAll(useCpuBackend);
@@ -60,17 +45,9 @@ describe('PatchCore exported with fp16 storage', () => {
       expect(initializers.filter((i) => /entry_norms/.test(i.name))).toEqual([]);
       expect(half.report.fp16Storage?.converted).toBeGreaterThan(bank.length);
 
-      const images = [...Array.from({ length: 6 }, (_, i) => stripes(910 + i)), ...Array.from({ length: 6 }, (_, i) => stripes(920 + i, true))];
+      const images = [...Array.from({ length: 6 }, (_, i) => stripes(910 + i)), ...Array.from({ length: 6 }, (_, i) => stripes(920 + i, DEFECT))];
       const tensors = images.map((image, i) => ({ source: `image-${i}`, input: { data: preprocessImage(image, preprocessing), channels: 3, height: SIZE, width: SIZE } }));
-      const scoreWith = async (model: Uint8Array) => {
-        const runner = await createNodeInspector(model, { provider: 'cpu', batchSize: 4 });
-        const out = await runner.inspectTensors(tensors);
-        await runner.dispose();
-        return out.map((r) => {
-          if (!r.ok) throw new Error(JSON.stringify(r));
-          return { score: r.score, anomalous: r.isAnomalous };
-        });
-      };
+      const scoreWith = (model: Uint8Array) => scoreInRuntimeNode(model, tensors);
       const a = await scoreWith(full);
       const b = await scoreWith(stored);
       const worst = Math.max(...a.map((r, i) => Math.abs(b[i].score - r.score) / Math.abs(r.score)));

@@ -8,41 +8,21 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createNodeInspector } from '@residuum/runtime-node';
-import { preprocessImage, validateModelCard, type RawImage } from '@residuum/scoring';
+import { preprocessImage, validateModelCard } from '@residuum/scoring';
 import { createMemorySource, loadModelFromDir, OnnxTapExtractor, onnxBackbonePreprocessing, trainPatchCore, type OnnxBackboneSpec } from '@residuum/train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RESNET50 } from '@residuum/onnx-converter';
 import { exportRunFolder } from '../../../tools/onnx-converter/test/helpers/run-folder.js';
 import { expectValidOnnx } from '../../../tools/onnx-converter/test/helpers/onnx-checker.js';
 import { runOrtNode } from '../../../tools/onnx-converter/test/helpers/runtimes.js';
 import { tf, useCpuBackend } from '../../../tools/onnx-converter/test/helpers/tfjs-harness.js';
-import { seededUniform, withTempDir } from './helpers/train-families.js';
+import { withTempDir } from './helpers/train-families.js';
+import { type BlobDefect, chwToNhwc, STAND_IN_SIZE, standInBackbone, stripes } from './helpers/onnx-backbone.js';
 
-const SIZE = 32;
-const FIXTURE = fileURLToPath(new URL('../../../packages/train/test/fixtures/onnx-backbone/backbone.onnx', import.meta.url));
-const spec: OnnxBackboneSpec = { onnxPath: FIXTURE, taps: ['layer1', 'layer2', 'layer3'], preprocessing: RESNET50.preprocessing, name: 'tiny-onnx-backbone' };
-
-function stripes(seed: number, defect = false): RawImage {
-  const uniform = seededUniform(seed);
-  const phase = uniform(0, 6);
-  const data = new Uint8Array(SIZE * SIZE * 3);
-  for (let y = 0; y < SIZE; y++) {
-    for (let x = 0; x < SIZE; x++) {
-      const blob = defect && y >= 10 && y < 18 && x >= 12 && x < 20;
-      const v = blob ? 250 : 128 + 70 * Math.sin((x + y) / 3 + phase) + uniform(-15, 15);
-      for (let c = 0; c < 3; c++) data[(y * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v - 10 * c)));
-    }
-  }
-  return { data, width: SIZE, height: SIZE, channels: 3 };
-}
-
-function chwToNhwc(chw: Float32Array, channels: number, plane: number): Float32Array {
-  const out = new Float32Array(chw.length);
-  for (let i = 0; i < plane; i++) for (let c = 0; c < channels; c++) out[i * channels + c] = chw[c * plane + i];
-  return out;
-}
+const SIZE = STAND_IN_SIZE;
+const spec = standInBackbone(['layer1', 'layer2', 'layer3']);
+/** A bright blob, which the stripes never reach. */
+const DEFECT: BlobDefect = { top: 10, bottom: 18, left: 12, right: 20, value: 250 };
 
 describe('PatchCore on an ONNX backbone: train -> run folder (head + bank + backbone.json) -> one spliced ONNX file', () => {
   beforeAll(useCpuBackend);
@@ -76,7 +56,7 @@ describe('PatchCore on an ONNX backbone: train -> run folder (head + bank + back
       const head = await loadModelFromDir(runDir);
       const extractor = await OnnxTapExtractor.open({ ...spec, taps: ['layer2', 'layer3'] }, SIZE, { threads: 1 });
       const plane = SIZE * SIZE;
-      const images = [stripes(900), stripes(901, true), stripes(300)];
+      const images = [stripes(900), stripes(901, DEFECT), stripes(300)];
       const chw = images.map((image) => preprocessImage(image, preprocessing));
       const nhwc = new Float32Array(images.length * 3 * plane);
       chw.forEach((c, i) => nhwc.set(chwToNhwc(c, 3, plane), i * 3 * plane));
