@@ -54,7 +54,7 @@ export { initBackend, BackendUnavailableError, BACKEND_REQUESTS, type BackendReq
 export { createDataParallelEngine, createLocalEngine, type DataParallelEngine, type DataParallelOptions, type TrainingEngine } from './engine/index.js';
 
 // DFR family (src/families/dfr): frozen pretrained backbone features, 1x1-conv autoencoder.
-export { trainDfr, dfrFamily, dfrPreprocessing, scoreDfrBatches, DFR_DEFAULTS, DEFAULT_BACKBONE, type DfrTrainOptions, type DfrTrainResult, type BackboneSpec } from './families/dfr/index.js';
+export { trainDfr, dfrFamily, dfrPreprocessing, scoreDfrBatches, DFR_DEFAULTS, DEFAULT_BACKBONE, DFR_SPLICED_FILE_BUDGET_BYTES, FEATURE_FILE_LIMIT_BYTES, type DfrTrainOptions, type DfrTrainResult, type BackboneSpec } from './families/dfr/index.js';
 // DFR on an ONNX backbone run by onnxruntime-node (ResNet-50 from `residuum backbone get resnet50`); export splices head + backbone.
 export { OnnxTapExtractor, buildTapAggregator, onnxBackbonePreprocessing, predictOnTaps, RESNET50_DFR_TAPS, type OnnxBackboneSpec, type TapShape } from './families/dfr/index.js';
 

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   fitPositionStandardization,
@@ -27,6 +27,7 @@ import { checkBackboneSpec, DEFAULT_BACKBONE, loadBackbone, type BackboneSpec } 
 import { buildDfrGraph, buildDfrHeadOnTaps, buildFeatureExtractor, buildVectorAutoencoder, autoencoderWidths, type DfrGraphShape, type FeatureStandardization } from './graph.js';
 import { buildTapAggregator, OnnxTapExtractor, onnxBackbonePreprocessing, predictOnTaps, type OnnxBackboneSpec } from './onnx-backbone.js';
 import { pcaLatentWidth } from './pca.js';
+import { DFR_SPLICED_FILE_BUDGET_BYTES, latentCapForBudget, megabytes, varianceKept, type LatentCap } from './latent-budget.js';
 import { fractionIn, positiveInteger } from '../../training/options.js';
 
 /** Run folder and data (see RunDataOptions; `dataSource` is built with `dfrPreprocessing`). */
@@ -49,8 +50,16 @@ export interface DfrTrainOptions extends RecipeOptions {
    * (casting, 128 px, 300 images: image AUROC of the mean-map score 0.87 vs 0.81 after 3 epochs).
    */
   standardize?: boolean;
-  /** Latent width; default: PCA keeping `varianceFraction` of the feature variance. */
+  /**
+   * Latent width, 1 .. the feature channels; default: PCA keeping `varianceFraction` of the feature
+   * variance. With an ONNX backbone either is capped by `maxFileBytes` (a given width over the cap is an error).
+   */
   latent?: number;
+  /**
+   * ONNX backbone only: the float32 bytes the exported file (backbone + head) may take; the latent width
+   * is capped so that the head fits (default DFR_SPLICED_FILE_BUDGET_BYTES, 56 MB: fp16 storage 28 MB).
+   */
+  maxFileBytes?: number;
   /** Default 0.9. */
   varianceFraction?: number;
   /** Autoencoder epochs over the sampled feature vectors (default 20; the best validation epoch is kept). */
@@ -93,8 +102,13 @@ export interface DfrTrainResult {
   cardPath?: string;
   card?: ModelCard;
   latentWidth: number;
-  /** PCA: the variance fraction the chosen width keeps (when chosen by PCA). */
-  pca?: { fraction: number; featureVectors: number; eigenvaluesTop: number[] };
+  /**
+   * PCA (when it chose the width): the variance fraction asked for, the width that needs
+   * (`wantedWidth`) and the fraction the used width keeps (`varianceKept`: less than `fraction` when capped).
+   */
+  pca?: { fraction: number; featureVectors: number; eigenvaluesTop: number[]; wantedWidth: number; varianceKept: number };
+  /** ONNX backbone: the widest latent the file budget allows, and whether it cut PCA's width. */
+  latentCap?: LatentCap & { capped: boolean };
   shape: DfrGraphShape;
   history: DfrEpochRecord[];
   bestEpoch: number;
@@ -315,6 +329,7 @@ interface DfrSettings {
   learningRate: number;
   smoothingSigma: number;
   positionImages: number;
+  maxFileBytes: number;
 }
 
 const OWNER = 'trainDfr: ';
@@ -332,6 +347,10 @@ function dfrSettings(options: DfrTrainOptions): DfrSettings {
   const learningRate = options.learningRate ?? DFR_DEFAULTS.learningRate;
   if (!(learningRate > 0 && Number.isFinite(learningRate))) throw new Error(`${OWNER}learningRate must be a positive number, got ${learningRate}`);
   if (options.latent !== undefined) positiveInteger(options.latent, 'latent', 1, OWNER);
+  if (options.maxFileBytes !== undefined) {
+    if (!isOnnxBackbone(backbone)) throw new Error(`${OWNER}maxFileBytes applies to an ONNX backbone only (the exported file is backbone + head); this run uses the TF.js backbone ${backbone.name ?? backbone.dir}`);
+    positiveInteger(options.maxFileBytes, 'maxFileBytes', 1, OWNER);
+  }
   const smoothingSigma = options.smoothingSigma ?? DFR_DEFAULTS.smoothingSigma;
   if (!(smoothingSigma >= 0)) throw new Error(`${OWNER}smoothingSigma must be >= 0, got ${smoothingSigma}`);
   const positionImages = options.positionStandardizationImages ?? DFR_DEFAULTS.positionStandardizationImages;
@@ -353,12 +372,14 @@ function dfrSettings(options: DfrTrainOptions): DfrSettings {
     learningRate,
     smoothingSigma,
     positionImages,
+    maxFileBytes: options.maxFileBytes ?? DFR_SPLICED_FILE_BUDGET_BYTES,
   };
 }
 
 interface DfrExtra {
   latentWidth: number;
   pca?: DfrTrainResult['pca'];
+  latentCap?: DfrTrainResult['latentCap'];
   shape: DfrGraphShape;
   history: DfrEpochRecord[];
   featureMs: number;
@@ -386,6 +407,14 @@ async function planDfr(options: DfrTrainOptions, env: TrainingEnvironment): Prom
   const dim = shape.featureChannels;
   const positions = shape.featureGrid * shape.featureGrid;
   log(`DFR: ${stage.description}, taps ${backboneSpec.taps.join(', ')} -> ${shape.featureGrid}x${shape.featureGrid} x ${dim} features`);
+  let cap: LatentCap | undefined;
+  try {
+    cap = isOnnxBackbone(backboneSpec) ? await latentCapOf(backboneSpec, dim, settings.maxFileBytes) : undefined;
+    checkGivenLatent(options.latent, dim, cap);
+  } catch (error) {
+    await stage.dispose();
+    throw error;
+  }
 
   const featureStart = Date.now();
   const perImage = Math.max(1, Math.min(positions, Math.ceil(maxTrainVectors / Math.max(1, source.trainCount))));
@@ -425,11 +454,19 @@ async function planDfr(options: DfrTrainOptions, env: TrainingEnvironment): Prom
     const sample = new Float32Array(sampleCount * dim);
     for (let i = 0; i < sampleCount; i++) sample.set(train.vectors.subarray(i * step * dim, (i * step + 1) * dim), i * dim);
     const result = pcaLatentWidth(sample, sampleCount, dim, varianceFraction);
-    latentWidth = result.width;
-    pca = { fraction: varianceFraction, featureVectors: sampleCount, eigenvaluesTop: Array.from(result.eigenvalues.subarray(0, 10)) };
+    latentWidth = cap ? Math.min(result.width, cap.width) : result.width;
+    pca = {
+      fraction: varianceFraction,
+      featureVectors: sampleCount,
+      eigenvaluesTop: Array.from(result.eigenvalues.subarray(0, 10)),
+      wantedWidth: result.width,
+      varianceKept: varianceKept(result.eigenvalues, latentWidth),
+    };
   }
+  const latentCap = cap ? { ...cap, capped: pca !== undefined && pca.wantedWidth > cap.width } : undefined;
+  const latentChoice = describeLatentChoice(latentWidth, pca, latentCap);
   const pcaMs = Date.now() - pcaStart;
-  log(`latent width ${latentWidth}${pca ? ` (PCA: ${varianceFraction} of the variance, ${pca.featureVectors} vectors)` : ' (given)'}; autoencoder ${dim} -> ${autoencoderWidths(dim, latentWidth).join(' -> ')}`);
+  log(`latent width ${latentWidth} (${latentChoice}); autoencoder ${dim} -> ${autoencoderWidths(dim, latentWidth).join(' -> ')}`);
 
   const autoencoder = buildVectorAutoencoder(dim, latentWidth, seed);
   const optimizer = tf.train.adam(settings.learningRate);
@@ -517,7 +554,8 @@ async function planDfr(options: DfrTrainOptions, env: TrainingEnvironment): Prom
             featureChannels: dim,
             standardized: standardization !== undefined,
             latentWidth,
-            latentChoice: pca ? `PCA keeping ${varianceFraction} of the feature variance (${pca.featureVectors} vectors)` : 'given',
+            latentChoice,
+            ...(latentCap ? { latentCap: { ...latentCap, ...(pca ? { pcaWidth: pca.wantedWidth, varianceKept: pca.varianceKept } : {}) } } : {}),
             autoencoderWidths: autoencoderWidths(dim, latentWidth),
             trainVectors: train.count,
             vectorsPerImage: perImage,
@@ -536,7 +574,7 @@ async function planDfr(options: DfrTrainOptions, env: TrainingEnvironment): Prom
   return {
     stages: [{ name: 'train', epochs: settings.epochs, stepsPerEpoch: Math.ceil(train.count / batch), runEpoch }],
     finish,
-    result: () => ({ latentWidth, ...(pca ? { pca } : {}), shape, history, featureMs, pcaMs }),
+    result: () => ({ latentWidth, ...(pca ? { pca } : {}), ...(latentCap ? { latentCap } : {}), shape, history, featureMs, pcaMs }),
     async dispose() {
       tf.dispose(best.weights);
       optimizer.dispose();
@@ -559,12 +597,45 @@ export async function trainDfr(options: DfrTrainOptions): Promise<DfrTrainResult
     ...(result.card && result.cardPath ? { card: result.card, cardPath: result.cardPath } : {}),
     latentWidth: extra.latentWidth,
     ...(extra.pca ? { pca: extra.pca } : {}),
+    ...(extra.latentCap ? { latentCap: extra.latentCap } : {}),
     shape: extra.shape,
     history: extra.history,
     bestEpoch: result.bestEpoch,
     backend: result.backend,
     timings: { totalMs: result.timings.totalMs, featureMs: extra.featureMs, pcaMs: extra.pcaMs, trainMs: result.timings.trainMs, calibrationMs: result.timings.calibrationMs, imagesPerSecond: result.timings.imagesPerSecond },
   };
+}
+
+/** The latent cap of an ONNX backbone: what the file budget leaves after the backbone file. */
+async function latentCapOf(spec: OnnxBackboneSpec, featureChannels: number, maxFileBytes: number): Promise<LatentCap> {
+  const backboneBytes = (await stat(spec.onnxPath)).size;
+  try {
+    return latentCapForBudget(featureChannels, backboneBytes, maxFileBytes, `the backbone ${spec.name}`);
+  } catch (error) {
+    throw new Error(`${OWNER}${(error as Error).message}; raise maxFileBytes`);
+  }
+}
+
+/** A given latent must be a bottleneck (at most the feature channels) and fit the file budget. */
+function checkGivenLatent(latent: number | undefined, featureChannels: number, cap: LatentCap | undefined): void {
+  if (latent === undefined) return;
+  if (latent > featureChannels) throw new Error(`${OWNER}latent must be at most the ${featureChannels} feature channels (a bottleneck), got ${latent}`);
+  if (cap && latent > cap.width) {
+    throw new Error(
+      `${OWNER}latent ${latent} does not fit the file budget: the backbone takes ${megabytes(cap.backboneBytes)} of ${megabytes(cap.budgetBytes)} (maxFileBytes), ` +
+        `which leaves room for a latent of at most ${cap.width} (${megabytes(cap.headBytes)} head)`,
+    );
+  }
+}
+
+/** How the width was chosen, for the log and the card (the MobileNet DFR's wording is unchanged). */
+function describeLatentChoice(width: number, pca: DfrTrainResult['pca'], cap: DfrTrainResult['latentCap']): string {
+  const budget = cap ? `the ${megabytes(cap.budgetBytes)} float32 / ${megabytes(cap.budgetBytes / 2)} fp16-storage file budget (backbone ${megabytes(cap.backboneBytes)})` : '';
+  if (!pca) return cap ? `given; at most ${cap.width} within ${budget}` : 'given';
+  const asked = `PCA keeping ${pca.fraction} of the feature variance (${pca.featureVectors} vectors)`;
+  if (!cap) return asked;
+  if (!cap.capped) return `${asked}; under the cap of ${cap.width} set by ${budget}`;
+  return `${asked} wanted ${pca.wantedWidth}; capped at ${width} by ${budget}, keeping ${pca.varianceKept.toFixed(3)} of the variance`;
 }
 
 export async function sha256Of(path: string): Promise<string> {
