@@ -88,6 +88,8 @@ describe('residuum train --model dfr --backbone resnet50', () => {
     expect(trained.code, trained.err).toBe(0);
     expect(trained.err).toContain(`backbone resnet50: ${onnxPath} (cached, sha256 checked)`);
     expect(trained.err).toContain('DFR: resnet50 (ONNX, onnxruntime-node), taps layer1, layer2, layer3');
+    // The stand-in is tiny: the file budget allows every width up to its 56 feature channels, and the log says so.
+    expect(trained.err).toMatch(/latent width \d+ \(PCA keeping 0\.9 of the feature variance \(\d+ vectors\); under the cap of 56 set by the 56\.0 MB float32 \/ 28\.0 MB fp16-storage file budget/);
     const card = JSON.parse(await readFile(join(run, 'model-card.json'), 'utf8')) as { name: string; preprocessing: { channelOrder: string; mean: number[] } };
     expect(card.name).toBe(`dfr-resnet50-${SIZE}px-rgb`);
     expect(card.preprocessing).toMatchObject({ channelOrder: 'bgr', mean: [103.939, 116.779, 123.68] });
