@@ -94,7 +94,7 @@ export const PATCHCORE_DEFAULTS = {
 
 export const PATCHCORE_OUTPUT_NAME = 'patch_distance';
 
-/** What the card and the log say about the local averaging of the taps. */
+/** What the card says about the local averaging of the taps (extras.patchcore.localPooling, shown by model-info and the dashboard). */
 export function localPoolingText(localWindow: number): string {
   return localWindow === 1
     ? 'none (local window 1: each patch keeps its own tap features)'
