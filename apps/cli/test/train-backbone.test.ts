@@ -180,20 +180,20 @@ describe('residuum train --model patchcore (ResNet-50 by default)', () => {
     expect(BACKBONE_TAPS.patchcore.resnet50).toBe(PATCHCORE_DEFAULTS.layers);
   });
 
-  it('trains a memory bank from the cached backbone without --backbone or --epochs, exports one spliced file, and model-info says it is no reconstruction model', async () => {
+  it('trains a memory bank from the cached backbone without --backbone or --epochs (--local-window 5), exports one spliced file, and model-info says it is no reconstruction model', async () => {
     const cache = join(temp.dir, 'patchcore-cache');
     const onnxPath = await standInCache(cache);
     process.env.RESIDUUM_BACKBONE_CACHE = cache;
     const run = join(temp.dir, 'patchcore-run');
-    const trained = await residuum(['train', '--model', 'patchcore', '--data', join(temp.dir, 'data'), '--normal-dir', 'good', '--size', String(SIZE), '--channels', '3', '--backend', 'cpu', '--seed', '3', '--bank-size', '50', '--patch-dim', '12', '--image-score', 'mean', '--out', run]);
+    const trained = await residuum(['train', '--model', 'patchcore', '--data', join(temp.dir, 'data'), '--normal-dir', 'good', '--size', String(SIZE), '--channels', '3', '--backend', 'cpu', '--seed', '3', '--bank-size', '50', '--patch-dim', '12', '--image-score', 'mean', '--local-window', '5', '--out', run]);
     expect(trained.code, trained.err).toBe(0);
     expect(trained.err).toContain(`backbone resnet50: ${onnxPath} (cached, sha256 checked)`);
-    expect(trained.err).toContain('PatchCore: resnet50 (ONNX, onnxruntime-node), taps layer2, layer3 (16 + 32 channels) -> 16x16 patches, 48 -> 12 (random-projection)');
+    expect(trained.err).toContain('PatchCore: resnet50 (ONNX, onnxruntime-node), taps layer2, layer3 (16 + 32 channels), local average 5x5 -> 16x16 patches, 48 -> 12 (random-projection)');
     expect(trained.err).toMatch(/memory bank of 50 patches \(greedy coreset of \d+ in/);
     const card = JSON.parse(await readFile(join(run, 'model-card.json'), 'utf8')) as { family: string; name: string; description: string; score: { image: unknown }; extras: { patchcore: Record<string, unknown> } };
     expect(card).toMatchObject({ family: 'patchcore', name: `patchcore-resnet50-${SIZE}px` });
     expect(card.score.image).toEqual({ kind: 'mean' });
-    expect(card.extras.patchcore).toMatchObject({ reconstructionModel: false, bankSize: 50, dim: 12 });
+    expect(card.extras.patchcore).toMatchObject({ reconstructionModel: false, bankSize: 50, dim: 12, localWindow: 5, localPooling: '5x5 average per tap, stride 1, same padding (padding cells not counted)' });
 
     const exported = await residuum(['export', run, '--out', join(temp.dir, 'patchcore.onnx')]);
     expect(exported.code, exported.err).toBe(0);
@@ -202,6 +202,8 @@ describe('residuum train --model patchcore (ResNet-50 by default)', () => {
     expect(info.code, info.err).toBe(0);
     expect(info.out).toContain('Not a reconstruction model');
     expect(info.out).toMatch(/memory bank\s+50 x 12 patch features/);
+    expect(info.out).toMatch(/local pooling\s+5x5 average per tap, stride 1, same padding/);
+    expect(info.out).not.toContain('3x3');
     expect(info.out).toContain('smoothing sigma 8 after upsampling to the input');
     const inspected = await residuum(['inspect', join(temp.dir, 'patchcore.onnx'), join(temp.dir, 'data', 'good', 'g0.png')]);
     expect([0, 1], inspected.err).toContain(inspected.code);
@@ -217,6 +219,12 @@ describe('residuum train --model patchcore (ResNet-50 by default)', () => {
     ['grey input', ['--channels', '1'], '--backbone resnet50 takes RGB input: use --channels 3'],
     ['an unknown image score', ['--image-score', 'median'], "--image-score must be max, mean or top-k-mean[:fraction], got 'median'"],
     ['a top-k fraction out of range', ['--image-score', 'top-k-mean:1.5'], "--image-score top-k-mean:FRACTION needs a fraction in (0, 1], got '1.5'"],
+    ['an even local window', ['--local-window', '4'], '--local-window must be odd (a window centred on its patch: 1, 3, 5, ...), got 4'],
+    ['a local window of 0', ['--local-window', '0'], '--local-window must be at least 1 (1 = no averaging), got 0'],
+    ['a fractional local window', ['--local-window', '2.5'], '--local-window must be a whole number, got 2.5'],
+    ['a local window that is not a number', ['--local-window', 'wide'], '--local-window must be a number'],
+    // The stand-in's layer3 grid is 8x8 at this size: the trainer refuses once it knows the taps, before any feature work.
+    ['a local window wider than the coarsest tap', ['--local-window', '9'], 'local window 9 is larger than the 8x8 grid of tap layer3: choose at most 7, or a larger input size'],
   ])('refuses %s by name before any work', async (_name, extra, message) => {
     const cache = join(temp.dir, 'patchcore-refusals-cache');
     await standInCache(cache);
@@ -237,6 +245,8 @@ describe('residuum train --model patchcore (ResNet-50 by default)', () => {
     ['--bank-size', ['--model', 'cae', '--epochs', '1', '--bank-size', '10'], '--bank-size applies to --model patchcore only'],
     ['--patch-dim', ['--model', 'dfr', '--epochs', '1', '--patch-dim', '10'], '--patch-dim applies to --model patchcore only'],
     ['--image-score', ['--model', 'vae', '--epochs', '1', '--image-score', 'max'], '--image-score applies to --model patchcore only'],
+    ['--local-window', ['--model', 'dfr', '--epochs', '1', '--local-window', '5'], '--local-window applies to --model patchcore only'],
+    ['an invalid --local-window', ['--model', 'cae', '--epochs', '1', '--local-window', '4'], '--local-window applies to --model patchcore only'],
     ['no --epochs for a trained family', ['--model', 'cae'], '--epochs is required for --model cae'],
   ])('refuses %s for another family', async (_name, extra, message) => {
     const run = await residuum(['train', '--data', join(temp.dir, 'data'), '--normal-dir', 'good', '--size', String(SIZE), '--channels', '1', '--out', join(temp.dir, 'never-other'), ...extra]);

@@ -34,6 +34,9 @@ export function describeCard(inspector: WebInspector, label: string, index: Mode
     ['attempts', inspector.attempts.map((a) => `${a.provider}: ${a.ok ? 'ok' : `failed (${a.reason ?? 'no reason'})`}`).join(' → '), 'attempts'],
     ['trained', `${card.training.imageCount} images, ${card.training.epochs} epochs, ${card.training.backend} (${card.createdAt.slice(0, 10)})`, 'training'],
   ];
+  const localPooling = card.family === 'patchcore' ? (card.extras?.patchcore as { localPooling?: unknown } | undefined)?.localPooling : undefined;
+  // The card's own words: a PatchCore file states the window its taps were averaged over (3x3 by default, a training option).
+  if (typeof localPooling === 'string') rows.splice(4, 0, ['local pooling', localPooling, 'local-pooling']);
   if (card.mcDropout) rows.push(['MC-Dropout', `${card.mcDropout.samples} passes, ${card.mcDropout.maskInputs.length} dropout layer(s), mask seed ${mcDropoutSeed(card)}`, 'mc']);
   const list = document.createElement('dl');
   for (const [term, value, role] of rows) {

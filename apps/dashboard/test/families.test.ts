@@ -41,9 +41,13 @@ interface Family {
   score: RegExp;
   /** Model input side (the heatmap's size: DFR's 8x8 map is upsampled to it). */
   size: number;
+  /** PatchCore: the card's local pooling row (the window the taps were averaged over), shown as the card states it. */
+  localPooling?: string;
 }
 
 const PATCHCORE_SCORE = /nearest-neighbour distance map \(memory bank, no reconstruction\) output by the model \('patch_distance', 16×16, upsampled to 128×128\), smoothed after upsampling \(sigma 4 px\); image = max of the map/;
+// These fixtures were trained with the default window (their card predates the localWindow option).
+const PATCHCORE_POOLING = '3x3 average, stride 1, same padding (padding cells not counted)';
 const families: Family[] = [
   { file: 'dfr.onnx', name: 'dfr-fixture', family: 'dfr', open: 'pick', tiles: 2, size: 64, score: /feature error map output by the model \('feature_error', 8×8, upsampled to 64×64\)/ },
   { file: 'fanogan.onnx', name: 'fanogan-fixture', family: 'fanogan', open: 'drop', tiles: 3, size: 32, score: /\+ 1 × discriminator feature residual \('disc_feature_residual'\)/ },
@@ -53,8 +57,8 @@ const families: Family[] = [
   // Its `--fp16` export: fp16 storage (weights float16, cast to float32 in the graph).
   { file: 'dfr-spliced-fp16.onnx', name: 'dfr-spliced-fixture', family: 'dfr', open: 'drop', tiles: 2, size: 128, score: /feature error map output by the model \('feature_error', 8×8, upsampled to 128×128\)/ },
   // PatchCore on the same stand-in (memory bank in the graph), float32 and fp16 storage (bank float16, norms float32).
-  { file: 'patchcore-spliced.onnx', name: 'patchcore-spliced-fixture', family: 'patchcore', open: 'pick', tiles: 2, size: 128, score: PATCHCORE_SCORE },
-  { file: 'patchcore-spliced-fp16.onnx', name: 'patchcore-spliced-fixture', family: 'patchcore', open: 'drop', tiles: 2, size: 128, score: PATCHCORE_SCORE },
+  { file: 'patchcore-spliced.onnx', name: 'patchcore-spliced-fixture', family: 'patchcore', open: 'pick', tiles: 2, size: 128, score: PATCHCORE_SCORE, localPooling: PATCHCORE_POOLING },
+  { file: 'patchcore-spliced-fp16.onnx', name: 'patchcore-spliced-fixture', family: 'patchcore', open: 'drop', tiles: 2, size: 128, score: PATCHCORE_SCORE, localPooling: PATCHCORE_POOLING },
 ];
 
 let server: StaticServer;
@@ -147,6 +151,8 @@ describe('DFR and f-AnoGAN in the dashboard on WASM', () => {
       const cardText = async (role: string) => page.locator(`[data-role="card-${role}"]`).textContent();
       await expect(cardText('family')).resolves.toBe(f.family);
       await expect(cardText('score')).resolves.toMatch(f.score);
+      if (f.localPooling) await expect(cardText('local-pooling')).resolves.toBe(f.localPooling);
+      else await expect(page.locator('[data-role="card-local-pooling"]').count()).resolves.toBe(0);
       await expect(cardText('threshold')).resolves.toMatch(/^\d+(\.\d+)? \(quantile; fitted on \d+ scores/);
 
       await page.locator('[data-role="load-samples"]').click();

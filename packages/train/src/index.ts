@@ -81,6 +81,7 @@ export {
   PATCHCORE_DEFAULTS,
   PATCHCORE_OUTPUT_NAME,
   PATCH_REDUCTIONS,
+  localWindowProblem,
   type CoresetOptions,
   type CoresetResult,
   type PatchCoreTrainOptions,

@@ -204,6 +204,30 @@ describe('calibration scores = runtime-node scores of the exported model, every 
       });
     });
   }, 120_000);
+
+  it('patchcore with a 5x5 local window (taps layer1 + layer2, grids 16 and 8): the export averages as the trainer did', async () => {
+    await withTempDir(async (dir) => {
+      const size = 32;
+      const taps = ['layer1', 'layer2'];
+      const backbone = { onnxPath: fileURLToPath(new URL('../../../packages/train/test/fixtures/onnx-backbone/backbone.onnx', import.meta.url)), taps, preprocessing: RESNET50.preprocessing, name: 'tiny-onnx-backbone' };
+      const source = createMemorySource({ images: Array.from({ length: 16 }, (_, i) => partImage(600 + i, size, 3)), preprocessing: onnxBackbonePreprocessing(backbone, size), validationFraction: 0.3, seed: 3 });
+      const runDir = join(dir, 'patchcore-window-5');
+      await trainPatchCore({ out: runDir, dataSource: source, size, backbone, layers: taps, localWindow: 5, dim: 16, bankSize: 120, backend: 'cpu', seed: 13, quiet: true });
+      // The saved head pools every tap over 5x5: the export converts that head.
+      const head = JSON.parse(await readFile(join(runDir, 'model.json'), 'utf8')) as { modelTopology: { model_config?: { config: { layers: Array<{ class_name: string; config: { pool_size?: number[] } }> } }; config?: { layers: Array<{ class_name: string; config: { pool_size?: number[] } }> } } };
+      const layers = (head.modelTopology.model_config ?? head.modelTopology).config?.layers ?? [];
+      expect(layers.filter((l) => l.class_name === 'AveragePooling2D').map((l) => l.config.pool_size)).toEqual([[5, 5], [5, 5]]);
+      await expectRuntimeEqualsCalibration(runDir, source, size, 3, async (card, batches) => {
+        expect(card.extras?.patchcore).toMatchObject({ localWindow: 5, localPooling: '5x5 average per tap, stride 1, same padding (padding cells not counted)', grid: 16, layers: taps });
+        const model = await loadModelFromDir(runDir);
+        const extractor = await OnnxTapExtractor.open(backbone, size);
+        const scores = await scorePatchCoreBatches((batch) => predictOnTaps(extractor, model, batch), replay(batches), card, size);
+        await extractor.dispose();
+        model.dispose();
+        return scores;
+      });
+    });
+  }, 120_000);
 });
 
 describe('files written before the MC-Dropout seed was in the card (fixtures from main 0bd255a)', () => {

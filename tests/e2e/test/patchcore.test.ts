@@ -35,12 +35,12 @@ describe('PatchCore on an ONNX backbone: train -> run folder (head + bank + back
       const log: string[] = [];
       // 9 training images x 64 patches = 576 patches; the bank keeps 100 of them.
       const result = await trainPatchCore({ out: runDir, dataSource: source, size: SIZE, backbone: spec, dim: 16, bankSize: 100, backend: 'cpu', seed: 5, log: (l) => log.push(l) });
-      expect(log.join('\n')).toContain('PatchCore: tiny-onnx-backbone (ONNX, onnxruntime-node), taps layer2, layer3 (16 + 32 channels) -> 8x8 patches, 48 -> 16 (random-projection)');
+      expect(log.join('\n')).toContain('PatchCore: tiny-onnx-backbone (ONNX, onnxruntime-node), taps layer2, layer3 (16 + 32 channels), local average 3x3 -> 8x8 patches, 48 -> 16 (random-projection)');
       expect(result.patchcore).toMatchObject({ patches: 576, patchesPerImage: 64, bankSize: 100 });
       const card = validateModelCard(JSON.parse(await readFile(join(runDir, 'model-card.json'), 'utf8')));
       expect(card.family).toBe('patchcore');
       expect(card.description).toMatch(/Not a reconstruction model/);
-      expect(card.extras?.patchcore).toMatchObject({ reconstructionModel: false, dim: 16, bankSize: 100, layers: ['layer2', 'layer3'] });
+      expect(card.extras?.patchcore).toMatchObject({ reconstructionModel: false, dim: 16, bankSize: 100, layers: ['layer2', 'layer3'], localWindow: 3, localPooling: '3x3 average per tap, stride 1, same padding (padding cells not counted)' });
       expect(card.score).toEqual({ map: { kind: 'model-output', channelReduction: 'mean', smoothingSigma: 8, smoothingAt: 'input' }, image: { kind: 'mean' } });
       expect(card.outputs).toEqual([expect.objectContaining({ name: 'patch_distance', meaning: 'feature-error-map', shape: ['N', 1, 8, 8] })]);
       const backboneFile = JSON.parse(await readFile(join(runDir, 'backbone.json'), 'utf8')) as { taps: string[] };
@@ -111,13 +111,18 @@ describe('PatchCore on an ONNX backbone: train -> run folder (head + bank + back
     });
   });
 
-  it('refuses a missing backbone, an unknown reduction and a backbone without the asked layers', async () => {
+  it('refuses a missing backbone, an unknown reduction, a backbone without the asked layers and a bad local window', async () => {
     await withTempDir(async (dir) => {
       const source = createMemorySource({ images: [stripes(1), stripes(2)], preprocessing: onnxBackbonePreprocessing(spec, SIZE), validationFraction: 0.5, seed: 1, description: 'x' });
       const base = { out: dir, dataSource: source, size: SIZE, backend: 'cpu' as const, log: () => undefined };
       await expect(trainPatchCore({ ...base, backbone: undefined as unknown as OnnxBackboneSpec })).rejects.toThrow(/an ONNX backbone is required/);
       await expect(trainPatchCore({ ...base, backbone: spec, reduction: 'pca' as never })).rejects.toThrow(/reduction must be one of random-projection, adaptive-average, got pca/);
       await expect(trainPatchCore({ ...base, backbone: spec, layers: ['layer2', 'layer4'] })).rejects.toThrow(/has no output layer4/);
+      await expect(trainPatchCore({ ...base, backbone: spec, localWindow: 4 })).rejects.toThrow('trainPatchCore: localWindow must be odd (a window centred on its patch: 1, 3, 5, ...), got 4');
+      await expect(trainPatchCore({ ...base, backbone: spec, localWindow: 0 })).rejects.toThrow('trainPatchCore: localWindow must be at least 1 (1 = no averaging), got 0');
+      await expect(trainPatchCore({ ...base, backbone: spec, localWindow: 3.5 })).rejects.toThrow('trainPatchCore: localWindow must be a whole number, got 3.5');
+      // layer3 of the stand-in is 4x4 at 32 px: a 5x5 window would average over more than the whole grid.
+      await expect(trainPatchCore({ ...base, backbone: spec, localWindow: 5 })).rejects.toThrow('trainPatchCore: local window 5 is larger than the 4x4 grid of tap layer3: choose at most 3, or a larger input size');
     });
   });
 });

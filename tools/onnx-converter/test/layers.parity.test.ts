@@ -175,6 +175,23 @@ describe('pooling', () => {
     });
     await expectParity(model, names);
   });
+  it("AveragePooling2D 'same' stride 1 with windows 5, 7 and 9 (PatchCore's local window): border cells average only the valid cells", async () => {
+    // 8x9 input: window 9 pads 4 on every side, more than half the rows, so most outputs are border outputs.
+    const { model, names } = branches([8, 9, 3], {
+      avgSame5: [() => tf.layers.averagePooling2d({ poolSize: 5, strides: 1, padding: 'same' })],
+      avgSame7: [() => tf.layers.averagePooling2d({ poolSize: 7, strides: 1, padding: 'same' })],
+      avgSame9: [() => tf.layers.averagePooling2d({ poolSize: 9, strides: 1, padding: 'same' })],
+    });
+    await expectParity(model, names);
+    // Independent of both runtimes: corner (0, 0) of window 5 is the mean of the 3x3 valid cells.
+    const input = tf.tensor4d(Float32Array.from({ length: 8 * 9 * 3 }, (_, i) => (i % 13) - 6), [1, 8, 9, 3]);
+    const [five] = model.predict(input) as tf.Tensor[];
+    const values = input.arraySync()[0];
+    let sum = 0;
+    for (let y = 0; y < 3; y++) for (let x = 0; x < 3; x++) sum += values[y][x][1];
+    expect((five.arraySync() as number[][][][])[0][0][0][1]).toBeCloseTo(sum / 9, 5);
+    tf.dispose([input, five]);
+  });
   it('GlobalAveragePooling2D and GlobalMaxPooling2D into Dense', async () => {
     const { model, names } = branches([5, 7, 4], {
       gap: [() => tf.layers.globalAveragePooling2d({}), () => tf.layers.dense({ units: 3 })],

@@ -58,12 +58,16 @@ export function formatModelCard(card: ModelCard, loaded?: Pick<LoadedCard, 'sour
   const imageText =
     image.kind === 'top-k-mean' ? `top-k mean (k = ${formatNumber(image.topKFraction ?? NaN)} of the pixels)` : image.kind;
   rows.push(['score', `map ${mapText}; image ${imageText}${image.kappa !== undefined ? `, kappa ${formatNumber(image.kappa)}` : ''}`]);
-  const bank = card.family === 'patchcore' ? (card.extras?.patchcore as { bankSize?: number; dim?: number; patches?: number; layers?: string[] } | undefined) : undefined;
+  const bank = card.family === 'patchcore'
+    ? (card.extras?.patchcore as { bankSize?: number; dim?: number; patches?: number; layers?: string[]; localPooling?: string } | undefined)
+    : undefined;
   if (bank) {
     rows.push([
       'memory bank',
       `${bank.bankSize ?? '?'} x ${bank.dim ?? '?'} patch features (greedy coreset of ${bank.patches ?? '?'} training patches, taps ${(bank.layers ?? []).join(' + ')}); the map is the nearest-neighbour distance, not a reconstruction error`,
     ]);
+    // The card's own words (written by the trainer from the window it used).
+    if (typeof bank.localPooling === 'string') rows.push(['local pooling', bank.localPooling]);
   }
   const t = card.threshold;
   rows.push([

@@ -30,8 +30,13 @@ export async function runTrain(given: TrainCliOptions, context: CommandContext, 
   if (options.maxTrainImages !== undefined && options.model !== 'fanogan') throw new CliError('--max-train-images applies to --model fanogan only');
   if (options.positionImages !== undefined && options.model !== 'dfr') throw new CliError('--position-images applies to --model dfr only');
   if (options.positionImages === 1) throw new CliError('--position-images must be 0 (off) or at least 2');
-  for (const [flag, value] of [['--bank-size', options.bankSize], ['--patch-dim', options.patchDim], ['--image-score', options.imageScore]] as const) {
+  for (const [flag, value] of [['--bank-size', options.bankSize], ['--patch-dim', options.patchDim], ['--local-window', options.localWindow], ['--image-score', options.imageScore]] as const) {
     if (value !== undefined && options.model !== 'patchcore') throw new CliError(`${flag} applies to --model patchcore only`);
+  }
+  if (options.localWindow !== undefined) {
+    const { localWindowProblem } = await import('@residuum/train');
+    const problem = localWindowProblem(options.localWindow);
+    if (problem !== undefined) throw new CliError(`--local-window ${problem}`);
   }
   const imageScore = options.imageScore === undefined ? undefined : parseImageScore(options.imageScore);
   if (options.epochs === undefined && options.model !== 'patchcore') throw new CliError(`--epochs is required for --model ${options.model}`);
@@ -112,7 +117,7 @@ async function trainInto(
       : options.model === 'fanogan'
         ? { ...common, model: 'fanogan', ganEpochs: options.epochs, ganLearningRate: options.lr, maxTrainImages: options.maxTrainImages }
         : options.model === 'patchcore'
-        ? { ...common, model: 'patchcore', backbone: backbone as OnnxBackboneSpec, featureBatch: options.batch, bankSize: options.bankSize, dim: options.patchDim, ...(options.parsedImageScore ? { imageScore: options.parsedImageScore } : {}) }
+        ? { ...common, model: 'patchcore', backbone: backbone as OnnxBackboneSpec, featureBatch: options.batch, bankSize: options.bankSize, dim: options.patchDim, localWindow: options.localWindow, ...(options.parsedImageScore ? { imageScore: options.parsedImageScore } : {}) }
         : {
             ...common,
             model: options.model,

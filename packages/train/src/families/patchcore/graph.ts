@@ -3,7 +3,8 @@
  * the taps of an ONNX backbone (one NHWC input per tap, named like the backbone's graph output), from
  * layers the ONNX converter maps:
  *
- *   taps -> 3x3 AveragePooling2D (stride 1, 'same': locally aware patch features)
+ *   taps -> k x k AveragePooling2D (stride 1, 'same', padding not counted: locally aware patch features;
+ *           k = the local window, 3 by default, 1 = no averaging)
  *        -> bilinear UpSampling2D to the first (finest) tap's grid -> Concatenate (C channels)
  *        -> frozen 1x1 Conv2D, C -> D (a seeded random projection or adaptive averaging) = patch features
  *        -> NearestNeighbourDistance (memory bank, non-trainable weight) = distance map [N, h, w, 1]
@@ -33,6 +34,18 @@ export interface PatchFeatureGraph {
   /** taps -> patch features [N, grid, grid, D]. */
   model: tf.LayersModel;
   shape: PatchFeatureShape;
+}
+
+/**
+ * Why a local window is unusable, or undefined when it is fine: an odd integer >= 1 (an even window has
+ * no centre patch, so 'same' padding would shift the features by half a patch). Defined once for the
+ * trainer and the CLI, which prefix their own name.
+ */
+export function localWindowProblem(window: unknown): string | undefined {
+  if (typeof window !== 'number' || !Number.isInteger(window)) return `must be a whole number, got ${String(window)}`;
+  if (window < 1) return `must be at least 1 (1 = no averaging), got ${window}`;
+  if (window % 2 === 0) return `must be odd (a window centred on its patch: 1, 3, 5, ...), got ${window}`;
+  return undefined;
 }
 
 function square(shape: readonly number[], what: string): number {
@@ -68,14 +81,27 @@ export function reductionMatrix(kind: PatchReduction, tapChannels: readonly numb
   return matrix;
 }
 
-/** Taps -> patch features, with the reduction's matrix as a frozen 1x1 convolution. */
-export function buildPatchFeatures(taps: readonly TapShape[], reduction: PatchReduction, dim: number, seed: number): PatchFeatureGraph {
+/**
+ * Taps -> patch features, with the reduction's matrix as a frozen 1x1 convolution. Every tap is
+ * averaged over `localWindow` x `localWindow` neighbourhoods on its own grid (before upsampling).
+ */
+export function buildPatchFeatures(taps: readonly TapShape[], reduction: PatchReduction, dim: number, seed: number, localWindow = 3): PatchFeatureGraph {
   if (taps.length === 0) throw new Error('PatchCore needs at least one backbone tap');
+  const problem = localWindowProblem(localWindow);
+  if (problem !== undefined) throw new Error(`local window ${problem}`);
   const grid = square(taps[0].shape, `tap ${taps[0].name}`);
+  const sides = taps.map((t) => square(t.shape, `tap ${t.name}`));
+  const smallest = Math.min(...sides);
+  if (localWindow > smallest) {
+    const tap = taps[sides.indexOf(smallest)];
+    throw new Error(`local window ${localWindow} is larger than the ${smallest}x${smallest} grid of tap ${tap.name}: choose at most ${smallest % 2 === 1 ? smallest : smallest - 1}, or a larger input size`);
+  }
   const inputs = taps.map((t) => tf.input({ shape: t.shape, name: t.name }));
   const pooled = inputs.map((input, i) => {
-    const side = square(taps[i].shape, `tap ${taps[i].name}`);
-    const local = tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same', name: `patchcore_local_${i}` }).apply(input) as tf.SymbolicTensor;
+    const side = sides[i];
+    const local = localWindow === 1
+      ? input
+      : (tf.layers.averagePooling2d({ poolSize: localWindow, strides: 1, padding: 'same', name: `patchcore_local_${i}` }).apply(input) as tf.SymbolicTensor);
     if (side === grid) return local;
     const factor = grid / side;
     if (!Number.isInteger(factor) || factor < 1) throw new Error(`tap ${taps[i].name} (${side}x${side}) does not divide the first tap's grid ${grid}x${grid}: list the finest tap first`);
