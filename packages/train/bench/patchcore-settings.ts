@@ -19,7 +19,12 @@
  *    Gaussian sigmas. Maps are evaluated in the image's own geometry (pad removed), downscaled so
  *    that the longest side is at most 256 px.
  *      npx tsx --conditions=@residuum/source bench/patchcore-settings.ts eval --dataset magnetic_tile --size 224 --resize fill \
- *        [--layers 2,3] [--local 3] [--dim 256|full] [--bank 4000] [--presample 120000] [--train-images 0] [--sigmas 0,2,4]
+ *        [--layers 2,3] [--local 3|5|3+9] [--dim 256|full] [--bank 4000] [--presample 120000] [--train-images 0] [--sigmas 0,2,4] \
+ *        [--holdout 70] [--dump maps.json]
+ *    --local 3+9 concatenates one copy of every layer per window; --holdout N keeps the last N training
+ *    images out of the bank (their maps go into the dump); --dump writes every test image's raw distance
+ *    grid for `fuse`. Pixel metrics come per defect type too. The bank is cached next to the features.
+ * 3. fuse A.json B.json: two dumped runs' maps, each standardized by its held-out good maps, combined.
  * Features and results live under $PATCHCORE_CACHE (default /tmp/i15q); each eval appends one JSON
  * line to results.jsonl there and prints it.
  */
@@ -197,7 +202,8 @@ async function extract(): Promise<void> {
 interface EmbedSettings {
   grid: number;
   layers: number[];
-  local: number;
+  /** Local averaging window(s); several (e.g. 3+9) concatenate one pooled copy of every layer per window. */
+  local: number[];
   /** Output width: 0 = every channel (no reduction). */
   dim: number;
 }
@@ -269,18 +275,19 @@ function adaptivePool(src: Float32Array, count: number, c: number, width: number
 
 function embeddingWidth(settings: EmbedSettings): number {
   if (settings.dim > 0) return settings.dim;
-  return settings.layers.reduce((sum, layer) => sum + [0, L1, L2, L3][layer], 0);
+  return settings.local.length * settings.layers.reduce((sum, layer) => sum + [0, L1, L2, L3][layer], 0);
 }
 
 /** [grid * grid, width] PatchCore embedding of one stored image. */
 function embed(halves: Uint16Array, offset: number, settings: EmbedSettings): Float32Array {
-  const { grid, layers, local } = settings;
+  const { grid, layers } = settings;
   const half = grid / 2;
   const count = grid * grid;
   const width = embeddingWidth(settings);
   const out = new Float32Array(count * width);
+  const parts = layers.flatMap((layer) => settings.local.map((local) => ({ layer, local })));
   let column = 0;
-  for (const layer of layers) {
+  parts.forEach(({ layer, local }, index) => {
     const channels = [0, L1, L2, L3][layer];
     const start = offset + (layer === 1 ? 0 : layer === 2 ? count * L1 : count * (L1 + L2));
     const cells = layer === 3 ? half * half : count;
@@ -288,11 +295,11 @@ function embed(halves: Uint16Array, offset: number, settings: EmbedSettings): Fl
     for (let i = 0; i < raw.length; i++) raw[i] = HALF_TO_FLOAT[halves[start + i]];
     let map = layer === 3 ? localAverage(raw, half, half, channels, local) : localAverage(raw, grid, grid, channels, local);
     if (layer === 3) map = upsample(map, half, half, channels, grid, grid);
-    const share = settings.dim > 0 ? Math.floor(settings.dim / layers.length) + (layer === layers[layers.length - 1] ? settings.dim % layers.length : 0) : channels;
+    const share = settings.dim > 0 ? Math.floor(settings.dim / parts.length) + (index === parts.length - 1 ? settings.dim % parts.length : 0) : channels;
     if (settings.dim > 0) adaptivePool(map, count, channels, share, out, width, column);
     else for (let i = 0; i < count; i++) out.set(map.subarray(i * channels, (i + 1) * channels), i * width + column);
     column += share;
-  }
+  });
   return out;
 }
 
@@ -387,12 +394,28 @@ function metricsOf(scores: number[], labels: Array<0 | 1>): { auroc: number; rec
   return { auroc: round(auroc(scores, labels)), recallAt1: round(recallAtFalseAlarmRate(scores, labels, 0.01).recall), recallAt5: round(recallAtFalseAlarmRate(scores, labels, 0.05).recall) };
 }
 
+/**
+ * Pixel AUROC and AUPRO (FPR <= 0.3) over every test image, and per defect type over the good images
+ * plus that type's: pooled pixel AUROC weighs each type by its defect pixels (on magnetic_tile the
+ * region-wide 'uneven' masks hold 71 % of them), so the per-type figures say where the pooled one is lost.
+ */
+function segmentationMetrics(samples: SegmentationSample[], defectTypes: string[]): Record<string, number | Record<string, { pixelAuroc: number; aupro30: number }>> {
+  const round = (v: number): number => Number(v.toFixed(4));
+  const perType: Record<string, { pixelAuroc: number; aupro30: number }> = {};
+  for (const type of [...new Set(defectTypes)].filter((t) => t !== 'good').sort()) {
+    const chosen = samples.filter((_, i) => defectTypes[i] === type || defectTypes[i] === 'good');
+    perType[type] = { pixelAuroc: round(pixelAuroc(chosen)), aupro30: round(aupro(chosen, 0.3)) };
+  }
+  return { pixelAuroc: round(pixelAuroc(samples)), aupro30: round(aupro(samples, 0.3)), perType };
+}
+
 async function evaluate(): Promise<void> {
   const dataset = argument('dataset', 'casting');
   const size = Number(argument('size', '224'));
   const resize = argument('resize', 'fill');
   const layers = argument('layers', '2,3').split(',').map(Number);
-  const local = Number(argument('local', '3'));
+  const localText = argument('local', '3');
+  const local = localText.split('+').map(Number);
   const dimText = argument('dim', '256');
   const bankSize = Number(argument('bank', '4000'));
   const presample = Number(argument('presample', '120000'));
@@ -410,7 +433,8 @@ async function evaluate(): Promise<void> {
   // Training: per-image seeded patch subsample, then the greedy bank.
   const trainStart = Date.now();
   const train = await loadSplit(folder, 'train');
-  const trainImages = trainLimit > 0 ? Math.min(trainLimit, train.items.length) : train.items.length;
+  const holdout = Number(argument('holdout', '0'));
+  const trainImages = (trainLimit > 0 ? Math.min(trainLimit, train.items.length) : train.items.length) - holdout;
   const perImage = Math.min(count, Math.ceil(presample / trainImages));
   const random = createRandom(seed);
   const patches = new Float32Array(trainImages * perImage * width);
@@ -421,11 +445,30 @@ async function evaluate(): Promise<void> {
   }
   const embedMs = Date.now() - trainStart;
   const patchCount = trainImages * perImage;
-  const coreset = await greedyCoreset(patches, patchCount, width, { size: Math.min(bankSize, patchCount), projectionDim: 128, seed, threads: THREADS });
-  const bank = new Float32Array(coreset.indices.length * width);
-  coreset.indices.forEach((p, k) => bank.set(patches.subarray(p * width, (p + 1) * width), k * width));
+  const bankFile = join(folder, `bank-${layers.join('')}-l${localText}-d${dimText}-b${bankSize}-p${presample}-n${trainImages}-s${seed}.f32`);
+  let bank: Float32Array;
+  let coreset = { indices: [] as number[], timings: { projectionMs: 0, selectionMs: 0 } };
+  try {
+    const bytes = await readFile(bankFile);
+    bank = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    coreset.indices = Array.from({ length: bank.length / width }, (_, i) => i);
+    console.error(`bank from ${bankFile}`);
+  } catch {
+    const picked = await greedyCoreset(patches, patchCount, width, { size: Math.min(bankSize, patchCount), projectionDim: 128, seed, threads: THREADS });
+    coreset = { indices: Array.from(picked.indices), timings: picked.timings };
+    bank = new Float32Array(coreset.indices.length * width);
+    coreset.indices.forEach((p, k) => bank.set(patches.subarray(p * width, (p + 1) * width), k * width));
+    await writeFile(bankFile, new Uint8Array(bank.buffer));
+  }
   const trainSeconds = (Date.now() - trainStart) / 1000;
   const search = await BankSearch.create(bank, coreset.indices.length, width);
+
+  const dumpPath = argument('dump', '');
+  const dump: { holdout: number[][]; test: Array<{ relPath: string; label: number; defectType?: string; width: number; height: number; distance: number[] }> } = { holdout: [], test: [] };
+  for (let n = trainImages; n < trainImages + holdout; n++) {
+    const e = embed(train.halves, n * meta.perImage, settings);
+    dump.holdout.push(Array.from((await search.nearest(e, count)).distance));
+  }
 
   // Test.
   const test = await loadSplit(folder, 'test');
@@ -447,6 +490,7 @@ async function evaluate(): Promise<void> {
     searchMs += Date.now() - t1;
     embedTestMs += t1 - t0;
     labels.push(item.label);
+    if (dumpPath) dump.test.push({ relPath: item.relPath, label: item.label, ...(item.defectType ? { defectType: item.defectType } : {}), width: item.width, height: item.height, distance: Array.from(distance) });
     let worst = 0;
     for (let p = 1; p < count; p++) if (distance[p] > distance[worst]) worst = p;
     scores.max.push(distance[worst]);
@@ -477,14 +521,16 @@ async function evaluate(): Promise<void> {
     }
   }
   await search.release();
+  if (dumpPath) await writeFile(dumpPath, JSON.stringify({ grid: meta.grid, size, ...dump, masks: chosen.map(({ item }) => item.maskPath ?? null) }));
   const imageMetrics = Object.fromEntries(Object.entries(scores).map(([name, s]) => [name, metricsOf(s, labels)]));
-  const pixelMetrics = withMasks ? Object.fromEntries(sigmas.map((s) => [`s${s}`, { pixelAuroc: Number(pixelAuroc(samples[s]).toFixed(4)), aupro30: Number(aupro(samples[s], 0.3).toFixed(4)) }])) : undefined;
+  const defectTypes = chosen.map(({ item }) => item.defectType ?? 'good');
+  const pixelMetrics = withMasks ? Object.fromEntries(sigmas.map((s) => [`s${s}`, segmentationMetrics(samples[s], defectTypes)])) : undefined;
   const report = {
     dataset,
     size,
     resize,
     layers: layers.join('+'),
-    local,
+    local: localText,
     dim: width,
     bank: coreset.indices.length,
     trainImages,
@@ -506,10 +552,58 @@ async function evaluate(): Promise<void> {
   console.log(JSON.stringify(report));
 }
 
+// ---- fusion of two dumped runs ------------------------------------------------------------------
+interface Dump {
+  grid: number;
+  size: number;
+  holdout: number[][];
+  test: Array<{ relPath: string; label: number; defectType?: string; width: number; height: number; distance: number[] }>;
+  masks: Array<string | null>;
+}
+
+/**
+ * fuse A.json B.json: the maps of two `eval --dump` runs over the same test images (e.g. --local 3 and
+ * --local 9), each standardized by the mean and spread of its held-out good images' distances, averaged
+ * (or their max), smoothed (sigma 8) and scored like eval: does one bank per window size add up?
+ */
+async function fuse(): Promise<void> {
+  const [a, b] = await Promise.all(process.argv.slice(3, 5).map(async (file) => JSON.parse(await readFile(file, 'utf8')) as Dump));
+  if (!a || !b || a.test.length !== b.test.length || a.holdout.length === 0 || b.holdout.length === 0) throw new Error('usage: fuse A.json B.json (two eval --dump files of the same test set, with --holdout)');
+  const spread = (dump: Dump): { mean: number; sd: number } => {
+    const all = dump.holdout.flat();
+    const mean = all.reduce((x, y) => x + y, 0) / all.length;
+    return { mean, sd: Math.sqrt(all.reduce((x, y) => x + (y - mean) ** 2, 0) / all.length) };
+  };
+  const [sa, sb] = [spread(a), spread(b)];
+  const { grid, size } = a;
+  const masks: Array<{ mask: Uint8Array; width: number; height: number }> = [];
+  for (let i = 0; i < a.test.length; i++) {
+    const t = a.test[i];
+    const scale = Math.min(1, EVAL_MAX_SIDE / Math.max(t.width, t.height));
+    const width = Math.max(1, Math.round(t.width * scale));
+    const height = Math.max(1, Math.round(t.height * scale));
+    masks.push({ mask: a.masks[i] ? await loadMask(a.masks[i]!, width, height) : new Uint8Array(width * height), width, height });
+  }
+  const combine: Record<string, (x: number, y: number) => number> = { mean: (x, y) => (x + y) / 2, max: Math.max };
+  for (const [name, f] of Object.entries(combine)) {
+    const samples: SegmentationSample[] = [];
+    const imageScores: number[] = [];
+    for (let i = 0; i < a.test.length; i++) {
+      const map = Float32Array.from(a.test[i].distance, (d, p) => f((d - sa.mean) / sa.sd, (b.test[i].distance[p] - sb.mean) / sb.sd));
+      const smooth = gaussianSmooth(resizeMap(map, size, size, grid, grid), size, size, 8);
+      samples.push({ map: resizeMap(smooth, masks[i].width, masks[i].height, size, size), ...masks[i] });
+      imageScores.push(map.reduce((x, y) => x + y, 0) / map.length);
+    }
+    const labels = a.test.map((t) => t.label as 0 | 1);
+    console.log(JSON.stringify({ fuse: process.argv.slice(3, 5), combine: name, imageMean: metricsOf(imageScores, labels), pixel: segmentationMetrics(samples, a.test.map((t) => t.defectType ?? 'good')) }));
+  }
+}
+
 const command = process.argv[2];
 if (command === 'extract') await extract();
 else if (command === 'eval') await evaluate();
+else if (command === 'fuse') await fuse();
 else {
-  console.error('usage: patchcore-settings.ts extract|eval --dataset casting|magnetic_tile --size 224 --resize fill|pad ...');
+  console.error('usage: patchcore-settings.ts extract|eval|fuse --dataset casting|magnetic_tile --size 224 --resize fill|pad ...');
   process.exit(2);
 }
