@@ -4,7 +4,7 @@
  * runtime-node from the exported file, and report what the issue's targets are stated in.
  *
  *   npm run bench:features -w apps/cli -- [--datasets casting,magnetic_tile] [--families dfr-mobilenet,dfr-resnet50,patchcore]
- *       [--train-images 0 | casting=700,magnetic_tile=0] [--test-stride 1] [--epochs N] [--speed-images 32] [--threads 2] [--out bench-results/feature-families.json]
+ *       [--train-images 0 | casting=700,magnetic_tile=0] [--test-stride 1] [--epochs N] [--speed-images 32] [--threads 2] [--local-window K] [--out bench-results/feature-families.json]
  *
  * Families: dfr-mobilenet (DFR on the TF.js MobileNet v1 of ../shared/backbones, the baseline),
  * dfr-resnet50 (DFR on the cached ResNet-50 ONNX backbone), patchcore (PatchCore defaults, ResNet-50).
@@ -108,7 +108,7 @@ async function resnet50(size: number, taps: readonly string[]): Promise<OnnxBack
   return { onnxPath: backbone.onnxPath, taps: [...taps], preprocessing, name: 'resnet50' };
 }
 
-function trainingOptions(family: Family, common: { out: string; data: string; layout: 'folder' | 'mvtec'; normalDir: string[]; seed: number; quiet: boolean; command: string }, epochs: number, backbone?: OnnxBackboneSpec): TrainModelOptions {
+function trainingOptions(family: Family, common: { out: string; data: string; layout: 'folder' | 'mvtec'; normalDir: string[]; seed: number; quiet: boolean; command: string }, epochs: number, backbone?: OnnxBackboneSpec, localWindow?: number): TrainModelOptions {
   const size = 224;
   switch (family) {
     case 'dfr-mobilenet':
@@ -116,7 +116,7 @@ function trainingOptions(family: Family, common: { out: string; data: string; la
     case 'dfr-resnet50':
       return { ...common, model: 'dfr', size, channels: 3, epochs, backend: 'wasm', backbone };
     case 'patchcore':
-      return { ...common, model: 'patchcore', size, backend: 'wasm', backbone: backbone as OnnxBackboneSpec };
+      return { ...common, model: 'patchcore', size, backend: 'wasm', backbone: backbone as OnnxBackboneSpec, ...(localWindow !== undefined ? { localWindow } : {}) };
   }
 }
 
@@ -197,6 +197,9 @@ async function main(): Promise<void> {
   const epochsText = argument('epochs', '');
   const epochsOf = (family: Family): number | undefined => (family === 'patchcore' ? undefined : epochsText === '' ? DEFAULT_EPOCHS[family] : Number(epochsText));
   const threads = Number(argument('threads', '2'));
+  // --local-window K: PatchCore's local averaging window (default: the family's).
+  const localWindowText = argument('local-window', '');
+  const localWindow = localWindowText === '' ? undefined : Number(localWindowText);
   const outFile = resolve(appDir, argument('out', 'bench-results/feature-families.json'));
   const workDir = argument('work', join(tmpdir(), 'residuum-feature-families'));
   for (const [name, value] of [...datasets.map((d) => ['train-images', trainImagesFor(d)] as const), ['test-stride', testStride], ['epochs', epochsText === '' ? 1 : Number(epochsText)], ['threads', threads]] as const) {
@@ -221,7 +224,7 @@ async function main(): Promise<void> {
         const backbone = family === 'dfr-mobilenet' ? undefined : await resnet50(224, family === 'patchcore' ? PATCHCORE_DEFAULTS.layers : RESNET50_DFR_TAPS);
         console.error(`${family} on ${name}: training on ${folder.images} images`);
         const trainStart = Date.now();
-        const trained = await trainModel(trainingOptions(family, { out: runDir, data: folder.dir, layout: plan.layout, normalDir: [plan.normalDir], seed: 42, quiet: true, command }, epochsOf(family) ?? 1, backbone));
+        const trained = await trainModel(trainingOptions(family, { out: runDir, data: folder.dir, layout: plan.layout, normalDir: [plan.normalDir], seed: 42, quiet: true, command }, epochsOf(family) ?? 1, backbone, localWindow));
         const trainSeconds = (Date.now() - trainStart) / 1000;
         if (!trained.completed || !trained.card) throw new Error(`training stopped: ${trained.reason ?? 'no card'}`);
         const run = await readRunFolder(runDir);
