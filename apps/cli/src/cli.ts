@@ -249,7 +249,7 @@ ${EXIT_CODES_HELP}`,
     .option('--patch-dim <d>', 'patchcore: patch feature width after the seeded random projection (default 256)', positiveInteger('--patch-dim'))
     .option(
       '--local-window <k>',
-      'patchcore: each backbone tap is averaged over k x k neighbourhoods before the bank (odd, default 3; 1 = no averaging; at most the coarsest tap grid, 14 for layer3 at 224 px). Wider suits region-wide defects on textured parts (magnetic_tile 5: image AUROC 0.976 vs 0.970, pixel 0.860 vs 0.836, AUPRO 0.764 vs 0.784), 3 small local ones',
+      'patchcore: each backbone tap is averaged over k x k neighbourhoods before the bank (odd, default 3; 1 = no averaging; at most the coarsest tap grid, 14 for layer3 at 224 px). Wider sees region-wide defects better and small ones worse (magnetic_tile, 5 vs 3: image AUROC 0.975 vs 0.973, pixel 0.851 vs 0.834, AUPRO 0.739 vs 0.759, recall at 1 % false alarms 0.68 vs 0.79)',
       finiteNumber('--local-window'),
     )
     .option('--quiet', 'no progress bar and no log lines')
@@ -258,7 +258,7 @@ ${EXIT_CODES_HELP}`,
       `
 Examples:
   $ residuum train --model patchcore --backbone resnet50 --data ../shared/datasets/magnetic_tile --layout mvtec \\
-      --size 224 --channels 3 --local-window 5 --out runs/patchcore
+      --size 224 --channels 3 --out runs/patchcore
   $ residuum train --model dfr --backbone resnet50 --data ../shared/datasets/magnetic_tile --layout mvtec \\
       --size 224 --channels 3 --epochs 5 --out runs/dfr-resnet50
   $ residuum train --model dfr --data ../shared/datasets/casting --normal-dir train/ok_front \\
